@@ -1,0 +1,91 @@
+from django.contrib import admin
+
+from annotation.models import (
+    Annotation,
+    ApiToken,
+    Assignment,
+    ComparisonItem,
+    ItemResponse,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "task_type", "overlap", "gold_rate", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    raw_id_fields = ["user", "project"]
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "external_id", "split", "created_at"]
+    list_filter = ["split", "project"]
+    search_fields = ["external_id", "content_hash"]
+    raw_id_fields = ["project"]
+    readonly_fields = ["content_hash", "split"]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt", "source", "model_name", "created_at"]
+    list_filter = ["source"]
+    raw_id_fields = ["prompt"]
+
+
+class ItemResponseInline(admin.TabularInline):
+    model = ItemResponse
+    extra = 0
+    raw_id_fields = ["response"]
+
+
+@admin.register(ComparisonItem)
+class ComparisonItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "priority", "is_gold", "assigned_count", "submitted_count",
+                    "is_open"]
+    list_filter = ["is_gold", "is_open", "project"]
+    raw_id_fields = ["project", "prompt"]
+    # Queue counters are owned by the queue services; editing them here would
+    # break the overlap invariant.
+    readonly_fields = ["assigned_count", "submitted_count", "is_open"]
+    inlines = [ItemResponseInline]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "item", "labeler", "status", "leased_at", "expires_at"]
+    list_filter = ["status", "is_gold"]
+    raw_id_fields = ["project", "item", "labeler"]
+    readonly_fields = ["status", "display_order", "leased_at", "expires_at", "finished_at"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "item", "labeler", "strength", "both_bad", "source",
+                    "created_at"]
+    list_filter = ["source", "both_bad", "flagged_unsafe"]
+    raw_id_fields = ["project", "item", "labeler", "assignment"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at"]

@@ -1,0 +1,24 @@
+from django.db import DatabaseError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from annotation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+
+STATUS = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    Invalid: status.HTTP_400_BAD_REQUEST,
+}
+
+
+def palate_exception_handler(exc, context):
+    """Domain errors become HTTP in this one place; DRF handles the rest."""
+    if isinstance(exc, DomainError):
+        code = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        return Response(exc.as_dict(), status=code)
+    if isinstance(exc, DatabaseError) and "could not serialize" in str(exc):
+        return Response({"code": "retry", "detail": "Busy, retry."}, status=503,
+                        headers={"Retry-After": "1"})
+    return exception_handler(exc, context)

@@ -1,0 +1,183 @@
+"""Input parsing and output shapes; no business rules live here."""
+
+from rest_framework import serializers
+
+from annotation.models import (
+    Annotation,
+    ApiToken,
+    Assignment,
+    ComparisonItem,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+    ResponseSource,
+    Role,
+    TaskType,
+)
+
+# ----- input -----
+
+
+class LoginInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, style={"input_type": "password"})
+    name = serializers.CharField(max_length=100, required=False, default="")
+
+
+class ProjectInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=80)
+    description = serializers.CharField(required=False, allow_blank=True)
+    guidelines = serializers.CharField(required=False, allow_blank=True)
+    task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+    num_responses = serializers.IntegerField(min_value=2, max_value=16, required=False)
+    overlap = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    lease_seconds = serializers.IntegerField(min_value=30, max_value=86400, required=False)
+    criteria = serializers.JSONField(required=False)
+    allow_ties = serializers.BooleanField(required=False)
+    gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    test_fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+
+class MembershipInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class RoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class PromptInputSerializer(serializers.Serializer):
+    prompt = serializers.CharField(required=False, help_text="A single user turn.")
+    messages = serializers.JSONField(required=False, help_text="[{role, content}, …]")
+    external_id = serializers.CharField(required=False, allow_null=True, max_length=200)
+    metadata = serializers.JSONField(required=False)
+
+
+class ResponseInputSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False)
+    source = serializers.ChoiceField(choices=ResponseSource.choices, default=ResponseSource.MODEL)
+    model_name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    sampling = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class ItemInput(serializers.Serializer):
+    prompt_id = serializers.IntegerField()
+    responses = ResponseInputSerializer(many=True)
+    priority = serializers.IntegerField(required=False, default=0)
+    is_gold = serializers.BooleanField(required=False, default=False)
+    gold_answer = serializers.JSONField(required=False, allow_null=True, default=None)
+
+
+class ItemUpdateInput(serializers.Serializer):
+    priority = serializers.IntegerField(required=False)
+    is_gold = serializers.BooleanField(required=False)
+    gold_answer = serializers.JSONField(required=False, allow_null=True)
+
+
+class SubmitInput(serializers.Serializer):
+    idempotency_key = serializers.CharField(min_length=8, max_length=64)
+    strength = serializers.IntegerField(required=False, allow_null=True,
+                                        help_text="-2 A much better … 0 tie … 2 B much better")
+    both_bad = serializers.BooleanField(required=False, default=False)
+    ranking = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                    allow_null=True, help_text="Rank per canonical response.")
+    ratings = serializers.DictField(child=serializers.ListField(
+        child=serializers.IntegerField(allow_null=True)), required=False, default=dict)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="",
+                                      max_length=20000)
+    flagged_unsafe = serializers.BooleanField(required=False, default=False)
+    time_on_task_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+# ----- output -----
+
+
+class TokenOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
+            "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
+            "created_at", "updated_at",
+        ]
+
+
+class MembershipOutput(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+
+
+class PromptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Prompt
+        fields = ["id", "external_id", "messages", "content_hash", "split", "metadata",
+                  "created_at"]
+
+
+class ResponseOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Response
+        fields = ["id", "text", "source", "model_name", "sampling", "metadata", "created_at"]
+
+
+class ItemOutput(serializers.ModelSerializer):
+    responses = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ComparisonItem
+        fields = ["id", "prompt", "responses", "is_gold", "gold_answer", "priority",
+                  "assigned_count", "submitted_count", "is_open", "created_at"]
+
+    def get_responses(self, item) -> list[dict]:
+        slots = sorted(item.slots.all(), key=lambda s: s.position)
+        return [ResponseOutput(s.response).data | {"position": s.position} for s in slots]
+
+
+class AnnotationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Annotation
+        fields = ["id", "item", "assignment", "source", "strength", "both_bad", "ranking",
+                  "ratings", "rationale", "flagged_unsafe", "display_order", "time_on_task_ms",
+                  "idempotency_key", "created_at"]
+
+
+class AdminAnnotationOutput(AnnotationOutput):
+    labeler = serializers.CharField(source="labeler.username", read_only=True)
+
+    class Meta(AnnotationOutput.Meta):
+        fields = [*AnnotationOutput.Meta.fields, "labeler"]
+
+
+class LeaseOutput(serializers.Serializer):
+    """What a labeler sees: no gold flag, no model names (both would bias)."""
+
+    assignment = serializers.IntegerField(source="pk")
+    item = serializers.IntegerField(source="item_id")
+    project = serializers.IntegerField(source="project_id")
+    status = serializers.CharField()
+    leased_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    display_order = serializers.ListField(child=serializers.IntegerField())
+    messages = serializers.SerializerMethodField()
+    responses = serializers.SerializerMethodField(
+        help_text="In display order; 'position' is the canonical position (0 = A).")
+
+    def get_messages(self, assignment: Assignment) -> list[dict]:
+        return assignment.item.prompt.messages
+
+    def get_responses(self, assignment: Assignment) -> list[dict]:
+        by_position = {s.position: s.response.text for s in assignment.item.slots.all()}
+        return [{"position": p, "text": by_position[p]} for p in assignment.display_order]

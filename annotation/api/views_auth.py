@@ -1,0 +1,65 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from annotation.api.serializers import LoginInput, MembershipOutput, TokenOutput
+from annotation.errors import NotFound
+from annotation.models import ApiToken, Membership
+from annotation.services.tokens import token_create, token_revoke
+
+
+class TokenLoginApi(APIView):
+    """Exchange a username and password for an API token (shown once)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=LoginInput, responses={201: TokenOutput})
+    def post(self, request):
+        data = LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["username"],
+                            password=data.validated_data["password"])
+        if user is None:
+            return Response({"code": "invalid_credentials", "detail": "Wrong username or password."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        token, plaintext = token_create(user=user, name=data.validated_data["name"])
+        return Response(TokenOutput(token).data | {"token": plaintext},
+                        status=status.HTTP_201_CREATED)
+
+
+class TokenListApi(APIView):
+    @extend_schema(responses=TokenOutput(many=True))
+    def get(self, request):
+        tokens = ApiToken.objects.filter(user=request.user)
+        return Response(TokenOutput(tokens, many=True).data)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, token_id: int):
+        token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
+        if token is None:
+            raise NotFound("Token not found.")
+        token_revoke(token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        memberships = Membership.objects.filter(user=request.user).select_related("user")
+        return Response({
+            "id": request.user.pk,
+            "username": request.user.username,
+            "is_superuser": request.user.is_superuser,
+            "memberships": [
+                MembershipOutput(m).data | {"project": m.project_id} for m in memberships
+            ],
+        })

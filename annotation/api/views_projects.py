@@ -1,0 +1,209 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import access, selectors
+from annotation.api.serializers import (
+    AdminAnnotationOutput,
+    ItemInput,
+    ItemOutput,
+    ItemUpdateInput,
+    MembershipInput,
+    MembershipOutput,
+    ProjectInput,
+    ProjectOutput,
+    PromptInputSerializer,
+    PromptOutput,
+    RoleInput,
+)
+from annotation.errors import Forbidden, Invalid
+from annotation.models import Membership
+from annotation.services import items as item_services
+from annotation.services import projects as project_services
+from annotation.services.items import ResponseInput
+from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
+
+
+def paginated(request, view, queryset, serializer_class):
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class ProjectListApi(APIView):
+    @extend_schema(responses=ProjectOutput(many=True))
+    def get(self, request):
+        return paginated(request, self, access.projects_for_user(user=request.user), ProjectOutput)
+
+    @extend_schema(request=ProjectInput, responses={201: ProjectOutput})
+    def post(self, request):
+        if not request.user.has_perm("annotation.add_project"):
+            raise Forbidden("Only site administrators create projects.")
+        data = ProjectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_services.project_create(creator=request.user, **data.validated_data)
+        return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses=ProjectOutput)
+    def get(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id)
+        return Response(ProjectOutput(project).data)
+
+    @extend_schema(request=ProjectInput(partial=True), responses=ProjectOutput)
+    def patch(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        data = ProjectInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project = project_services.project_update(project=project, **data.validated_data)
+        return Response(ProjectOutput(project).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        project.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberListApi(APIView):
+    @extend_schema(responses=MembershipOutput(many=True))
+    def get(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        members = Membership.objects.filter(project=project).select_related("user")
+        return paginated(request, self, members, MembershipOutput)
+
+    @extend_schema(request=MembershipInput, responses={201: MembershipOutput})
+    def post(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        data = MembershipInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership, created = project_services.membership_set(project=project,
+                                                              **data.validated_data)
+        return Response(MembershipOutput(membership).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class MemberDetailApi(APIView):
+    @extend_schema(request=RoleInput, responses=MembershipOutput)
+    def patch(self, request, project_id: int, membership_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        membership = access.membership_for_admin(project=project, membership_id=membership_id)
+        data = RoleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = project_services.membership_change_role(membership=membership,
+                                                             role=data.validated_data["role"])
+        return Response(MembershipOutput(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int, membership_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        membership = access.membership_for_admin(project=project, membership_id=membership_id)
+        project_services.membership_remove(membership=membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PromptListApi(APIView):
+    @extend_schema(responses=PromptOutput(many=True))
+    def get(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        prompts = selectors.prompt_list(project=project, params=request.query_params)
+        return paginated(request, self, prompts, PromptOutput)
+
+    @extend_schema(request=PromptInputSerializer(many=True), responses={201: dict})
+    def post(self, request, project_id: int):
+        """Bulk create: a list of prompts, all or nothing; duplicates are skipped."""
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        if not isinstance(request.data, list):
+            raise Invalid("send a JSON list of prompts")
+        entries = [prompt_input_from_dict(entry, field_prefix=f"[{index}].")
+                   for index, entry in enumerate(request.data)]
+        result = prompt_create_many(project=project, entries=entries)
+        return Response({"created": result.created, "duplicates": result.duplicates},
+                        status=status.HTTP_201_CREATED)
+
+
+class PromptDetailApi(APIView):
+    @extend_schema(responses=PromptOutput)
+    def get(self, request, project_id: int, prompt_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        prompt = access.prompt_for_user(user=request.user, project=project, prompt_id=prompt_id)
+        return Response(PromptOutput(prompt).data)
+
+
+class ItemListApi(APIView):
+    @extend_schema(responses=ItemOutput(many=True))
+    def get(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        items = selectors.item_list(project=project, params=request.query_params)
+        return paginated(request, self, items, ItemOutput)
+
+    @extend_schema(request=ItemInput, responses={201: ItemOutput})
+    def post(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        data = ItemInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["is_gold"]:
+            # Gold answers are the quality bar: only admins set them.
+            access.project_for_user(user=request.user, project_id=project_id, need=access.MANAGE)
+        prompt = access.prompt_for_user(user=request.user, project=project,
+                                        prompt_id=values["prompt_id"])
+        item = item_services.item_create(
+            project=project, prompt=prompt,
+            responses=[ResponseInput(**r) for r in values["responses"]],
+            priority=values["priority"], is_gold=values["is_gold"],
+            gold_answer=values["gold_answer"],
+        )
+        return Response(ItemOutput(selectors.item_detail(item=item)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class ItemDetailApi(APIView):
+    @extend_schema(responses=ItemOutput)
+    def get(self, request, project_id: int, item_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        item = access.item_for_user(user=request.user, project=project, item_id=item_id)
+        return Response(ItemOutput(selectors.item_detail(item=item)).data)
+
+    @extend_schema(request=ItemUpdateInput, responses=ItemOutput)
+    def patch(self, request, project_id: int, item_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        item = access.item_for_user(user=request.user, project=project, item_id=item_id)
+        data = ItemUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if "priority" in values:
+            item = item_services.item_set_priority(item=item, priority=values["priority"])
+        if "is_gold" in values or "gold_answer" in values:
+            item = item_services.item_set_gold(
+                item=item, is_gold=values.get("is_gold", item.is_gold),
+                gold_answer=values.get("gold_answer", item.gold_answer))
+        return Response(ItemOutput(selectors.item_detail(item=item)).data)
+
+
+class ProjectAnnotationListApi(APIView):
+    """All annotations of a project: admins and engineers only."""
+
+    @extend_schema(responses=AdminAnnotationOutput(many=True))
+    def get(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        annotations = selectors.annotation_list_for_project(project=project,
+                                                            params=request.query_params)
+        return paginated(request, self, annotations, AdminAnnotationOutput)

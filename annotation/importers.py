@@ -1,0 +1,64 @@
+"""Reading prompt files (JSONL or CSV) into validated entries.
+
+Everything is parsed and checked before anything is written, so a bad line
+fails the whole import with its line number and field.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from annotation.errors import Invalid
+from annotation.services.prompts import PromptInput, prompt_input_from_dict
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+CSV_RESERVED = {"prompt", "external_id", "id"}
+
+
+def _jsonl_rows(handle) -> Iterator[tuple[int, dict]]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise Invalid(f"not valid JSON ({error.msg} at column {error.colno})",
+                          line=number) from None
+
+
+def _csv_rows(handle) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(handle)
+    if not reader.fieldnames or "prompt" not in reader.fieldnames:
+        raise Invalid("the CSV header must have a 'prompt' column", line=1, field="prompt")
+    for row in reader:
+        # line_num counts physical lines, so multi-line quoted cells still
+        # report the line a person sees in an editor.
+        entry = {key: value for key, value in row.items() if key in CSV_RESERVED}
+        extra = {key: value for key, value in row.items()
+                 if key not in CSV_RESERVED and key is not None}
+        if None in row:
+            raise Invalid("more cells than header columns", line=reader.line_num)
+        entry["metadata"] = extra
+        yield reader.line_num, entry
+
+
+def prompts_read(path: Path) -> list[PromptInput]:
+    path = Path(path)
+    if not path.is_file():
+        raise Invalid(f"no such file: {path}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise Invalid(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
+        raise Invalid("use a .jsonl or .csv file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise Invalid("not UTF-8 text", line=line) from None
+    handle = io.StringIO(text, newline="")
+    rows = _csv_rows(handle) if suffix == ".csv" else _jsonl_rows(handle)
+    return [prompt_input_from_dict(data, line=number) for number, data in rows]

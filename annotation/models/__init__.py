@@ -1,0 +1,35 @@
+from annotation.models.content import (
+    ComparisonItem,
+    ItemResponse,
+    Prompt,
+    Response,
+    ResponseSource,
+    Split,
+)
+from annotation.models.labels import (
+    Annotation,
+    AnnotationSource,
+    Assignment,
+    AssignmentStatus,
+)
+from annotation.models.projects import Membership, Project, Role, TaskType, default_criteria
+from annotation.models.tokens import ApiToken
+
+__all__ = [
+    "Annotation",
+    "AnnotationSource",
+    "ApiToken",
+    "Assignment",
+    "AssignmentStatus",
+    "ComparisonItem",
+    "ItemResponse",
+    "Membership",
+    "Project",
+    "Prompt",
+    "Response",
+    "ResponseSource",
+    "Role",
+    "Split",
+    "TaskType",
+    "default_criteria",
+]

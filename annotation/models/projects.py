@@ -1,0 +1,94 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+def default_criteria() -> list[dict]:
+    return [
+        {"name": "helpfulness", "label": "Helpful", "min": 1, "max": 7},
+        {"name": "harmlessness", "label": "Harmless", "min": 1, "max": 7},
+        {"name": "honesty", "label": "Honest", "min": 1, "max": 7},
+    ]
+
+
+class TaskType(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise comparison"
+    RANKING = "ranking", "K-way ranking"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to labelers.")
+    task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.PAIRWISE)
+    num_responses = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(2), MaxValueValidator(16)],
+        help_text="Responses per item: 2 for pairwise, K for ranking.",
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="How many labelers annotate each (non-gold) item.",
+    )
+    lease_seconds = models.PositiveIntegerField(
+        default=900, validators=[MinValueValidator(30), MaxValueValidator(24 * 3600)]
+    )
+    criteria = models.JSONField(default=default_criteria, blank=True)
+    allow_ties = models.BooleanField(default=True)
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of served items that are gold questions.",
+    )
+    test_fraction = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of prompts in the test split (fixed by a hash of the prompt).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(num_responses__gte=2), name="project_num_responses_min_2"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(task_type="pairwise") | models.Q(num_responses=2),
+                name="project_pairwise_has_two_responses",
+            ),
+            models.CheckConstraint(condition=models.Q(overlap__gte=1), name="project_overlap_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    LABELER = "labeler", "Labeler"
+    ENGINEER = "engineer", "ML engineer"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "user_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"

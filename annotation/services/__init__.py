@@ -1,0 +1,1 @@
+"""Business logic of the annotation domain, split by sub-domain."""

@@ -1,0 +1,83 @@
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from annotation.errors import Invalid
+from annotation.models import Project, Prompt
+from annotation.splits import prompt_hash, split_for_hash
+from annotation.validation import messages_clean
+
+MAX_BULK = 10_000
+
+
+@dataclass(frozen=True)
+class PromptInput:
+    messages: list[dict]
+    external_id: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptImportResult:
+    created: int
+    duplicates: int
+
+
+def prompt_input_from_dict(data, *, line: int | None = None, field_prefix: str = "") -> PromptInput:
+    """Accepts {"prompt": str} or {"messages": [...]}, optional external_id/id and metadata."""
+    try:
+        if not isinstance(data, dict):
+            raise Invalid("each entry must be an object")
+        if "messages" in data:
+            messages = messages_clean(data["messages"], field=f"{field_prefix}messages")
+        elif "prompt" in data:
+            messages = messages_clean(data["prompt"], field=f"{field_prefix}prompt")
+        else:
+            raise Invalid("needs 'prompt' (text) or 'messages' (list)", field=f"{field_prefix}prompt")
+        external_id = data.get("external_id", data.get("id"))
+        if external_id is not None:
+            external_id = str(external_id).strip() or None
+            if external_id and len(external_id) > 200:
+                raise Invalid("longer than 200 characters", field=f"{field_prefix}external_id")
+        metadata = data.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise Invalid("must be an object", field=f"{field_prefix}metadata")
+    except Invalid as error:
+        error.line = line
+        raise
+    return PromptInput(messages=messages, external_id=external_id, metadata=metadata)
+
+
+@transaction.atomic
+def prompt_create_many(
+    *, project: Project, entries: list[PromptInput], limit: int | None = MAX_BULK
+) -> PromptImportResult:
+    """Create prompts in one transaction; exact duplicates (same content or same
+    external id, in the batch or already stored) are skipped and counted."""
+    if limit is not None and len(entries) > limit:
+        raise Invalid(f"at most {limit} prompts per request")
+    hashes = {prompt_hash(e.messages) for e in entries}
+    ids = {e.external_id for e in entries if e.external_id}
+    stored = Prompt.objects.filter(project=project)
+    seen_hashes = set(stored.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    seen_ids = set(stored.filter(external_id__in=ids).values_list("external_id", flat=True))
+    rows = []
+    for entry in entries:
+        digest = prompt_hash(entry.messages)
+        if digest in seen_hashes or (entry.external_id and entry.external_id in seen_ids):
+            continue
+        seen_hashes.add(digest)
+        if entry.external_id:
+            seen_ids.add(entry.external_id)
+        rows.append(
+            Prompt(
+                project=project,
+                external_id=entry.external_id,
+                messages=entry.messages,
+                content_hash=digest,
+                split=split_for_hash(digest, test_fraction=project.test_fraction),
+                metadata=entry.metadata,
+            )
+        )
+    Prompt.objects.bulk_create(rows, batch_size=1000)
+    return PromptImportResult(created=len(rows), duplicates=len(entries) - len(rows))

@@ -1,0 +1,191 @@
+"""The labeling queue: leases of items to labelers.
+
+Invariant: for a non-gold item, live leases + submissions (``assigned_count``)
+never exceed the project's overlap, and a labeler never holds two assignment
+rows for one item (a unique constraint). ``assigned_count`` only changes in an
+UPDATE guarded by the row lock, in this module and in submissions.
+"""
+
+import random
+import secrets
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from annotation.errors import Conflict
+from annotation.models import Assignment, AssignmentStatus, ComparisonItem, Project
+
+CLAIM_ATTEMPTS = 5
+RECLAIM_BATCH = 500
+
+
+def _display_order(k: int) -> list[int]:
+    order = list(range(k))
+    random.SystemRandom().shuffle(order)
+    return order
+
+
+def _lockable(queryset):
+    """FOR UPDATE SKIP LOCKED where the database has it (PostgreSQL).
+
+    SQLite has no row locks; there the settings open every transaction with
+    BEGIN IMMEDIATE, so writers are serialized and the compare-and-set below
+    is enough on its own.
+    """
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset
+
+
+def lease_live(*, project: Project, labeler, now: datetime | None = None) -> Assignment | None:
+    now = now or timezone.now()
+    return (
+        Assignment.objects.select_related("item")
+        .filter(project=project, labeler=labeler, status=AssignmentStatus.LEASED,
+                expires_at__gt=now)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _gold_due(*, project: Project, labeler) -> bool:
+    """Serve gold at the project's rate: after n served items a labeler has had
+    about rate × n gold ones. A per-labeler phase spreads the positions so the
+    k-th item is not gold for everyone."""
+    if project.gold_rate <= 0:
+        return False
+    counts = Assignment.objects.filter(project=project, labeler=labeler).aggregate(
+        total=Count("pk"), gold=Count("pk", filter=Q(is_gold=True))
+    )
+    phase = (labeler.pk * 0.6180339887) % 1.0
+    return counts["gold"] < int(project.gold_rate * (counts["total"] + 1) + phase)
+
+
+def _unseen_by(labeler):
+    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), labeler=labeler))
+
+
+def item_take_slot(*, item_id: int, project: Project, gold: bool) -> bool:
+    """Compare-and-set one slot on the item; True if it was still free."""
+    if gold:
+        # Gold items are shown to every labeler: no overlap cap.
+        return ComparisonItem.objects.filter(pk=item_id, is_gold=True).update(
+            assigned_count=F("assigned_count") + 1) == 1
+    # Right-hand sides read the old row, so is_open becomes (old + 1 < overlap).
+    return ComparisonItem.objects.filter(
+        pk=item_id, is_gold=False, assigned_count__lt=project.overlap
+    ).update(
+        assigned_count=F("assigned_count") + 1,
+        is_open=Case(When(assigned_count__lt=project.overlap - 1, then=Value(True)),
+                     default=Value(False)),
+    ) == 1
+
+
+def _claim(*, project: Project, labeler, gold: bool, now: datetime) -> Assignment | None:
+    candidates = ComparisonItem.objects.filter(project=project).filter(_unseen_by(labeler))
+    if gold:
+        candidates = candidates.filter(is_gold=True).order_by("?")
+    else:
+        candidates = candidates.filter(is_open=True, is_gold=False).order_by(
+            "-priority", "created_at", "id")
+    for _ in range(CLAIM_ATTEMPTS):
+        with transaction.atomic():
+            # Two labelers reading the same head item would both see a free slot;
+            # SKIP LOCKED hands each of them a different row, and the CAS in
+            # item_take_slot re-checks the count under the row lock.
+            item_id = _lockable(candidates).values_list("pk", flat=True).first()
+            if item_id is None:
+                return None
+            if not item_take_slot(item_id=item_id, project=project, gold=gold):
+                continue
+            try:
+                with transaction.atomic():
+                    return Assignment.objects.create(
+                        project=project, item_id=item_id, labeler=labeler,
+                        display_order=_display_order(project.num_responses),
+                        is_gold=gold, leased_at=now,
+                        expires_at=now + timedelta(seconds=project.lease_seconds),
+                    )
+            except IntegrityError:
+                # Already seen by this labeler: the outer transaction rolls the
+                # slot back and we try the next candidate.
+                raise Conflict("item already leased to this labeler") from None
+    return None
+
+
+def item_claim_next(*, project: Project, labeler) -> Assignment | None:
+    """The labeler's next item in the project, or None when nothing is left.
+
+    Asking again while a lease is live returns that same lease.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialize one labeler's own claims (a double click must not yield two
+        # leases); other labelers are not blocked by this lock.
+        get_user_model().objects.select_for_update().filter(pk=labeler.pk).values_list("pk").first()
+        live = lease_live(project=project, labeler=labeler, now=now)
+        if live is not None:
+            return live
+        assignment = None
+        if _gold_due(project=project, labeler=labeler):
+            assignment = _claim(project=project, labeler=labeler, gold=True, now=now)
+        if assignment is None:
+            assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
+        if assignment is None and leases_reclaim_expired(project=project, now=now):
+            assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
+    if assignment is not None:
+        assignment.item = ComparisonItem.objects.get(pk=assignment.item_id)
+    return assignment
+
+
+def _release_slots(item_ids: list[int]) -> None:
+    """Give back one slot per listed item (an id may repeat). Items are updated
+    in primary-key order so concurrent releases take locks in the same order."""
+    counts: dict[int, int] = {}
+    for item_id in item_ids:
+        counts[item_id] = counts.get(item_id, 0) + 1
+    for item_id in sorted(counts):
+        ComparisonItem.objects.filter(pk=item_id).update(
+            assigned_count=F("assigned_count") - counts[item_id], is_open=True
+        )
+
+
+def leases_reclaim_expired(*, project: Project | None = None, now: datetime | None = None) -> int:
+    """Mark leases past their expiry as expired and free their slots."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            expired = Assignment.objects.filter(status=AssignmentStatus.LEASED, expires_at__lte=now)
+            if project is not None:
+                expired = expired.filter(project=project)
+            rows = list(_lockable(expired.order_by("pk")).values_list("pk", "item_id")[:RECLAIM_BATCH])
+            if not rows:
+                return total
+            Assignment.objects.filter(
+                pk__in=[pk for pk, _ in rows], status=AssignmentStatus.LEASED
+            ).update(status=AssignmentStatus.EXPIRED, finished_at=now)
+            _release_slots([item_id for _, item_id in rows])
+            total += len(rows)
+
+
+def assignment_skip(*, assignment: Assignment) -> Assignment:
+    """Skip: the labeler gives the item back; it will not be offered to them again."""
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.status == AssignmentStatus.SUBMITTED:
+            raise Conflict("this item was already submitted")
+        if locked.status == AssignmentStatus.LEASED:
+            _release_slots([locked.item_id])
+        if locked.status != AssignmentStatus.SKIPPED:
+            locked.status = AssignmentStatus.SKIPPED
+            locked.finished_at = timezone.now()
+            locked.save(update_fields=["status", "finished_at"])
+    return locked
+
+
+def new_idempotency_key() -> str:
+    return secrets.token_hex(16)

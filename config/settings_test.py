@@ -1,0 +1,25 @@
+"""Settings for the test suite: production settings plus test-only overrides.
+
+PostgreSQL is used whenever it answers on localhost (always in CI, where a
+missing server fails the run); otherwise an in-memory SQLite.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("PALATE_VAR_DIR", tempfile.mkdtemp(prefix="palate-test-"))
+
+from config.services import test_database_url  # noqa: E402
+
+os.environ["DATABASE_URL"] = test_database_url()
+
+from config.settings import *  # noqa: E402,F403
+
+# Fast hashing in tests only; production keeps Argon2 first.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "5/min"}  # noqa: F405

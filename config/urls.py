@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("annotation.api.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("", include("frontend.urls")),
+]
