@@ -14,6 +14,10 @@ MAX_RATIONALE = 20_000
 def messages_clean(value, *, field: str = "messages") -> list[dict]:
     """A prompt as a message list; a bare string is one user turn."""
     if isinstance(value, str):
+        if not value.strip():
+            raise Invalid("must not be empty", field=field)
+        if len(value) > MAX_TEXT:
+            raise Invalid(f"is longer than {MAX_TEXT} characters", field=field)
         value = [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
         raise Invalid("must be a non-empty string or a non-empty list of messages", field=field)

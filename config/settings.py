@@ -85,6 +85,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite creates the file but not its folder (var/ is absent on a fresh clone).
+    if str(DATABASES["default"]["NAME"]) not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL and a busy timeout let the web server and the worker share the file.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,

@@ -22,4 +22,7 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# One test database per pytest process, so parallel runs on one machine (a
+# developer's and CI's, or benchmark and tests) never drop each other's.
+DATABASES["default"]["TEST"] = {"NAME": f"test_palate_{os.getpid()}"}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "5/min"}  # noqa: F405

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from annotation.errors import Conflict, Invalid, NotFound
@@ -36,7 +37,13 @@ def _project_check(project: Project) -> None:
     if project.task_type == TaskType.RANKING and project.num_responses < 3:
         raise Invalid("ranking projects compare 3 or more responses", field="num_responses")
     project.criteria = criteria_clean(project.criteria)
-    project.full_clean(exclude=["created_by"])
+    try:
+        project.full_clean(exclude=["created_by"])
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        if field == "slug" and Project.objects.filter(slug=project.slug).exclude(pk=project.pk).exists():
+            raise Conflict(f"a project with slug '{project.slug}' exists", field="slug") from None
+        raise Invalid(" ".join(messages), field=None if field == "__all__" else field) from None
 
 
 @transaction.atomic
