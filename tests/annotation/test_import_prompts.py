@@ -106,9 +106,10 @@ def test_non_utf8_file_names_the_line(project, tmp_path):
 
 
 def test_seed_demo_is_idempotent_and_gives_the_labeler_an_item(db, capsys):
+    from django.contrib.auth import get_user_model
+
     from annotation.models import Project
     from annotation.services.queue import item_claim_next
-    from django.contrib.auth import get_user_model
 
     call_command("seed_demo")
     call_command("seed_demo")
