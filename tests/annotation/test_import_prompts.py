@@ -118,3 +118,13 @@ def test_seed_demo_is_idempotent_and_gives_the_labeler_an_item(db, capsys):
     alice = get_user_model().objects.get(username="alice")
     assert item_claim_next(project=project, labeler=alice) is not None
     assert "alice (labeler)" in capsys.readouterr().out
+
+
+def test_create_api_token_prints_a_token_that_authenticates(labeler, capsys):
+    from annotation.models import ApiToken
+    from annotation.services.tokens import token_authenticate
+
+    call_command("create_api_token", labeler.username)
+    raw = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token_authenticate(raw).user == labeler
+    assert raw.split(".")[1] not in ApiToken.objects.get(user=labeler).key_hash
