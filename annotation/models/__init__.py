@@ -6,6 +6,7 @@ from annotation.models.content import (
     ResponseSource,
     Split,
 )
+from annotation.models.datasets import DatasetSnapshot, SnapshotPair, SnapshotStatus
 from annotation.models.labels import (
     Annotation,
     AnnotationSource,
@@ -22,6 +23,7 @@ __all__ = [
     "Assignment",
     "AssignmentStatus",
     "ComparisonItem",
+    "DatasetSnapshot",
     "ItemResponse",
     "Membership",
     "Project",
@@ -29,6 +31,8 @@ __all__ = [
     "Response",
     "ResponseSource",
     "Role",
+    "SnapshotPair",
+    "SnapshotStatus",
     "Split",
     "TaskType",
     "default_criteria",
