@@ -56,6 +56,7 @@ class Assignment(models.Model):
 class AnnotationSource(models.TextChoices):
     HUMAN = "human", "Human"
     MODEL = "model", "Model"
+    IMPORTED = "imported", "Imported"
 
 
 class Annotation(models.Model):

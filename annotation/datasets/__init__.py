@@ -1,0 +1,1 @@
+"""Dataset snapshots: turning labels into preference pairs, writing and reading files."""

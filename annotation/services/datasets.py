@@ -1,0 +1,236 @@
+"""Building immutable dataset snapshots from a project's labels.
+
+Pairs are streamed: annotations are read ordered by prompt and item, reduced to
+consensus pairs one prompt at a time (the per-prompt weight needs the prompt's
+pair count) and written in batches, so memory does not grow with the project.
+"""
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from datetime import date
+from itertools import groupby
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotation.datasets.pairs import PairOutcome, pairwise_consensus, ranking_pairs
+from annotation.errors import Invalid
+from annotation.models import (
+    Annotation,
+    AnnotationSource,
+    DatasetSnapshot,
+    ItemResponse,
+    Project,
+    Prompt,
+    SnapshotPair,
+    SnapshotStatus,
+    TaskType,
+)
+from annotation.splits import canonical_json
+from annotation.versioning import code_version
+
+FLUSH_ITEMS = 500
+CONSENSUS_METHODS = ("majority", "mean")
+
+
+@dataclass(frozen=True)
+class SnapshotFilters:
+    consensus: str = "majority"
+    min_agreement: float = 0.0
+    min_labels: int = 1
+    ties: str = "drop"
+    both_bad: str = "drop"
+    exclude_labelers: tuple[str, ...] = ()
+    include_model_labels: bool = True
+    date_from: str | None = None
+    date_to: str | None = None
+
+
+def filters_clean(data: dict | None) -> SnapshotFilters:
+    data = dict(data or {})
+    known = {f.name for f in fields(SnapshotFilters)}
+    unknown = set(data) - known
+    if unknown:
+        raise Invalid("unknown filter", field=sorted(unknown)[0])
+    if data.get("consensus", "majority") not in CONSENSUS_METHODS:
+        raise Invalid(f"must be one of {', '.join(CONSENSUS_METHODS)}", field="consensus")
+    for name in ("ties", "both_bad"):
+        if data.get(name, "drop") not in ("drop", "keep"):
+            raise Invalid("must be drop or keep", field=name)
+    agreement = data.get("min_agreement", 0.0)
+    if isinstance(agreement, bool) or not isinstance(agreement, int | float) or not 0 <= agreement <= 1:
+        raise Invalid("must be a number from 0 to 1", field="min_agreement")
+    labels = data.get("min_labels", 1)
+    if isinstance(labels, bool) or not isinstance(labels, int) or labels < 1:
+        raise Invalid("must be a positive integer", field="min_labels")
+    excluded = data.get("exclude_labelers", ())
+    if isinstance(excluded, str) or not all(isinstance(u, str) for u in excluded):
+        raise Invalid("must be a list of usernames", field="exclude_labelers")
+    data["exclude_labelers"] = tuple(sorted(set(excluded)))
+    for name in ("date_from", "date_to"):
+        if data.get(name) is not None:
+            try:
+                data[name] = date.fromisoformat(str(data[name])).isoformat()
+            except ValueError:
+                raise Invalid("must be a date (YYYY-MM-DD)", field=name) from None
+    data["min_agreement"] = float(agreement)
+    data["include_model_labels"] = bool(data.get("include_model_labels", True))
+    return SnapshotFilters(**data)
+
+
+def _annotations(project: Project, f: SnapshotFilters, *, until):
+    # Only labels that existed when the snapshot was created: a rebuild of the
+    # same snapshot, or its raw export later, sees the same rows.
+    rows = Annotation.objects.filter(project=project, item__is_gold=False, created_at__lte=until)
+    if f.exclude_labelers:
+        rows = rows.exclude(labeler__username__in=f.exclude_labelers)
+    if not f.include_model_labels:
+        rows = rows.exclude(source=AnnotationSource.MODEL)
+    if f.date_from:
+        rows = rows.filter(created_at__date__gte=f.date_from)
+    if f.date_to:
+        rows = rows.filter(created_at__date__lte=f.date_to)
+    return rows
+
+
+def annotations_for_snapshot(snapshot: DatasetSnapshot):
+    return _annotations(snapshot.project, filters_clean(snapshot.filters), until=snapshot.created_at)
+
+
+def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters) -> list[PairOutcome]:
+    if len(labels) < f.min_labels:
+        return []
+    if f.both_bad == "drop" and sum(1 for row in labels if row[3]) * 2 > len(labels):
+        return []
+    if project.task_type == TaskType.PAIRWISE:
+        outcome = pairwise_consensus([row[2] for row in labels if row[2] is not None],
+                                     method=f.consensus)
+        outcomes = [outcome] if outcome else []
+    else:
+        outcomes = ranking_pairs([row[4] for row in labels if row[4]])
+    return [o for o in outcomes
+            if o.agreement >= f.min_agreement and (f.ties == "keep" or not o.is_tie)]
+
+
+class _Writer:
+    """Resolves texts for a batch of items, writes pair rows, feeds the hash."""
+
+    def __init__(self, snapshot: DatasetSnapshot):
+        self.snapshot = snapshot
+        self.digest = hashlib.sha256(canonical_json(snapshot.filters).encode())
+        self.counts = {"train": 0, "test": 0}
+        self.pending: list[tuple[int, int, list[PairOutcome], float, int]] = []
+
+    def add_prompt(self, prompt_id: int, item_outcomes: list[tuple[int, list[PairOutcome], int]]) -> None:
+        total = sum(len(outcomes) for _, outcomes, _ in item_outcomes)
+        for item_id, outcomes, num_labels in item_outcomes:
+            if outcomes:
+                # InstructGPT practice: a prompt's pairs share one unit of weight.
+                self.pending.append((prompt_id, item_id, outcomes, 1.0 / total, num_labels))
+        if len(self.pending) >= FLUSH_ITEMS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        item_ids = [row[1] for row in self.pending]
+        prompts = {p.pk: p for p in Prompt.objects.filter(
+            pk__in={row[0] for row in self.pending}).only("messages", "split")}
+        slots: dict[int, dict[int, object]] = {}
+        for slot in ItemResponse.objects.filter(item_id__in=item_ids).select_related("response"):
+            slots.setdefault(slot.item_id, {})[slot.position] = slot.response
+        rows = []
+        for prompt_id, item_id, outcomes, weight, num_labels in self.pending:
+            prompt = prompts[prompt_id]
+            for o in outcomes:
+                chosen, rejected = slots[item_id][o.winner], slots[item_id][o.loser]
+                row = SnapshotPair(
+                    snapshot=self.snapshot, item_id=item_id, prompt_id=prompt_id,
+                    prompt_messages=prompt.messages, chosen_response_id=chosen.pk,
+                    rejected_response_id=rejected.pk, chosen=chosen.text, rejected=rejected.text,
+                    chosen_model=chosen.model_name, rejected_model=rejected.model_name,
+                    margin=round(o.margin, 6), is_tie=o.is_tie, weight=round(weight, 9),
+                    agreement=round(o.agreement, 6), num_labels=num_labels,
+                    split=prompt.split)
+                rows.append(row)
+                self.counts[prompt.split] += 1
+                self.digest.update(canonical_json(pair_canonical(row)).encode())
+                self.digest.update(b"\n")
+        SnapshotPair.objects.bulk_create(rows, batch_size=1000)
+        self.pending = []
+
+
+def pair_canonical(pair: SnapshotPair) -> dict:
+    """The fields a snapshot's content hash covers (no database row ids)."""
+    return {
+        "item": pair.item_id, "prompt": pair.prompt_messages, "chosen": pair.chosen,
+        "rejected": pair.rejected, "chosen_id": pair.chosen_response_id,
+        "rejected_id": pair.rejected_response_id, "margin": pair.margin, "tie": pair.is_tie,
+        "weight": pair.weight, "split": pair.split,
+    }
+
+
+def _next_version(project: Project) -> int:
+    # The project row lock serializes concurrent builds' version numbers.
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+    latest = DatasetSnapshot.objects.filter(project=project).aggregate(v=Max("version"))["v"]
+    return (latest or 0) + 1
+
+
+def dataset_snapshot_build(*, project: Project, filters: dict | None = None,
+                           created_by=None) -> DatasetSnapshot:
+    """Build the next version of the project's dataset. All pairs or none: a
+    failure rolls the pairs back and leaves the snapshot marked failed."""
+    cleaned = filters_clean(filters)
+    with transaction.atomic():
+        snapshot = DatasetSnapshot.objects.create(
+            project=project, version=_next_version(project), created_by=created_by,
+            filters=asdict(cleaned) | {"exclude_labelers": list(cleaned.exclude_labelers)},
+            code_version=code_version())
+    try:
+        with transaction.atomic():
+            _build_pairs(project, snapshot, cleaned)
+    except Exception as error:
+        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+            status=SnapshotStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
+        raise
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters) -> None:
+    writer = _Writer(snapshot)
+    items = items_kept = labels = ties = both_bad = 0
+    agreement_sum = 0.0
+    labelers_seen: set[int] = set()
+    rows = _annotations(project, f, until=snapshot.created_at).order_by(
+        "item__prompt_id", "item_id", "pk").values_list(
+        "item_id", "item__prompt_id", "strength", "both_bad", "ranking", "labeler_id")
+    for prompt_id, prompt_rows in groupby(rows.iterator(chunk_size=2000), key=lambda r: r[1]):
+        per_item = []
+        for item_id, item_rows in groupby(prompt_rows, key=lambda r: r[0]):
+            item_labels = list(item_rows)
+            items += 1
+            labels += len(item_labels)
+            both_bad += sum(1 for r in item_labels if r[3])
+            labelers_seen.update(r[5] for r in item_labels)
+            outcomes = _item_outcomes(project, item_labels, f)
+            if outcomes:
+                items_kept += 1
+                ties += sum(o.is_tie for o in outcomes)
+                agreement_sum += sum(o.agreement for o in outcomes) / len(outcomes)
+            per_item.append((item_id, outcomes, len(item_labels)))
+        writer.add_prompt(prompt_id, per_item)
+    writer.flush()
+    pairs = sum(writer.counts.values())
+    summary = {
+        "items": items, "items_kept": items_kept, "labels": labels,
+        "labelers": len(labelers_seen),
+        "mean_item_agreement": round(agreement_sum / items_kept, 6) if items_kept else None,
+        "tie_share": round(ties / pairs, 6) if pairs else None,
+        "both_bad_label_share": round(both_bad / labels, 6) if labels else None,
+    }
+    values = {"status": SnapshotStatus.READY, "counts": writer.counts, "agreement": summary,
+              "content_hash": writer.digest.hexdigest(), "finished_at": timezone.now()}
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(**values)
