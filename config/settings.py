@@ -162,6 +162,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
+
 # API tokens: stored hashed; a token older than this is refused.
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90))
 

@@ -5,6 +5,7 @@ missing server fails the run); otherwise an in-memory SQLite.
 """
 
 import os
+from pathlib import Path
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
@@ -26,3 +27,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # developer's and CI's, or benchmark and tests) never drop each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_palate_{os.getpid()}"}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "5/min"}  # noqa: F405
+# Unit tests run tasks in-process; tests/integration/ starts real workers and
+# turns this off for its own app configuration.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+EXPORTS_DIR = Path(os.environ["PALATE_VAR_DIR"]) / "exports"

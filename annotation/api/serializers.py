@@ -7,6 +7,8 @@ from annotation.models import (
     ApiToken,
     Assignment,
     ComparisonItem,
+    DatasetExport,
+    DatasetSnapshot,
     Membership,
     Project,
     Prompt,
@@ -181,3 +183,32 @@ class LeaseOutput(serializers.Serializer):
     def get_responses(self, assignment: Assignment) -> list[dict]:
         by_position = {s.position: s.response.text for s in assignment.item.slots.all()}
         return [{"position": p, "text": by_position[p]} for p in assignment.display_order]
+
+
+class SnapshotInput(serializers.Serializer):
+    filters = serializers.DictField(required=False, default=dict,
+                                    help_text="consensus, min_agreement, min_labels, ties, both_bad, "
+                                              "exclude_labelers, include_model_labels, date_from, date_to")
+
+
+class SnapshotOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetSnapshot
+        fields = ["id", "version", "status", "filters", "code_version", "counts", "agreement",
+                  "content_hash", "error", "created_at", "finished_at"]
+
+
+class ExportInput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["trl", "raw", "parquet", "hf"])
+    style = serializers.ChoiceField(choices=["conversational", "text"], default="conversational")
+    meta = serializers.BooleanField(default=False)
+
+
+class ExportOutput(serializers.ModelSerializer):
+    snapshot_version = serializers.IntegerField(source="snapshot.version", read_only=True)
+
+    class Meta:
+        model = DatasetExport
+        fields = ["id", "snapshot", "snapshot_version", "format", "style", "meta", "status",
+                  "progress_rows", "total_rows", "size_bytes", "error", "created_at",
+                  "started_at", "finished_at"]

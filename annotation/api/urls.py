@@ -1,11 +1,16 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import IsAuthenticated
 
-from annotation.api import views_auth, views_labeling, views_projects
+from annotation.api import views_auth, views_datasets, views_labeling, views_projects
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # drf-spectacular serves these to anyone by default (SERVE_PERMISSIONS);
+    # like the rest of the API they are for signed-in users.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+         name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(
+        url_name="api-schema", permission_classes=[IsAuthenticated]), name="api-docs"),
     path("auth/token/", views_auth.TokenLoginApi.as_view(), name="api-token-login"),
     path("tokens/", views_auth.TokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", views_auth.TokenRevokeApi.as_view(), name="api-token"),
@@ -36,4 +41,16 @@ urlpatterns = [
          name="api-submit"),
     path("assignments/<int:assignment_id>/skip/", views_labeling.SkipApi.as_view(),
          name="api-skip"),
+    path("projects/<int:project_id>/snapshots/", views_datasets.SnapshotListApi.as_view(),
+         name="api-snapshots"),
+    path("projects/<int:project_id>/snapshots/<int:snapshot_id>/",
+         views_datasets.SnapshotDetailApi.as_view(), name="api-snapshot"),
+    path("projects/<int:project_id>/snapshots/<int:snapshot_id>/exports/",
+         views_datasets.ExportCreateApi.as_view(), name="api-snapshot-exports"),
+    path("projects/<int:project_id>/exports/", views_datasets.ExportListApi.as_view(),
+         name="api-exports"),
+    path("projects/<int:project_id>/exports/<int:export_id>/", views_datasets.ExportDetailApi.as_view(),
+         name="api-export"),
+    path("projects/<int:project_id>/exports/<int:export_id>/download/",
+         views_datasets.ExportDownloadApi.as_view(), name="api-export-download"),
 ]

@@ -6,7 +6,13 @@ from annotation.models.content import (
     ResponseSource,
     Split,
 )
-from annotation.models.datasets import DatasetSnapshot, SnapshotPair, SnapshotStatus
+from annotation.models.datasets import (
+    DatasetExport,
+    DatasetSnapshot,
+    ExportStatus,
+    SnapshotPair,
+    SnapshotStatus,
+)
 from annotation.models.labels import (
     Annotation,
     AnnotationSource,
@@ -23,7 +29,9 @@ __all__ = [
     "Assignment",
     "AssignmentStatus",
     "ComparisonItem",
+    "DatasetExport",
     "DatasetSnapshot",
+    "ExportStatus",
     "ItemResponse",
     "Membership",
     "Project",

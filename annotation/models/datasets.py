@@ -73,3 +73,37 @@ class SnapshotPair(models.Model):
 
     def __str__(self) -> str:
         return f"Pair {self.pk} of snapshot {self.snapshot_id}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DatasetExport(models.Model):
+    """A snapshot written to a downloadable archive by a Celery task."""
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=16)
+    style = models.CharField(max_length=16, default="conversational")
+    meta = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ExportStatus.choices,
+                              default=ExportStatus.QUEUED)
+    progress_rows = models.PositiveBigIntegerField(default=0)
+    total_rows = models.PositiveBigIntegerField(default=0)
+    archive = models.CharField(max_length=500, blank=True, help_text="Path under EXPORTS_DIR.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.format}, {self.status})"

@@ -178,25 +178,39 @@ def _next_version(project: Project) -> int:
     return (latest or 0) + 1
 
 
-def dataset_snapshot_build(*, project: Project, filters: dict | None = None,
-                           created_by=None) -> DatasetSnapshot:
-    """Build the next version of the project's dataset. All pairs or none: a
-    failure rolls the pairs back and leaves the snapshot marked failed."""
+def dataset_snapshot_create(*, project: Project, filters: dict | None = None,
+                            created_by=None) -> DatasetSnapshot:
+    """The next snapshot version, to be filled by dataset_snapshot_fill."""
     cleaned = filters_clean(filters)
     with transaction.atomic():
-        snapshot = DatasetSnapshot.objects.create(
+        return DatasetSnapshot.objects.create(
             project=project, version=_next_version(project), created_by=created_by,
             filters=asdict(cleaned) | {"exclude_labelers": list(cleaned.exclude_labelers)},
             code_version=code_version())
+
+
+def dataset_snapshot_fill(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
+    """Build the pairs. All or none: a failure rolls them back and marks the
+    snapshot failed. A second call (a task delivered twice) does nothing."""
     try:
         with transaction.atomic():
-            _build_pairs(project, snapshot, cleaned)
+            locked = DatasetSnapshot.objects.select_for_update().select_related("project").get(
+                pk=snapshot.pk)
+            if locked.status == SnapshotStatus.BUILDING:
+                _build_pairs(locked.project, locked, filters_clean(locked.filters))
     except Exception as error:
-        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+        DatasetSnapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.BUILDING).update(
             status=SnapshotStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
         raise
     snapshot.refresh_from_db()
     return snapshot
+
+
+def dataset_snapshot_build(*, project: Project, filters: dict | None = None,
+                           created_by=None) -> DatasetSnapshot:
+    """Create and fill the next snapshot in this process."""
+    snapshot = dataset_snapshot_create(project=project, filters=filters, created_by=created_by)
+    return dataset_snapshot_fill(snapshot=snapshot)
 
 
 def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters) -> None:
@@ -234,3 +248,14 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     values = {"status": SnapshotStatus.READY, "counts": writer.counts, "agreement": summary,
               "content_hash": writer.digest.hexdigest(), "finished_at": timezone.now()}
     DatasetSnapshot.objects.filter(pk=snapshot.pk).update(**values)
+
+
+def dataset_snapshot_request(*, project: Project, filters: dict | None = None,
+                             created_by=None) -> DatasetSnapshot:
+    """Create the snapshot row now and build it on a worker."""
+    from annotation.tasks import dataset_snapshot_fill_task
+
+    with transaction.atomic():
+        snapshot = dataset_snapshot_create(project=project, filters=filters, created_by=created_by)
+        dataset_snapshot_fill_task.delay_on_commit(snapshot.pk)
+    return snapshot
