@@ -1,0 +1,34 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.datasets.readers import FORMATS, preferences_read
+from annotation.errors import DomainError
+from annotation.models import Project
+from annotation.services.preference_import import preferences_import
+
+
+class Command(BaseCommand):
+    help = ("Import preference data as pre-labeled items: TRL (prompt/chosen/rejected, text or "
+            "messages) as JSONL or Parquet, Anthropic HH transcripts, or scored responses "
+            "(UltraFeedback-style). All or nothing; a bad line is reported by number.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--format", choices=FORMATS, default="auto")
+        parser.add_argument("--relabel", action="store_true",
+                            help="Also queue the items for more human labels.")
+
+    def handle(self, *args, slug, file, format, relabel, **options):
+        project = Project.objects.filter(slug=slug).first()
+        if project is None:
+            raise CommandError(f"no project with slug '{slug}'")
+        try:
+            result = preferences_import(project=project, records=preferences_read(file, fmt=format),
+                                        relabel=relabel)
+        except DomainError as error:
+            raise CommandError(f"{file}: {error}; nothing was imported") from None
+        self.stdout.write(self.style.SUCCESS(
+            f"imported {result.items} items into '{slug}' ({result.duplicates} duplicates "
+            f"skipped, {result.prompts_created} new prompts)"))
