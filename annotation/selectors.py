@@ -3,7 +3,15 @@
 from django.db.models import Prefetch, QuerySet
 
 from annotation.errors import Invalid
-from annotation.models import Annotation, Assignment, ComparisonItem, ItemResponse, Project, Prompt
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    ComparisonItem,
+    ItemResponse,
+    Project,
+    Prompt,
+)
 
 ITEM_ORDERINGS = {"id", "-id", "priority", "-priority", "created_at", "-created_at",
                   "submitted_count", "-submitted_count"}
@@ -91,3 +99,16 @@ def annotation_list_for_labeler(*, labeler, params) -> QuerySet[Annotation]:
 def annotation_list_for_project(*, project: Project, params) -> QuerySet[Annotation]:
     ordering = ordering_clean(params.get("ordering"), allowed=ANNOTATION_ORDERINGS, default="id")
     return Annotation.objects.filter(project=project).select_related("labeler").order_by(ordering)
+
+
+def assignment_can_still_submit(*, assignment: Assignment) -> bool:
+    """Whether a submit on this assignment would be accepted now, following the
+    late-submit rule in ``services/submissions.py``: a leased assignment (live,
+    or expired with its slot not yet reclaimed) can be submitted; a reclaimed
+    one only while its item still has room (gold items always have room)."""
+    if assignment.status == AssignmentStatus.LEASED:
+        return True
+    if assignment.status != AssignmentStatus.EXPIRED:
+        return False
+    item = ComparisonItem.objects.only("is_gold", "assigned_count").get(pk=assignment.item_id)
+    return item.is_gold or item.assigned_count < assignment.project.overlap

@@ -182,6 +182,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -199,9 +200,48 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 
+# Generation (the `generation` app). Checkpoints materialized by
+# `manage.py bootstrap_models` live under PALATE_MODELS_DIR; generation tasks
+# run on their own queue so a GPU host can consume only that one.
+PALATE_MODELS_DIR = Path(env_str("PALATE_MODELS_DIR", str(VAR_DIR / "models")))
+PALATE_GENERATION_BACKEND = env_str("PALATE_GENERATION_BACKEND", "transformers")
+PALATE_VLLM_URL = env_str("PALATE_VLLM_URL", "http://127.0.0.1:8001/v1")
+PALATE_VLLM_API_KEY = env_str("PALATE_VLLM_API_KEY", "")
+PALATE_VLLM_PYTHON = env_str("PALATE_VLLM_PYTHON", str(BASE_DIR / ".venv-vllm" / "bin" / "python"))
+PALATE_VLLM_TIMEOUT_S = env_int("PALATE_VLLM_TIMEOUT_S", 300)
+PALATE_VLLM_MAX_CONCURRENCY = env_int("PALATE_VLLM_MAX_CONCURRENCY", 8)
+PALATE_VLLM_RETRIES = env_int("PALATE_VLLM_RETRIES", 3)
+PALATE_GENERATION_STALE_SECONDS = env_int("PALATE_GENERATION_STALE_SECONDS", 900)
+CELERY_TASK_ROUTES = {"generation.tasks.generation_job_run_task": {"queue": "generation"}}
+CELERY_BEAT_SCHEDULE["requeue-stale-generation-jobs"] = {
+    "task": "generation.tasks.generation_jobs_requeue_stale_task",
+    "schedule": env_int("PALATE_GENERATION_WATCHDOG_SECONDS", 300),
+}
+
+# Training (the `training` app). Runs go to their own queue, served by
+# `celery -A config worker -Q gpu --pool solo --concurrency 1` (one run per GPU);
+# acks late and prefetch 1 above apply. Soft/hard limits: Celery enforces them on
+# prefork workers; under --pool solo the trainer checks the soft one (checkpoint,
+# then fail) and the watchdog fails a run past the hard one.
+PALATE_TRAINING_DIR = Path(env_str("PALATE_TRAINING_DIR", str(VAR_DIR / "training")))
+PALATE_TRAINING_QUEUE = env_str("PALATE_TRAINING_QUEUE", "gpu")
+PALATE_TRAINING_REWARD_BACKBONE = env_str("PALATE_TRAINING_REWARD_BACKBONE", "all-minilm-l6-v2")
+PALATE_TRAINING_SOFT_TIME_LIMIT = env_int("PALATE_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
+PALATE_TRAINING_TIME_LIMIT = env_int("PALATE_TRAINING_TIME_LIMIT", PALATE_TRAINING_SOFT_TIME_LIMIT + 900)
+PALATE_TRAINING_HEARTBEAT_SECONDS = env_int("PALATE_TRAINING_HEARTBEAT_SECONDS", 10)
+PALATE_TRAINING_STALE_SECONDS = env_int("PALATE_TRAINING_STALE_SECONDS", 300)
+PALATE_TRAINING_MAX_ATTEMPTS = env_int("PALATE_TRAINING_MAX_ATTEMPTS", 3)
+CELERY_TASK_ROUTES["training.tasks.training_run_task"] = {"queue": PALATE_TRAINING_QUEUE}
+CELERY_BEAT_SCHEDULE["requeue-stale-training-runs"] = {
+    "task": "training.tasks.training_runs_requeue_stale_task",
+    "schedule": env_int("PALATE_TRAINING_WATCHDOG_SECONDS", 60),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # httpx logs every request at INFO: one line per generated prompt.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }

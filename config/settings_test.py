@@ -5,8 +5,8 @@ missing server fails the run); otherwise an in-memory SQLite.
 """
 
 import os
-from pathlib import Path
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("PALATE_VAR_DIR", tempfile.mkdtemp(prefix="palate-test-"))

@@ -10,6 +10,8 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("annotation.api.urls")),
+    path("api/", include("generation.urls")),
+    path("api/", include("training.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("frontend.urls")),
 ]

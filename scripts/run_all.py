@@ -13,12 +13,23 @@ import time
 BIN = os.path.dirname(sys.executable)
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # SIGTERM (kill, a process manager) stops everything the way Ctrl-C does,
+    # instead of leaving the worker and beat orphaned.
+    signal.signal(signal.SIGTERM, _stop)
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     commands = {
         "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
         "worker": [os.path.join(BIN, "celery"), "-A", "config", "worker", "-l", "info",
-                   "--concurrency", "2", "-Q", "celery"],
+                   "--concurrency", "2", "-Q", "celery,generation"],
+        # Training runs: one at a time in a solo worker (one run per GPU; on CPU, one run).
+        "trainer": [os.path.join(BIN, "celery"), "-A", "config", "worker", "-l", "info", "--pool", "solo",
+                    "--concurrency", "1", "-n", "trainer@%h",
+                    "-Q", os.environ.get("PALATE_TRAINING_QUEUE", "gpu")],
         "beat": [os.path.join(BIN, "celery"), "-A", "config", "beat", "-l", "info",
                  "--schedule", os.path.join("var", "celerybeat-schedule")],
     }
@@ -34,6 +45,9 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C must not cut the cleanup short (the children see it too).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
@@ -12,12 +13,26 @@ from annotation.models import ApiToken, Membership
 from annotation.services.tokens import token_create, token_revoke
 
 
+class LoginRateThrottle(ScopedRateThrottle):
+    """Counts login attempts per client address.
+
+    DRF keys on X-Forwarded-For unless NUM_PROXIES is set, and that header is
+    the client's to write: a fresh value with every guess would never be
+    throttled. Without a configured proxy count, only REMOTE_ADDR is trusted.
+    """
+
+    def get_ident(self, request):
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR")
+        return super().get_ident(request)
+
+
 class TokenLoginApi(APIView):
     """Exchange a username and password for an API token (shown once)."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [LoginRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=LoginInput, responses={201: TokenOutput})

@@ -11,8 +11,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from annotation.datasets.columns import trl_batches, trl_schema
 from annotation.datasets.datasheet import datasheet_markdown
-from annotation.datasets.rows import raw_rows, trl_rows
+from annotation.datasets.rows import raw_rows, trl_lines
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
 
@@ -24,64 +25,33 @@ PARQUET_BATCH = 10_000
 Progress = Callable[[int], None]
 
 
-def _rows(snapshot: DatasetSnapshot, fmt: str, split: str, style: str, meta: bool) -> Iterator[dict]:
-    if fmt == "raw":
-        return raw_rows(snapshot, split=split)
-    return trl_rows(snapshot, split=split, style=style, meta=meta)
-
-
-def _write_jsonl(path: Path, rows: Iterator[dict], progress: Progress) -> int:
+def _write_lines(path: Path, lines: Iterator[str], progress: Progress) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False))
-            handle.write("\n")
+        for line in lines:
+            handle.write(line)
             count += 1
             if count % 10_000 == 0:
                 progress(count)
     return count
 
 
-def _write_parquet(path: Path, rows: Iterator[dict], progress: Progress) -> int:
-    import pyarrow as pa
+def _raw_lines(snapshot: DatasetSnapshot, split: str) -> Iterator[str]:
+    for row in raw_rows(snapshot, split=split):
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+                   progress: Progress) -> int:
     import pyarrow.parquet as pq
 
-    writer = None
     count = 0
-    batch: list[dict] = []
-
-    def flush():
-        nonlocal writer
-        table = pa.Table.from_pylist(batch, schema=writer.schema if writer else None)
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table)
-
-    try:
-        for row in rows:
-            batch.append(row)
-            count += 1
-            if len(batch) >= PARQUET_BATCH:
-                flush()
-                batch = []
-                progress(count)
-        if batch or writer is None:
-            if not batch:
-                # An empty split still gets a readable file with no rows.
-                return _write_empty_parquet(path)
-            flush()
-    finally:
-        if writer is not None:
-            writer.close()
+    with pq.ParquetWriter(path, trl_schema(style=style, meta=meta), compression="zstd") as writer:
+        for batch in trl_batches(snapshot, split=split, style=style, meta=meta, size=PARQUET_BATCH):
+            writer.write_batch(batch)
+            count += batch.num_rows
+            progress(count)
     return count
-
-
-def _write_empty_parquet(path: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pq.write_table(pa.table({}), path)
-    return 0
 
 
 def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str = "conversational",
@@ -104,12 +74,16 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         counts = {}
         done = 0
         for split in SPLITS:
-            rows = _rows(snapshot, fmt, split, style, meta)
             report = lambda n, base=done: progress(base + n)  # noqa: E731
-            if fmt in ("trl", "raw"):
-                counts[split] = _write_jsonl(tmp / f"{split}.jsonl", rows, report)
+            if fmt == "trl":
+                lines = trl_lines(snapshot, split=split, style=style, meta=meta)
+                counts[split] = _write_lines(tmp / f"{split}.jsonl", lines, report)
+            elif fmt == "raw":
+                counts[split] = _write_lines(tmp / f"{split}.jsonl", _raw_lines(snapshot, split),
+                                             report)
             else:
-                counts[split] = _write_parquet(tmp / f"{split}.parquet", rows, report)
+                counts[split] = _write_parquet(tmp / f"{split}.parquet", snapshot, split, style,
+                                               meta, report)
             done += counts[split]
         if fmt == "hf":
             _parquet_to_hf(tmp)

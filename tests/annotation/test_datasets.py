@@ -243,11 +243,11 @@ def test_a_crash_mid_export_leaves_no_file(crowd, tmp_path, monkeypatch):
     project, _, _ = crowd
     snapshot = dataset_snapshot_build(project=project)
 
-    def boom(path, rows, progress):
+    def boom(path, lines, progress):
         path.write_text("partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(writers, "_write_jsonl", boom)
+    monkeypatch.setattr(writers, "_write_lines", boom)
     with pytest.raises(OSError):
         writers.export_write(snapshot=snapshot, fmt="trl", out=tmp_path / "out")
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,162 @@
+"""One call that computes a pairwise project's quality figures, JSON-ready.
+
+An optional convenience over the other modules, so that the API, the
+``agreement`` command and the dashboard can share one computation. Every
+figure comes from a documented function elsewhere in the package; this
+module only chooses the combination and shapes the answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from annotation.quality._common import as_id_vector, check_lengths, nan_to_none
+from annotation.quality.agreement import (
+    krippendorff_alpha,
+    pairwise_agreement,
+    percent_agreement,
+    reliability_matrix,
+)
+from annotation.quality.bootstrap import ConfidenceInterval, krippendorff_alpha_ci
+from annotation.quality.consensus import consensus_dawid_skene, leave_one_out_agreement
+from annotation.quality.dawid_skene import dawid_skene
+from annotation.quality.pairwise import COLLAPSED_CLASSES, STRENGTH_SCALE, collapse_strength
+from annotation.quality.reliability import labeler_speed, length_bias, position_bias
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python scalar JSON understands."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _interval(ci: ConfidenceInterval | None, estimate: float | None) -> dict:
+    if ci is None:
+        return {"estimate": estimate, "low": None, "high": None}
+    return {"estimate": ci.estimate, "low": ci.low, "high": ci.high}
+
+
+def pairwise_quality_report(
+    *,
+    items: npt.ArrayLike,
+    labelers: npt.ArrayLike,
+    strengths: npt.ArrayLike,
+    a_first: npt.ArrayLike | None = None,
+    seconds: npt.ArrayLike | None = None,
+    length_a: npt.ArrayLike | None = None,
+    length_b: npt.ArrayLike | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    low_agreement_below: float = 0.6,
+) -> dict:
+    """Quality figures of a pairwise project from one row per annotation.
+
+    ``strengths`` are canonical -2..2 (NaN: no preference, e.g. "both bad");
+    ``a_first``, ``seconds`` and ``length_a``/``length_b`` are optional and
+    switch on the position-bias, speed and length-bias figures. Returns::
+
+        {"n_annotations", "n_items", "n_labelers", "tie_share", "no_preference_share",
+         "alpha_ordinal": {"estimate", "low", "high"},    # 5-point scale, 95% CI
+         "alpha_nominal": {...},                           # collapsed A/tie/B
+         "percent_agreement",                              # collapsed
+         "kappa": {"labeler_ids", "nominal", "quadratic"},  # labeler × labeler matrices
+         "position_bias", "length_bias",                   # project level (or None)
+         "low_agreement_item_ids",                          # Dawid–Skene posterior < threshold
+         "labelers": [{"id", "n", "loo_kappa", "ds_accuracy", "ds_informativeness",
+                       "first_share", "longer_share", "median_seconds", "flags"}, ...]}
+
+    ``flags`` lists any of ``"spammer"`` (Dawid–Skene informativeness),
+    ``"disagrees"`` (leave-one-out kappa), ``"position_bias"``,
+    ``"length_bias"`` and ``"too_fast"``. Undefined figures are None.
+    """
+    item_arr = as_id_vector(items, name="items")
+    labeler_arr = as_id_vector(labelers, name="labelers")
+    s = np.asarray(strengths, dtype=np.float64)
+    check_lengths(items=item_arr, labelers=labeler_arr, strengths=s)
+    collapsed_all = collapse_strength(s)
+    has_pref = ~np.isnan(s)
+    pref_items, pref_labelers = item_arr[has_pref], labeler_arr[has_pref]
+    pref_strengths, pref_collapsed = s[has_pref], collapsed_all[has_pref]
+
+    matrix = reliability_matrix(items=pref_items, annotators=pref_labelers, values=pref_strengths)
+    collapsed_matrix = collapse_strength(matrix.data)
+    ordinal_ci = krippendorff_alpha_ci(
+        reliability_data=matrix.data, level="ordinal", value_domain=STRENGTH_SCALE,
+        n_resamples=n_resamples, seed=seed,
+    )
+    nominal_ci = krippendorff_alpha_ci(
+        reliability_data=collapsed_matrix, level="nominal", value_domain=COLLAPSED_CLASSES,
+        n_resamples=n_resamples, seed=seed,
+    )
+    kappa_nominal = pairwise_agreement(reliability_data=collapsed_matrix, labels=COLLAPSED_CLASSES)
+    kappa_quadratic = pairwise_agreement(
+        reliability_data=matrix.data, labels=STRENGTH_SCALE, weights="quadratic"
+    )
+
+    labeler_ids = np.unique(labeler_arr)
+    fields = ("n", "loo_kappa", "ds_accuracy", "ds_informativeness", "first_share", "longer_share",
+              "median_seconds")
+    rows = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
+
+    def put(ids: np.ndarray, field: str, values: np.ndarray, flags: np.ndarray | None, flag: str) -> None:
+        for key, value, bad in zip(
+            ids, nan_to_none(np.asarray(values, dtype=np.float64)),
+            flags if flags is not None else [False] * len(ids), strict=True,
+        ):
+            rows[key][field] = value
+            if bad:
+                rows[key]["flags"].append(flag)
+
+    for key, count in zip(*np.unique(labeler_arr, return_counts=True), strict=True):
+        rows[key]["n"] = int(count)
+    low_agreement: list = []
+    if len(pref_items):
+        fit = dawid_skene(items=pref_items, labelers=pref_labelers, labels=pref_collapsed)
+        spam = np.isin(fit.labeler_ids, fit.spammers())
+        put(fit.labeler_ids, "ds_accuracy", fit.labeler_accuracy, None, "")
+        put(fit.labeler_ids, "ds_informativeness", fit.labeler_informativeness, spam, "spammer")
+        consensus = consensus_dawid_skene(result=fit)
+        low_agreement = consensus.low_agreement(threshold=low_agreement_below).tolist()
+        loo = leave_one_out_agreement(items=pref_items, labelers=pref_labelers, labels=pref_collapsed)
+        put(loo.labeler_ids, "loo_kappa", loo.kappa, loo.flagged, "disagrees")
+
+    position = None
+    if a_first is not None:
+        bias = position_bias(strengths=s, a_first=np.asarray(a_first, dtype=bool), labelers=labeler_arr)
+        put(bias.labeler_ids, "first_share", bias.share, bias.flagged, "position_bias")
+        position = bias.overall.as_dict()
+    length = None
+    if length_a is not None and length_b is not None:
+        bias = length_bias(strengths=s, length_a=length_a, length_b=length_b, labelers=labeler_arr)
+        put(bias.labeler_ids, "longer_share", bias.share, bias.flagged, "length_bias")
+        length = bias.overall.as_dict()
+    if seconds is not None:
+        speed = labeler_speed(labelers=labeler_arr, seconds=seconds)
+        put(speed.labeler_ids, "median_seconds", speed.median_seconds, speed.flagged, "too_fast")
+
+    n = len(s)
+    return {
+        "n_annotations": n,
+        "n_items": len(np.unique(item_arr)),
+        "n_labelers": len(labeler_ids),
+        "tie_share": float((pref_strengths == 0).sum() / n) if n else None,
+        "no_preference_share": float((~has_pref).sum() / n) if n else None,
+        "alpha_ordinal": _interval(
+            ordinal_ci,
+            krippendorff_alpha(reliability_data=matrix.data, level="ordinal", value_domain=STRENGTH_SCALE),
+        ),
+        "alpha_nominal": _interval(
+            nominal_ci,
+            krippendorff_alpha(reliability_data=collapsed_matrix, level="nominal"),
+        ),
+        "percent_agreement": percent_agreement(reliability_data=collapsed_matrix),
+        "kappa": {
+            "labeler_ids": [_plain(k) for k in matrix.annotator_ids],
+            "nominal": kappa_nominal.as_dict()["kappa"],
+            "quadratic": kappa_quadratic.as_dict()["kappa"],
+        },
+        "position_bias": position,
+        "length_bias": length,
+        "low_agreement_item_ids": low_agreement,
+        "labelers": list(rows.values()),
+    }

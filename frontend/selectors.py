@@ -1,0 +1,131 @@
+"""Reads for the labeler pages. Each takes an already permission-checked user,
+project or assignment (see ``annotation.access``)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from annotation import selectors as annotation_selectors
+from annotation.access import LABEL, projects_for_user
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    ComparisonItem,
+    Membership,
+    Project,
+    TaskType,
+)
+from frontend.rendering import markdown_render, word_diff
+
+# The home page counts at most this many remaining items per project, so a
+# project with a million items costs one bounded query.
+REMAINING_CAP = 1000
+# Pairs at least this similar get a hint to use the word diff.
+NEAR_IDENTICAL = 0.6
+
+ROLE_TITLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    project: Project
+    role: str
+    can_label: bool
+    today: int
+    total: int
+    remaining: int
+    remaining_capped: bool
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    now = timezone.localtime(now or timezone.now())
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def labeler_counts(*, user, project_ids: list[int] | None = None) -> dict[int, dict]:
+    """{project_id: {"today": n, "total": n}} of the user's own annotations."""
+    mine = Annotation.objects.filter(labeler=user)
+    if project_ids is not None:
+        mine = mine.filter(project_id__in=project_ids)
+    rows = mine.values("project_id").annotate(
+        total=Count("pk"), today=Count("pk", filter=Q(created_at__gte=day_start())))
+    return {row["project_id"]: {"today": row["today"], "total": row["total"]} for row in rows}
+
+
+def items_remaining_for_labeler(*, project: Project, labeler, cap: int = REMAINING_CAP) -> int:
+    """Open non-gold items this labeler has never been given, plus a live
+    lease; counted up to ``cap`` (an estimate: others may fill items first)."""
+    seen = Assignment.objects.filter(item=OuterRef("pk"), labeler=labeler)
+    unseen = ComparisonItem.objects.filter(project=project, is_open=True, is_gold=False).filter(
+        ~Exists(seen)).values("pk")[:cap]
+    live = Assignment.objects.filter(project=project, labeler=labeler,
+                                     status=AssignmentStatus.LEASED,
+                                     expires_at__gt=timezone.now()).exists()
+    return min(cap, unseen.count() + int(live))
+
+
+def labeler_home_rows(*, user) -> list[HomeRow]:
+    projects = list(projects_for_user(user=user).order_by("name", "pk"))
+    counts = labeler_counts(user=user, project_ids=[p.pk for p in projects])
+    roles = dict(Membership.objects.filter(user=user, project__in=projects)
+                 .values_list("project_id", "role"))
+    rows = []
+    for project in projects:
+        role = "admin" if user.is_superuser else roles.get(project.pk, "")
+        can_label = role in LABEL
+        remaining = items_remaining_for_labeler(project=project, labeler=user) if can_label else 0
+        mine = counts.get(project.pk, {"today": 0, "total": 0})
+        rows.append(HomeRow(project=project, role=role, can_label=can_label, today=mine["today"],
+                            total=mine["total"], remaining=remaining,
+                            remaining_capped=remaining >= REMAINING_CAP))
+    return rows
+
+
+def seconds_left(assignment: Assignment, now: datetime | None = None) -> float:
+    now = now or timezone.now()
+    return max(0.0, (assignment.expires_at - now).total_seconds())
+
+
+def lease_state(*, assignment: Assignment) -> dict:
+    """What the page needs to know when its lease timer runs out."""
+    return {
+        "assignment": assignment.pk,
+        "status": assignment.status,
+        "seconds_left": round(seconds_left(assignment), 1),
+        "still_yours": annotation_selectors.assignment_can_still_submit(assignment=assignment),
+    }
+
+
+def lease_content(*, assignment: Assignment) -> dict:
+    """The leased item rendered for the page: sanitized HTML for every turn and
+    response (in the order the lease shows them), and for pairs a word diff."""
+    lease = annotation_selectors.lease_detail(assignment=assignment)
+    texts = {slot.position: slot.response.text for slot in lease.item.slots.all()}
+    ordered = [texts[p] for p in lease.display_order]
+    responses = [
+        {"position": position, "letter": chr(ord("A") + index), "html": markdown_render(text)}
+        for index, (position, text) in enumerate(zip(lease.display_order, ordered, strict=True))
+    ]
+    content = {
+        **lease_state(assignment=lease),
+        "item": lease.item_id,
+        "display_order": lease.display_order,
+        "messages": [
+            {"role": m.get("role", "user"), "title": ROLE_TITLES.get(m.get("role"), "Message"),
+             "html": markdown_render(m.get("content", ""))}
+            for m in lease.item.prompt.messages
+        ],
+        "responses": responses,
+        "similarity": None,
+        "near_identical": False,
+    }
+    if assignment.project.task_type == TaskType.PAIRWISE and len(ordered) == 2:
+        diff = word_diff(ordered[0], ordered[1])
+        if diff is not None:
+            responses[0]["diff_html"], responses[1]["diff_html"], similarity = diff
+            content["similarity"] = similarity
+            content["near_identical"] = similarity >= NEAR_IDENTICAL
+    return content

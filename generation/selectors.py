@@ -1,0 +1,38 @@
+"""Reads. Each takes an already permission-checked project."""
+
+from django.db.models import QuerySet
+
+from annotation.errors import NotFound
+from annotation.models import Project, Response
+from generation.models import GenerationJob, GenerationJobPrompt, ModelSpec
+
+
+def job_for_project(*, project: Project, job_id) -> GenerationJob:
+    """The job if it belongs to ``project``; NotFound otherwise, whether or not it exists."""
+    try:
+        pk = int(job_id)
+    except (TypeError, ValueError):
+        raise NotFound("Generation job not found.") from None
+    job = (GenerationJob.objects.filter(pk=pk, project=project)
+           .select_related("created_by").prefetch_related("model_specs").first())
+    if job is None:
+        raise NotFound("Generation job not found.")
+    return job
+
+
+def job_list(*, project: Project) -> QuerySet[GenerationJob]:
+    return (GenerationJob.objects.filter(project=project)
+            .select_related("created_by").prefetch_related("model_specs")
+            .order_by("-created_at", "-pk"))
+
+
+def job_samples(*, job: GenerationJob, prompts: int = 3) -> list[Response]:
+    """Responses of the job's latest finished prompts, for reading samples."""
+    prompt_ids = list(GenerationJobPrompt.objects.filter(job=job).order_by("-pk")
+                      .values_list("prompt_id", flat=True)[:prompts])
+    return list(Response.objects.filter(prompt_id__in=prompt_ids, metadata__job=job.pk)
+                .order_by("prompt_id", "pk"))
+
+
+def model_spec_list() -> QuerySet[ModelSpec]:
+    return ModelSpec.objects.filter(is_active=True).order_by("name")

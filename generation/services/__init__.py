@@ -1,0 +1,1 @@
+"""Business logic of the generation app, split by sub-domain."""

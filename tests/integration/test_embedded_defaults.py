@@ -1,0 +1,61 @@
+"""config.settings as a fresh process sees it: embedded defaults with no
+service configured, and refusal to start on unsafe production settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+SHOW_SETTINGS = """
+import json
+import django
+django.setup()
+from django.conf import settings
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "broker": settings.CELERY_BROKER_URL,
+    "queue_folder": settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"],
+}))
+"""
+
+
+def run_clean(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    """Run Python in the project root with nothing of this process's settings
+    environment (no DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, DEBUG…)."""
+    clean = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "config.settings",
+             "PYTHONDONTWRITEBYTECODE": "1", **env}
+    return subprocess.run([sys.executable, *args], cwd=settings.BASE_DIR, env=clean,  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_no_service_settings_mean_a_sqlite_file_and_the_filesystem_broker(tmp_path):
+    var = tmp_path / "fresh" / "var"  # absent, as on a fresh clone
+    result = run_clean(["-c", SHOW_SETTINGS], DEBUG="1", PALATE_VAR_DIR=str(var))
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["engine"] == "django.db.backends.sqlite3"
+    assert found["name"] == str(var / "palate.sqlite3")
+    assert var.is_dir()  # SQLite cannot create the folder itself
+    assert found["broker"] == "filesystem://"
+    assert found["queue_folder"] == str(var / "broker" / "queue")
+
+
+def test_missing_secret_key_with_debug_off_refuses_to_start(tmp_path):
+    result = run_clean(["manage.py", "check"], PALATE_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_missing_secret_key_is_allowed_with_debug_on(tmp_path):
+    result = run_clean(["manage.py", "check"], DEBUG="1", PALATE_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_wildcard_allowed_hosts_is_refused(tmp_path):
+    result = run_clean(["manage.py", "check"], SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.org,*",
+                       PALATE_VAR_DIR=str(tmp_path))
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr

@@ -1,0 +1,345 @@
+"""Training runs: create, claim and execute, cancel, resume, and the watchdog.
+
+Claiming is a compare-and-set on the row (``status=queued`` → ``running``,
+``attempt + 1``). The attempt number is a fencing token: every later write of
+the worker (heartbeat, progress, metrics' companion heartbeat, final status)
+is conditional on ``status=running`` and its own attempt. So
+
+- a duplicate delivery of the task finds nothing queued and returns;
+- a cancelled run stops its worker at the next heartbeat;
+- a run the watchdog requeued (its worker went silent) and another worker
+  claimed cannot be finished by the old worker if that one was only slow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.errors import Conflict, Invalid, NotFound
+from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
+from generation.models import ModelRole, ModelSpec
+from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
+from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
+from training.reward.config import config_from_dict
+
+logger = logging.getLogger(__name__)
+
+IMPLEMENTED_KINDS = (RunKind.REWARD,)
+BACKBONE_ROLES = (ModelRole.REWARD, ModelRole.POLICY)  # a causal policy gets a scalar head too
+
+
+# Creating ---------------------------------------------------------------------
+def reward_backbone_default() -> ModelSpec:
+    """The configured default backbone, else the oldest reward backbone that no
+    run produced (a trained reward model is not a default starting point)."""
+    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
+    spec = specs.filter(name=settings.PALATE_TRAINING_REWARD_BACKBONE).first()
+    spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
+    if spec is None:
+        raise NotFound("no reward backbone is registered: run `python manage.py bootstrap_models`",
+                       field="base_model")
+    return spec
+
+
+def _backbone(name: str | None) -> ModelSpec:
+    if not name:
+        return reward_backbone_default()
+    spec = ModelSpec.objects.filter(name=name, is_active=True).first()
+    if spec is None:
+        raise Invalid(f"no active model named '{name}'", field="base_model")
+    if spec.role not in BACKBONE_ROLES:
+        raise Invalid(f"model '{name}' is a {spec.role} model; a backbone is a reward or policy model",
+                      field="base_model")
+    if not spec.path:
+        raise Invalid(f"model '{name}' has no local checkpoint to train from", field="base_model")
+    return spec
+
+
+def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> DatasetSnapshot:
+    if snapshot_id is None:
+        # No snapshot named: train on the labels as they are now (ties kept
+        # only when the trainer uses them).
+        from annotation.services.datasets import dataset_snapshot_build
+
+        return dataset_snapshot_build(project=project, filters={"ties": "keep"} if keep_ties else {},
+                                      created_by=created_by)
+    snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first()
+    if snapshot is None:
+        raise Invalid("no such snapshot in this project", field="snapshot_id")
+    return snapshot
+
+
+def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapshot_id: int | None = None,
+                        base_model: str | None = None, hyperparameters: dict | None = None,
+                        created_by=None, schedule=None, snapshot: DatasetSnapshot | None = None,
+                        enqueue: bool = True) -> TrainingRun:
+    """Validate, create a queued run and (after commit) send it to the training queue.
+
+    Without a snapshot, a fresh one is built from the project's labels first.
+    """
+    if kind not in RunKind.values:
+        raise Invalid(f"kind must be one of {', '.join(RunKind.values)}", field="kind")
+    if kind not in IMPLEMENTED_KINDS:
+        raise Invalid(f"{kind} training is not available yet; kinds available: "
+                      f"{', '.join(IMPLEMENTED_KINDS)}", field="kind")
+    try:
+        config = config_from_dict(hyperparameters)
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        raise Invalid(message or str(error), field=f"hyperparameters.{name}") from None
+    spec = _backbone(base_model)
+    snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=config.ties == "equal")
+    if snapshot.status != SnapshotStatus.READY:
+        raise Invalid(f"snapshot v{snapshot.version} is {snapshot.status}, not ready", field="snapshot_id")
+    if not (snapshot.counts or {}).get("train"):
+        raise Invalid(f"snapshot v{snapshot.version} has no training pairs", field="snapshot_id")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            project=project, kind=kind, snapshot=snapshot, base_model=spec,
+            hyperparameters=config.to_dict(), created_by=created_by, schedule=schedule)
+        run.artifacts_dir = str(Path(settings.PALATE_TRAINING_DIR) / project.slug / f"run-{run.pk}")
+        run.save(update_fields=["artifacts_dir"])
+        if enqueue:
+            _enqueue(run.pk)
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from training.tasks import training_run_task
+
+    # On commit: a rolled-back creation queues nothing, and the worker never
+    # looks for a row that is not committed yet.
+    training_run_task.delay_on_commit(run_id)
+
+
+# Cancel, resume, activate -------------------------------------------------------
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel a queued or running run; a running one stops at its next heartbeat."""
+    updated = TrainingRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
+    run.refresh_from_db()
+    if not updated and run.status != RunStatus.CANCELLED:
+        raise Conflict(f"the run has already {run.status}", field="status")
+    return run
+
+
+def training_run_resume(*, run: TrainingRun) -> TrainingRun:
+    """Queue a failed or cancelled run again; it continues from its last checkpoint."""
+    with transaction.atomic():
+        updated = TrainingRun.objects.filter(
+            pk=run.pk, status__in=[RunStatus.FAILED, RunStatus.CANCELLED],
+        ).update(status=RunStatus.QUEUED, error="", finished_at=None)
+        run.refresh_from_db()
+        if not updated:
+            raise Conflict(f"only failed or cancelled runs resume; this one is {run.status}",
+                           field="status")
+        _enqueue(run.pk)
+    return run
+
+
+def training_run_activate(*, run: TrainingRun) -> TrainingRun:
+    """Make a succeeded run the project's reward model in use (one per project)."""
+    if run.status != RunStatus.SUCCEEDED or run.output_model_id is None:
+        raise Conflict("only a succeeded run with a registered model can be activated", field="status")
+    with transaction.atomic():
+        # Lock the project row: two activations at once would both clear, then
+        # both set; serialised, the later one wins (and the partial unique
+        # constraint would refuse two active rows anyway).
+        Project.objects.select_for_update().filter(pk=run.project_id).values_list("pk").first()
+        TrainingRun.objects.filter(project_id=run.project_id, kind=run.kind, is_active=True).exclude(
+            pk=run.pk).update(is_active=False)
+        TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
+    run.refresh_from_db()
+    return run
+
+
+def reward_model_active(*, project: Project) -> ModelSpec | None:
+    run = (TrainingRun.objects.select_related("output_model")
+           .filter(project=project, kind=RunKind.REWARD, is_active=True).first())
+    return run.output_model if run else None
+
+
+# Watchdog ---------------------------------------------------------------------
+def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: timedelta | None = None,
+                                max_attempts: int | None = None, time_limit: timedelta | None = None,
+                                ) -> dict[str, int]:
+    """Requeue running runs whose worker stopped heartbeating (it died); fail
+    them after ``max_attempts`` claims, and fail runs whose current attempt
+    passed the hard time limit (their worker stops at its next heartbeat)."""
+    now = now or timezone.now()
+    stale_after = stale_after or timedelta(seconds=settings.PALATE_TRAINING_STALE_SECONDS)
+    max_attempts = max_attempts or settings.PALATE_TRAINING_MAX_ATTEMPTS
+    time_limit = time_limit or timedelta(seconds=settings.PALATE_TRAINING_TIME_LIMIT)
+    counts = {"requeued": 0, "failed": 0, "timed_out": 0}
+    stale = list(TrainingRun.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after).values_list(
+        "pk", "attempt", "heartbeat_at", "worker_id"))
+    for pk, attempt, heartbeat_at, worker in stale:
+        # The attempt and the old heartbeat in the filter: a run that heartbeated
+        # (or was claimed again) since the read above keeps its claim.
+        mine = TrainingRun.objects.filter(pk=pk, status=RunStatus.RUNNING, attempt=attempt,
+                                          heartbeat_at__lt=now - stale_after)
+        note = f"worker {worker or '?'} silent since {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (attempt {attempt})"
+        with transaction.atomic():
+            if attempt >= max_attempts:
+                if mine.update(status=RunStatus.FAILED, finished_at=now, eta_at=None,
+                               error=f"gave up after {attempt} attempts: {note}"):
+                    counts["failed"] += 1
+            elif mine.update(status=RunStatus.QUEUED, worker_id="", eta_at=None,
+                             error=f"requeued: {note}"):
+                _enqueue(pk)
+                counts["requeued"] += 1
+    counts["timed_out"] = TrainingRun.objects.filter(
+        status=RunStatus.RUNNING, claimed_at__lt=now - time_limit).update(
+        status=RunStatus.FAILED, finished_at=now, eta_at=None,
+        error=f"hard time limit ({int(time_limit.total_seconds())} s) exceeded")
+    return counts
+
+
+# Running -----------------------------------------------------------------------
+def _mine(run: TrainingRun) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=run.attempt)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def training_run_claim(*, run_id: int, worker_id: str = "") -> TrainingRun | None:
+    """queued → running for this worker, or None when someone else has it (or
+    it was cancelled while queued). Compare-and-set: two deliveries of the same
+    task race on this one UPDATE and exactly one sees a row updated."""
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, attempt=F("attempt") + 1, heartbeat_at=now, claimed_at=now,
+        started_at=Coalesce(F("started_at"), now), worker_id=(worker_id or worker_identity())[:200],
+        eta_at=None)
+    if not claimed:
+        return None
+    return TrainingRun.objects.select_related("project", "snapshot", "base_model").get(pk=run_id)
+
+
+class RunHooks(TrainingHooks):
+    """The trainer's callbacks, written to the run's row as its own attempt.
+
+    Progress doubles as the heartbeat; writes are throttled to one per
+    ``PALATE_TRAINING_HEARTBEAT_SECONDS``. A write that updates no row means
+    the run is no longer ours (cancelled, or requeued and claimed again):
+    StopTraining ends the loop.
+    """
+
+    def __init__(self, run: TrainingRun, *, interval: float | None = None):
+        self.run = run
+        self.interval = settings.PALATE_TRAINING_HEARTBEAT_SECONDS if interval is None else interval
+        self.last_write = 0.0
+        self.start_step = 0
+        self.started = time.monotonic()
+
+    def _write(self, **fields) -> None:
+        if not _mine(self.run).update(heartbeat_at=timezone.now(), **fields):
+            raise StopTraining(f"run {self.run.pk} is no longer attempt {self.run.attempt}'s")
+        self.last_write = time.monotonic()
+
+    def on_heartbeat(self) -> None:
+        if time.monotonic() - self.last_write >= self.interval:
+            self._write()
+
+    def on_start(self, *, total_steps: int, start_step: int, device: str) -> None:
+        self.start_step, self.started = start_step, time.monotonic()
+        # A resumed run repeats the steps after its checkpoint: drop their points.
+        TrainingMetric.objects.filter(run_id=self.run.pk, step__gt=start_step).delete()
+        self._write(total_steps=total_steps, step=start_step, device=device[:200])
+
+    def on_log(self, *, step: int, split: str, values: dict) -> None:
+        TrainingMetric.objects.bulk_create(
+            [TrainingMetric(run_id=self.run.pk, split=split, step=step, values=values)],
+            update_conflicts=True, unique_fields=["run", "split", "step"], update_fields=["values"])
+
+    def on_progress(self, *, step: int, total_steps: int) -> None:
+        if time.monotonic() - self.last_write < self.interval and step < total_steps:
+            return
+        done = step - self.start_step
+        eta = None
+        if done > 0:
+            per_step = (time.monotonic() - self.started) / done
+            eta = timezone.now() + timedelta(seconds=per_step * (total_steps - step))
+        self._write(step=step, eta_at=eta)
+
+
+def _pairs(snapshot: DatasetSnapshot, split: str) -> list:
+    from training.reward.data import PreferencePair  # the training stack: worker-side only
+
+    rows = (SnapshotPair.objects.filter(snapshot=snapshot, split=split).order_by("pk")
+            .values_list("prompt_messages", "chosen", "rejected", "margin", "is_tie", "weight"))
+    return [PreferencePair(prompt_messages=m, chosen=c, rejected=r, margin=margin, is_tie=tie, weight=w)
+            for m, c, r, margin, tie, w in rows.iterator(chunk_size=2000)]
+
+
+def _execute_reward(run: TrainingRun, hooks: RunHooks):
+    from generation.services.runtime import spec_path
+    from training.reward.trainer import train_reward_model
+
+    config = config_from_dict(run.hyperparameters)
+    return train_reward_model(
+        config, model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
+        eval_pairs=_pairs(run.snapshot, "test"), output_dir=run.artifacts_dir, hooks=hooks,
+        deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT)
+
+
+def _finish_succeeded(run: TrainingRun, result) -> bool:
+    from training.services.registry import reward_model_register
+
+    with transaction.atomic():
+        # Lock our row as our attempt: registering must not race a cancel.
+        if _mine(run).select_for_update().first() is None:
+            return False
+        spec = reward_model_register(run=run, model_dir=result.model_dir, metrics=result.eval_metrics)
+        _mine(run).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now(), eta_at=None,
+                          step=result.steps, results=result.eval_metrics,
+                          timings={k: round(v, 3) for k, v in result.timings.items()},
+                          device=result.device[:200], output_model=spec, heartbeat_at=timezone.now())
+    run.refresh_from_db()
+    training_run_activate(run=run)
+    return True
+
+
+def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | None:
+    """Claim and run a queued run to the end. None when there was nothing to claim."""
+    run = training_run_claim(run_id=run_id, worker_id=worker_id)
+    if run is None:
+        logger.info("training run %s: nothing to claim (duplicate delivery, or not queued)", run_id)
+        return None
+    hooks = RunHooks(run)
+    try:
+        result = _execute_reward(run, hooks)
+    except StopTraining:
+        logger.info("training run %s stopped: cancelled, or no longer attempt %s's", run.pk, run.attempt)
+    except TimeLimitReached as error:
+        _mine(run).update(status=RunStatus.FAILED, finished_at=timezone.now(), eta_at=None,
+                          error=f"{error}; resume continues from the checkpoint")
+    except Exception as error:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        if isinstance(error, SoftTimeLimitExceeded):
+            message = "Celery soft time limit exceeded; resume continues from the last checkpoint"
+        else:
+            logger.exception("training run %s failed", run.pk)
+            message = f"{type(error).__name__}: {error}"
+        _mine(run).update(status=RunStatus.FAILED, finished_at=timezone.now(), eta_at=None,
+                          error=message[:10_000])
+    else:
+        if not _finish_succeeded(run, result):
+            logger.info("training run %s finished but was cancelled meanwhile", run.pk)
+    run.refresh_from_db()
+    return run

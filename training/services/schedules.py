@@ -1,0 +1,145 @@
+"""Per-project training schedules, run by beat through django-celery-beat.
+
+"Train a reward model when at least N new consensus pairs exist since the last
+run, at most every T hours, building a fresh snapshot first." Each schedule
+owns one PeriodicTask (every ``check_every_minutes``) that calls
+``training_schedule_tick``; the admin and ``training_schedule_save`` keep the
+two rows in step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from math import comb
+
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from annotation.errors import Invalid
+from annotation.models import Annotation, DatasetSnapshot, Project
+from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
+from training.reward.config import config_from_dict
+
+logger = logging.getLogger(__name__)
+
+TICK_TASK = "training.tasks.training_schedule_tick_task"
+
+
+def periodic_task_name(schedule: TrainingSchedule) -> str:
+    return f"training-schedule-{schedule.pk}"
+
+
+def training_schedule_sync(*, schedule: TrainingSchedule) -> PeriodicTask:
+    """Create or update the schedule's PeriodicTask to match the row."""
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=max(1, schedule.check_every_minutes), period=IntervalSchedule.MINUTES)
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=periodic_task_name(schedule),
+        defaults={"task": TICK_TASK, "interval": interval, "args": json.dumps([schedule.pk]),
+                  "enabled": schedule.enabled,
+                  "description": f"{schedule.kind} training for project {schedule.project.slug}"})
+    if schedule.periodic_task_id != task.pk:
+        TrainingSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+    return task
+
+
+def training_schedule_clean(schedule: TrainingSchedule) -> None:
+    if schedule.kind != RunKind.REWARD:
+        raise Invalid("only reward-model schedules are available", field="kind")
+    if schedule.min_interval_hours < 0:
+        raise Invalid("must be zero or more", field="min_interval_hours")
+    try:
+        config_from_dict(schedule.hyperparameters)
+    except ValueError as error:
+        raise Invalid(str(error), field="hyperparameters") from None
+    from annotation.services.datasets import filters_clean
+
+    filters_clean(schedule.filters)
+
+
+@transaction.atomic
+def training_schedule_save(*, schedule: TrainingSchedule) -> TrainingSchedule:
+    """Validate and save the row, then its PeriodicTask (one transaction)."""
+    training_schedule_clean(schedule)
+    schedule.save()
+    training_schedule_sync(schedule=schedule)
+    return schedule
+
+
+@transaction.atomic
+def training_schedule_delete(*, schedule: TrainingSchedule) -> None:
+    PeriodicTask.objects.filter(name=periodic_task_name(schedule)).delete()
+    schedule.delete()
+
+
+def _pairs_in(snapshot: DatasetSnapshot | None) -> int:
+    return sum((snapshot.counts or {}).values()) if snapshot is not None else 0
+
+
+def training_schedule_tick(*, schedule_id: int, now: datetime | None = None) -> str:
+    """Check one schedule; build a snapshot and queue a run when it is due.
+
+    Returns what it did, also kept in ``last_message`` for the admin.
+    """
+    now = now or timezone.now()
+    schedule = (TrainingSchedule.objects.select_related("project", "base_model")
+                .filter(pk=schedule_id).first())
+    if schedule is None:
+        return "no such schedule"
+    message = _tick(schedule, now)
+    TrainingSchedule.objects.filter(pk=schedule.pk).update(last_message=message[:300])
+    logger.info("training schedule %s: %s", schedule.pk, message)
+    return message
+
+
+def _tick(schedule: TrainingSchedule, now: datetime) -> str:
+    project: Project = schedule.project
+    if not schedule.enabled:
+        return "disabled"
+    if schedule.last_triggered_at and now - schedule.last_triggered_at < timedelta(
+            hours=schedule.min_interval_hours):
+        return f"too soon: last run queued at {schedule.last_triggered_at:%Y-%m-%d %H:%M} UTC"
+    runs = TrainingRun.objects.filter(project=project, kind=schedule.kind)
+    if runs.filter(status__in=ACTIVE_STATUSES).exists():
+        return "a run is already queued or running"
+    last = runs.select_related("snapshot").order_by("-created_at", "-pk").first()
+    since = last.snapshot.created_at if last else None
+    baseline = _pairs_in(last.snapshot if last else None)
+
+    # Cheap gate before building: a new consensus pair needs a new label, and
+    # one label touches one item, which yields at most C(K, 2) pairs.
+    labels = Annotation.objects.filter(project=project, item__is_gold=False)
+    if since is not None:
+        labels = labels.filter(created_at__gt=since)
+    bound = labels.count() * comb(project.num_responses, 2)
+    if bound < schedule.min_new_pairs:
+        return f"at most {bound} new pairs since the last run (< {schedule.min_new_pairs})"
+
+    # One tick at a time: two beat deliveries of the same tick race on this
+    # compare-and-set of last_checked_at; only one builds a snapshot.
+    if not TrainingSchedule.objects.filter(pk=schedule.pk, last_checked_at=schedule.last_checked_at).update(
+            last_checked_at=now):
+        return "another check of this schedule is in progress"
+
+    from annotation.services.datasets import dataset_snapshot_build
+
+    snapshot = dataset_snapshot_build(project=project, filters=schedule.filters)
+    new_pairs = _pairs_in(snapshot) - baseline
+    if new_pairs < schedule.min_new_pairs:
+        # Built only to count: nothing refers to it, and keeping one per check
+        # would pile up copies of the project's pairs.
+        snapshot.delete()
+        return f"{new_pairs} new consensus pairs since the last run (< {schedule.min_new_pairs})"
+
+    from training.services.runs import training_run_create
+
+    run = training_run_create(
+        project=project, kind=schedule.kind, snapshot=snapshot, schedule=schedule,
+        base_model=schedule.base_model.name if schedule.base_model else None,
+        hyperparameters=schedule.hyperparameters)
+    TrainingSchedule.objects.filter(pk=schedule.pk).update(last_triggered_at=now)
+    return f"queued run {run.pk} on snapshot v{snapshot.version} ({new_pairs} new pairs)"

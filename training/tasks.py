@@ -1,0 +1,40 @@
+"""Celery tasks: thin. The run row owns status; a duplicate delivery finds
+nothing to claim and returns.
+
+``training_run_task`` is routed to the training queue (``gpu`` by default,
+settings.CELERY_TASK_ROUTES), served by
+
+    celery -A config worker -Q gpu --pool solo --concurrency 1
+
+one run per GPU; any number of hosts may consume that queue from one broker.
+Late acks and prefetch 1 are global settings. Celery enforces the time limits
+below only on prefork workers; under ``--pool solo`` the trainer checks the
+soft limit itself and the watchdog fails a run past the hard one.
+"""
+
+from celery import shared_task
+from django.conf import settings
+
+from training.services.runs import training_run_execute, training_runs_requeue_stale
+
+
+@shared_task(bind=True, name="training.tasks.training_run_task", acks_late=True,
+             soft_time_limit=settings.PALATE_TRAINING_SOFT_TIME_LIMIT,
+             time_limit=settings.PALATE_TRAINING_TIME_LIMIT)
+def training_run_task(self, run_id: int) -> str | None:
+    run = training_run_execute(run_id=run_id, worker_id=self.request.hostname or "")
+    return run.status if run is not None else None
+
+
+@shared_task(name="training.tasks.training_runs_requeue_stale_task")
+def training_runs_requeue_stale_task() -> dict:
+    """Periodic (beat): requeue runs whose worker stopped heartbeating."""
+    return training_runs_requeue_stale()
+
+
+@shared_task(name="training.tasks.training_schedule_tick_task")
+def training_schedule_tick_task(schedule_id: int) -> str:
+    """Periodic (one django-celery-beat PeriodicTask per TrainingSchedule)."""
+    from training.services.schedules import training_schedule_tick
+
+    return training_schedule_tick(schedule_id=schedule_id)
