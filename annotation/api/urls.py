@@ -53,4 +53,6 @@ urlpatterns = [
          name="api-export"),
     path("projects/<int:project_id>/exports/<int:export_id>/download/",
          views_datasets.ExportDownloadApi.as_view(), name="api-export-download"),
+    path("projects/<int:project_id>/agreement/", views_projects.AgreementApi.as_view(),
+         name="api-agreement"),
 ]

@@ -207,3 +207,15 @@ class ProjectAnnotationListApi(APIView):
         annotations = selectors.annotation_list_for_project(project=project,
                                                             params=request.query_params)
         return paginated(request, self, annotations, AdminAnnotationOutput)
+
+
+class AgreementApi(APIView):
+    """The project's agreement report (admins and engineers)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, project_id: int):
+        from annotation.services.quality import project_agreement_report
+
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        return Response(project_agreement_report(project=project, n_resamples=200))

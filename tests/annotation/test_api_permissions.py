@@ -120,6 +120,7 @@ ROUTES = [
     Route("api-snapshot-exports", "post", "/api/projects/{project}/snapshots/{snapshot}/exports/",
           by_role(CURATE, 202), {"format": "raw"}),
     Route("api-exports", "get", "/api/projects/{project}/exports/", by_role(CURATE, 200)),
+    Route("api-agreement", "get", "/api/projects/{project}/agreement/", by_role(CURATE, 200)),
     Route("api-export", "get", "/api/projects/{project}/exports/{export}/",
           by_role(CURATE, 200)),
     Route("api-export-download", "get", "/api/projects/{project}/exports/{export}/download/",
