@@ -44,7 +44,7 @@ def _replies(texts: list[str]) -> pa.Array:
 def trl_batches(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool,
                 size: int) -> Iterator[pa.RecordBatch]:
     schema = trl_schema(style=style, meta=meta)
-    rows = pair_tuples(snapshot, split=split)
+    rows = pair_tuples(snapshot, split=split, meta=meta)
     while True:
         chunk = [row for _, row in zip(range(size), rows, strict=False)]
         if not chunk:

@@ -33,15 +33,16 @@ PAIR_COLUMNS = ("prompt", "chosen", "rejected", "margin", "weight", "is_tie", "a
 META_COLUMNS = PAIR_COLUMNS[3:]
 
 
-def pair_tuples(snapshot: DatasetSnapshot, *, split: str) -> Iterator[tuple]:
-    """The snapshot's pairs of one split as tuples in PAIR_COLUMNS order, with
-    the prompt as its JSON text. A server-side cursor streams them: no model
-    instances and no JSON round trip on the hot path of a million-row export."""
-    sql = (
-        "SELECT CAST(prompt_messages AS text), chosen, rejected, margin, weight, is_tie, agreement, "
-        "num_labels, item_id, chosen_model, rejected_model FROM annotation_snapshotpair "
-        "WHERE snapshot_id = %s AND split = %s ORDER BY id"
-    )
+def pair_tuples(snapshot: DatasetSnapshot, *, split: str, meta: bool = True) -> Iterator[tuple]:
+    """The snapshot's pairs of one split as tuples in PAIR_COLUMNS order (only
+    the first three without ``meta``), with the prompt as its JSON text. A
+    server-side cursor streams them: no model instances and no JSON round trip
+    on the hot path of a million-row export."""
+    columns = ["CAST(prompt_messages AS text)", "chosen", "rejected"]
+    if meta:
+        columns += list(META_COLUMNS)
+    sql = (f"SELECT {', '.join(columns)} FROM annotation_snapshotpair "  # noqa: S608 - fixed names
+           "WHERE snapshot_id = %s AND split = %s ORDER BY id")
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [snapshot.pk, split])
         while rows := cursor.fetchmany(CHUNK):
@@ -55,7 +56,7 @@ def _assistant(text: str) -> str:
 def trl_lines(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool) -> Iterator[str]:
     """TRL rows as JSON lines, assembled from already-serialized parts."""
     dumps = json.dumps
-    for row in pair_tuples(snapshot, split=split):
+    for row in pair_tuples(snapshot, split=split, meta=meta):
         prompt_json, chosen, rejected = row[0], row[1], row[2]
         if style == "conversational":
             line = (f'{{"prompt": {prompt_json}, "chosen": {_assistant(chosen)}, '

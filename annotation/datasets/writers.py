@@ -46,7 +46,7 @@ def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str
     import pyarrow.parquet as pq
 
     count = 0
-    with pq.ParquetWriter(path, trl_schema(style=style, meta=meta), compression="zstd") as writer:
+    with pq.ParquetWriter(path, trl_schema(style=style, meta=meta), compression="snappy") as writer:
         for batch in trl_batches(snapshot, split=split, style=style, meta=meta, size=PARQUET_BATCH):
             writer.write_batch(batch)
             count += batch.num_rows
