@@ -145,6 +145,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "annotation.api.exception_handler.palate_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Behind N reverse proxies, throttles read the client from X-Forwarded-For;
+    # unset, only REMOTE_ADDR counts (a client cannot forge its way past them).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Palate API",

@@ -44,6 +44,14 @@ def hh_parse(text: str, *, line: int, name: str) -> list[dict]:
             for role, content in zip(parts[1::2], parts[2::2], strict=True)]
 
 
+def _messages(value, *, line: int, name: str) -> list[dict]:
+    try:
+        return messages_clean(value, field=name)
+    except Invalid as error:
+        error.line = line
+        raise
+
+
 def _split_conversation(messages: list[dict], *, line: int, name: str) -> tuple[list[dict], str]:
     if not messages or messages[-1]["role"] != "assistant" or not messages[-1]["content"]:
         raise Invalid("must end with a non-empty assistant turn", line=line, field=name)
@@ -72,22 +80,13 @@ def _trl(row: dict, line: int) -> PreferenceRecord:
     chosen_context, chosen = _response(row["chosen"], line=line, name="chosen")
     rejected_context, rejected = _response(row["rejected"], line=line, name="rejected")
     if "prompt" in row:
-        prompt = row["prompt"]
-        try:
-            messages = messages_clean(prompt, field="prompt")
-        except Invalid as error:
-            error.line = line
-            raise
         # The conversational form may repeat the history in chosen/rejected.
+        messages = _messages(row["prompt"], line=line, name="prompt")
     else:
         if chosen_context is None or chosen_context != rejected_context:
             raise Invalid("is missing (and chosen/rejected share no conversation)", line=line,
                           field="prompt")
-        try:
-            messages = messages_clean(chosen_context, field="chosen")
-        except Invalid as error:
-            error.line = line
-            raise
+        messages = _messages(chosen_context, line=line, name="chosen")
     return PreferenceRecord(line=line, messages=messages, responses=[chosen, rejected],
                             ranking=[1, 2])
 
@@ -100,11 +99,7 @@ def _hh(row: dict, line: int) -> PreferenceRecord:
     if chosen_context != rejected_context:
         raise Invalid("chosen and rejected continue different conversations", line=line,
                       field="rejected")
-    try:
-        messages = messages_clean(chosen_context, field="chosen")
-    except Invalid as error:
-        error.line = line
-        raise
+    messages = _messages(chosen_context, line=line, name="chosen")
     return PreferenceRecord(line=line, messages=messages, responses=[chosen_text, rejected_text],
                             ranking=[1, 2])
 
@@ -127,11 +122,7 @@ def _scores(row: dict, line: int) -> PreferenceRecord:
         texts.append(text)
         scores.append(float(score))
         models.append(str(candidate.get("model", candidate.get("model_name", "")))[:200])
-    try:
-        messages = messages_clean(row.get("prompt", row.get("instruction")), field="prompt")
-    except Invalid as error:
-        error.line = line
-        raise
+    messages = _messages(row.get("prompt", row.get("instruction")), line=line, name="prompt")
     distinct = sorted(set(scores), reverse=True)
     ranking = [distinct.index(s) + 1 for s in scores]
     return PreferenceRecord(line=line, messages=messages, responses=texts, ranking=ranking,
