@@ -53,6 +53,23 @@ def pairwise_consensus(strengths: list[int], *, method: str) -> PairOutcome | No
     return PairOutcome(winner=0, loser=1, margin=0.0, is_tie=True, agreement=agreement)
 
 
+def pairwise_from_side(decision: tuple[int, float] | None,
+                       strengths: list[int]) -> PairOutcome | None:
+    """An outcome from a side decided elsewhere (e.g. a Dawid–Skene posterior):
+    ``decision`` is (−1 A / 0 tie / 1 B, confidence); margin is the mean
+    |strength| of the labels on that side; agreement is the confidence."""
+    if decision is None or not strengths:
+        return None
+    side, confidence = decision
+    winning = [abs(s) for s in strengths if (s > 0) - (s < 0) == side]
+    margin = float(mean(winning)) if side and winning else 0.0
+    if side == 0:
+        return PairOutcome(winner=0, loser=1, margin=0.0, is_tie=True, agreement=confidence)
+    winner = 1 if side > 0 else 0
+    return PairOutcome(winner=winner, loser=1 - winner, margin=margin, is_tie=False,
+                       agreement=confidence)
+
+
 def ranking_pairs(rankings: list[list[int]]) -> list[PairOutcome]:
     """All C(K, 2) pairs of a ranked item from its labelers' rankings.
 

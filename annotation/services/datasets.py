@@ -14,7 +14,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.datasets.pairs import PairOutcome, pairwise_consensus, ranking_pairs
+from annotation.datasets.pairs import (
+    PairOutcome,
+    pairwise_consensus,
+    pairwise_from_side,
+    ranking_pairs,
+)
 from annotation.errors import Invalid
 from annotation.models import (
     Annotation,
@@ -31,7 +36,7 @@ from annotation.splits import canonical_json
 from annotation.versioning import code_version
 
 FLUSH_ITEMS = 500
-CONSENSUS_METHODS = ("majority", "mean")
+CONSENSUS_METHODS = ("majority", "mean", "dawid_skene")
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,35 @@ def annotations_for_snapshot(snapshot: DatasetSnapshot):
     return _annotations(snapshot.project, filters_clean(snapshot.filters), until=snapshot.created_at)
 
 
-def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters) -> list[PairOutcome]:
+def _dawid_skene_sides(rows) -> dict[int, tuple[int, float]]:
+    """Per item, the Dawid–Skene label (−1 A, 0 tie, 1 B) and its posterior,
+    fitted once over all the snapshot's pairwise labels collapsed to A/tie/B."""
+    import numpy as np
+
+    from annotation.quality.consensus import consensus_dawid_skene
+    from annotation.quality.dawid_skene import dawid_skene
+
+    labelled = [(item, labeler, (s > 0) - (s < 0)) for item, labeler, s in rows if s is not None]
+    if not labelled:
+        return {}
+    items, labelers, sides = (np.array(column) for column in zip(*labelled, strict=True))
+    result = consensus_dawid_skene(result=dawid_skene(items=items, labelers=labelers, labels=sides,
+                                                      classes=np.array([-1, 0, 1])))
+    return {int(i): (int(label), float(confidence)) for i, label, confidence
+            in zip(result.item_ids, result.label, result.agreement, strict=True)}
+
+
+def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
+                   ds_sides: dict | None = None) -> list[PairOutcome]:
     if len(labels) < f.min_labels:
         return []
     if f.both_bad == "drop" and sum(1 for row in labels if row[3]) * 2 > len(labels):
         return []
-    if project.task_type == TaskType.PAIRWISE:
+    if ds_sides is not None:
+        outcome = pairwise_from_side(ds_sides.get(labels[0][0]),
+                                     [row[2] for row in labels if row[2] is not None])
+        outcomes = [outcome] if outcome else []
+    elif project.task_type == TaskType.PAIRWISE:
         outcome = pairwise_consensus([row[2] for row in labels if row[2] is not None],
                                      method=f.consensus)
         outcomes = [outcome] if outcome else []
@@ -218,6 +246,13 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     items = items_kept = labels = ties = both_bad = 0
     agreement_sum = 0.0
     labelers_seen: set[int] = set()
+    ds_sides = None
+    if f.consensus == "dawid_skene":
+        if project.task_type != TaskType.PAIRWISE:
+            raise Invalid("Dawid–Skene consensus is for pairwise projects", field="consensus")
+        ds_sides = _dawid_skene_sides(_annotations(project, f, until=snapshot.created_at)
+                                      .values_list("item_id", "labeler_id", "strength")
+                                      .iterator(chunk_size=5000))
     rows = _annotations(project, f, until=snapshot.created_at).order_by(
         "item__prompt_id", "item_id", "pk").values_list(
         "item_id", "item__prompt_id", "strength", "both_bad", "ranking", "labeler_id")
@@ -229,7 +264,7 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
             labels += len(item_labels)
             both_bad += sum(1 for r in item_labels if r[3])
             labelers_seen.update(r[5] for r in item_labels)
-            outcomes = _item_outcomes(project, item_labels, f)
+            outcomes = _item_outcomes(project, item_labels, f, ds_sides)
             if outcomes:
                 items_kept += 1
                 ties += sum(o.is_tie for o in outcomes)

@@ -73,7 +73,8 @@ def test_snapshot_hash_is_stable_across_rebuilds(crowd):
 
 
 @pytest.mark.parametrize("change", [
-    {"consensus": "mean"}, {"min_agreement": 0.9}, {"min_labels": 4}, {"ties": "keep"},
+    {"consensus": "mean"}, {"consensus": "dawid_skene"}, {"min_agreement": 0.9}, {"min_labels": 4},
+    {"ties": "keep"},
     {"both_bad": "keep"}, {"exclude_labelers": ["ds_lab2"]}, {"include_model_labels": False},
     {"date_from": "2000-01-01"}, {"date_to": "2999-01-01"},
 ])
@@ -274,3 +275,34 @@ def test_export_dataset_command_builds_and_writes(crowd, tmp_path, capsys):
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["filters"]["min_agreement"] == 0.9
     assert sum(manifest["rows"].values()) == 20
+
+
+def test_dawid_skene_consensus_follows_the_reliable_labelers(db):
+    admin = user_make("dsc_admin")
+    project = project_make(creator=admin, overlap=3)
+    good = [user_make("dsc_good0"), user_make("dsc_good1")]
+    spammer = user_make("dsc_spam")
+    for user in [*good, spammer]:
+        member_add(project, user, Role.LABELER)
+    items = items_make(project, 30)
+    truth = {item.pk: (-2 if item.pk % 2 else 2) for item in items}
+    label_all(project, [*good, spammer], lambda u, lease: {
+        "strength": -2 if u == spammer else truth[lease.item_id]})
+    snapshot = dataset_snapshot_build(project=project, filters={"consensus": "dawid_skene"})
+    pairs = list(snapshot.pairs.all())
+    assert len(pairs) == 30
+    for pair in pairs:
+        expected_winner = "Answer 0" if truth[pair.item_id] < 0 else "Answer 1"
+        assert pair.chosen.startswith(expected_winner)
+        assert 0.5 < pair.agreement <= 1.0
+
+
+def test_dawid_skene_consensus_is_refused_for_rankings(db):
+    admin = user_make("dsr_admin")
+    project = project_make(creator=admin, task_type=TaskType.RANKING, num_responses=3, overlap=1)
+    labeler = user_make("dsr_lab")
+    member_add(project, labeler, Role.LABELER)
+    items_make(project, 1)
+    label_all(project, [labeler], lambda u, lease: {"ranking": [1, 2, 3]})
+    with pytest.raises(Invalid):
+        dataset_snapshot_build(project=project, filters={"consensus": "dawid_skene"})
