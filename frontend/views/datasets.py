@@ -1,0 +1,73 @@
+"""Dataset snapshots of a project, for its admins and engineers: list, build, export.
+
+Plain forms posting back here (CSRF-protected); the work is done by the same
+services the API calls, on a Celery worker.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from annotation import access
+from annotation.errors import DomainError, Forbidden, NotFound
+from annotation.models import DatasetExport, DatasetSnapshot
+from annotation.services.datasets import dataset_snapshot_request
+from annotation.services.exports import dataset_export_request
+
+
+def _project(request, project_id):
+    try:
+        return access.project_for_user(user=request.user, project_id=project_id,
+                                       need=access.CURATE)
+    except NotFound:
+        raise Http404("Project not found.") from None
+    except Forbidden as error:
+        raise PermissionDenied(error.message) from None
+
+
+def _build(request, project) -> None:
+    filters = {"consensus": request.POST.get("consensus", "majority"),
+               "ties": request.POST.get("ties", "drop")}
+    try:
+        filters["min_agreement"] = float(request.POST.get("min_agreement") or 0)
+    except ValueError:
+        messages.error(request, "Minimum agreement must be a number from 0 to 1.")
+        return
+    snapshot = dataset_snapshot_request(project=project, filters=filters, created_by=request.user)
+    messages.success(request, f"Snapshot v{snapshot.version} is being built.")
+
+
+def _export(request, project) -> None:
+    snapshot = DatasetSnapshot.objects.filter(project=project,
+                                              pk=request.POST.get("snapshot") or 0).first()
+    if snapshot is None:
+        raise Http404("Snapshot not found.")
+    dataset_export_request(snapshot=snapshot, fmt=request.POST.get("format", "trl"),
+                           style=request.POST.get("style", "conversational"),
+                           created_by=request.user)
+    messages.success(request, f"Export of v{snapshot.version} queued.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def datasets(request, project_id: int):
+    project = _project(request, project_id)
+    if request.method == "POST":
+        action = {"build": _build, "export": _export}.get(request.POST.get("action"))
+        if action is None:
+            messages.error(request, "Unknown action.")
+        else:
+            try:
+                action(request, project)
+            except DomainError as error:
+                messages.error(request, str(error))
+        return redirect("datasets", project_id=project.pk)
+    snapshots = list(DatasetSnapshot.objects.filter(project=project).order_by("-version")[:50])
+    exports: dict[int, list] = {}
+    for export in DatasetExport.objects.filter(snapshot__in=snapshots).order_by("-pk"):
+        exports.setdefault(export.snapshot_id, []).append(export)
+    rows = [{"snapshot": s, "exports": exports.get(s.pk, [])} for s in snapshots]
+    return render(request, "frontend/datasets.html", {"project": project, "rows": rows})
