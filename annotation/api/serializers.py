@@ -40,6 +40,7 @@ class ProjectInput(serializers.Serializer):
     allow_ties = serializers.BooleanField(required=False)
     gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    disagreement_first = serializers.BooleanField(required=False)
 
 
 class MembershipInput(serializers.Serializer):
@@ -110,7 +111,7 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
             "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
-            "created_at", "updated_at",
+            "disagreement_first", "created_at", "updated_at",
         ]
 
 

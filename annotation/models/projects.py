@@ -42,6 +42,11 @@ class Project(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of served items that are gold questions.",
     )
+    disagreement_first = models.BooleanField(
+        default=False,
+        help_text="Raise the queue priority of items whose labels disagree, so they get "
+                  "their remaining labels first.",
+    )
     test_fraction = models.FloatField(
         default=0.1,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],

@@ -7,7 +7,7 @@ from annotation.models import Membership, Project, Role, TaskType, default_crite
 
 PROJECT_FIELDS = (
     "name", "slug", "description", "guidelines", "task_type", "num_responses", "overlap",
-    "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
+    "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction", "disagreement_first",
 )
 
 

@@ -22,6 +22,28 @@ from annotation.models import (
 from annotation.services.queue import item_take_slot
 from annotation.validation import label_clean
 
+DISPUTE_PRIORITY = 100
+
+
+def _disagreement(choices: list) -> float:
+    """1 − the share of the most common choice: 0 when all agree."""
+    if len(choices) < 2:
+        return 0.0
+    return 1 - max(choices.count(c) for c in set(choices)) / len(choices)
+
+
+def item_raise_disputed(*, item_id: int) -> None:
+    """Disagreement-first: lift an item's priority to 100 × its disagreement
+    (never lowering a priority an admin set), so disputed items get their
+    remaining labels before fresh ones."""
+    rows = Annotation.objects.filter(item_id=item_id).values_list("strength", "ranking")
+    # Pairwise: the side preferred (A / tie / B); ranking: the response ranked first.
+    choices = [(s > 0) - (s < 0) if s is not None else ranking.index(min(ranking))
+               if ranking else None for s, ranking in rows]
+    score = round(DISPUTE_PRIORITY * _disagreement([c for c in choices if c is not None]))
+    if score:
+        ComparisonItem.objects.filter(pk=item_id, priority__lt=score).update(priority=score)
+
 
 class LeaseExpired(Conflict):
     code = "lease_expired"
@@ -77,6 +99,8 @@ def annotation_submit(
             locked.save(update_fields=["status", "finished_at"])
             ComparisonItem.objects.filter(pk=locked.item_id).update(
                 submitted_count=F("submitted_count") + 1)
+            if project.disagreement_first and not locked.is_gold:
+                item_raise_disputed(item_id=locked.item_id)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay it.
         existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment)

@@ -235,3 +235,29 @@ def test_gold_items_ignore_overlap(project, labeler, labeler2):
 def test_gold_rate_zero_never_serves_gold(project, labeler):
     items_make(project, 1, is_gold=True, gold_answer={"strength": 1})
     assert item_claim_next(project=project, labeler=labeler) is None
+
+
+def test_disagreement_first_serves_disputed_items_before_fresh_ones(project, labeler, labeler2):
+    third = user_make("third_lab")
+    member_add(project, third, Role.LABELER)
+    project.overlap = 3
+    project.disagreement_first = True
+    project.save()
+    disputed, agreed, fresh = items_make(project, 3)
+    for user, strengths in ((labeler, {disputed.pk: -2, agreed.pk: -1}),
+                            (labeler2, {disputed.pk: 2, agreed.pk: -2})):
+        for _ in range(2):
+            lease = item_claim_next(project=project, labeler=user)
+            submit(lease, {"strength": strengths[lease.item_id]})
+    disputed.refresh_from_db()
+    agreed.refresh_from_db()
+    assert disputed.priority == 50 and agreed.priority == 0
+    assert item_claim_next(project=project, labeler=third).item_id == disputed.pk
+
+
+def test_without_the_option_priorities_stay(project, labeler, labeler2):
+    item = items_make(project, 1)[0]
+    for user, strength in ((labeler, -2), (labeler2, 2)):
+        submit(item_claim_next(project=project, labeler=user), {"strength": strength})
+    item.refresh_from_db()
+    assert item.priority == 0
