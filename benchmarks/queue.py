@@ -262,6 +262,10 @@ def labeler_main(spec: LabelerSpec, barrier, go, out) -> None:
         started = time.perf_counter()
         deadline = started + spec.seconds
         next_path = f"/api/projects/{spec.project_id}/next/"
+        if spec.think_ms > 0:
+            # Start mid-think, as in a steady state: 32 labelers all clicking at the same
+            # instant would be a burst that no real team produces (and it owned the p99).
+            time.sleep(rng.expovariate(1 / spec.think_ms) / 1000)
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             if spec.mode == "floor":

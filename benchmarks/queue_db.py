@@ -397,7 +397,7 @@ def explain_claim(bench: dict, user_id: int) -> dict:
     """EXPLAIN ANALYZE the claim query exactly as item_claim_next sends it, for a labeler
     with a history, in transactions that are rolled back."""
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.db import connection, reset_queries, transaction
     from django.test.utils import CaptureQueriesContext
 
     from annotation.models import Project
@@ -405,6 +405,7 @@ def explain_claim(bench: dict, user_id: int) -> dict:
 
     project = Project.objects.get(pk=bench["project_id"])
     labeler = get_user_model().objects.get(pk=user_id)
+    reset_queries()  # the capture log is a bounded deque: a full one captures nothing
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
         item_claim_next(project=project, labeler=labeler)
         transaction.set_rollback(True)
@@ -428,7 +429,7 @@ def in_process_costs(bench: dict, user_id: int, count: int) -> dict:
     statistics still predate this labeler's work, as they do for anyone who started
     after the last ANALYZE."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
+    from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     from annotation.models import Project
@@ -440,6 +441,7 @@ def in_process_costs(bench: dict, user_id: int, count: int) -> dict:
     claim, submit, statements = [], [], []
     cpu0 = time.process_time()
     for _ in range(count):
+        reset_queries()
         with CaptureQueriesContext(connection) as captured:
             t0 = time.perf_counter()
             lease = item_claim_next(project=project, labeler=labeler)

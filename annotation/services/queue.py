@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.lookups import In
 from django.utils import timezone
 
 from annotation.errors import Conflict
@@ -65,7 +66,20 @@ def _gold_due(*, project: Project, labeler) -> bool:
 
 
 def _unseen_by(labeler):
-    return ~Exists(Assignment.objects.filter(item=OuterRef("pk"), labeler=labeler))
+    """Never given to ``labeler``: the labeler is not among the item's assignees.
+
+    Deliberately ``labeler NOT IN (labelers of this item)`` and not NOT EXISTS. PostgreSQL
+    turns NOT EXISTS into an anti-join planned from its statistics for this labeler; for
+    one who started after the last ANALYZE it expects 1 row, materializes all of the
+    labeler's assignments and compares each with every candidate, so a claim costs
+    (items this labeler has seen that are still open)² — 100-365 ms after 1,000-2,000
+    labels at 1,000,000 items. A NOT IN sublink is never turned into a join; correlated
+    on the item alone it stays one index probe of that item's few assignments per
+    candidate, whatever the statistics (about 2 ms there). labeler_id is NOT NULL, so
+    NOT IN has no NULL trap.
+    """
+    labelers_of_item = Assignment.objects.filter(item=OuterRef("pk")).order_by().values("labeler_id")
+    return ~In(Value(labeler.pk), Subquery(labelers_of_item))
 
 
 def item_take_slot(*, item_id: int, project: Project, gold: bool) -> bool:
