@@ -8,7 +8,7 @@ PORT ?= 8000
 VLLM_VENV ?= .venv-vllm
 VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run test lint bench-queue bench-reward clean models vllm-env bench-generation browser-deps
+.PHONY: run test lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,8 +63,19 @@ browser-deps:
 # (CI=true makes a missing one fail the run instead of falling back).
 test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/dependency_audit.py
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	$(BIN)/python -m pytest
+
+# Production settings pass `check --deploy --fail-level WARNING`, and gunicorn
+# started by scripts/serve_prod.sh answers with HSTS, CSP and the other headers.
+prod-check: $(VENV)/.runtime
+	PYTHON=$(BIN)/python $(BIN)/python scripts/prod_check.py
+
+# Known vulnerabilities in requirements.txt (pip-audit); see scripts/dependency_audit.py
+# for what happens where the vulnerability service is unreachable.
+audit: $(VENV)/.dev
+	$(BIN)/python scripts/dependency_audit.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

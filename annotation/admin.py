@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from annotation import user_admin  # noqa: F401 - the user list's account actions
 from annotation.models import (
     Annotation,
     ApiToken,

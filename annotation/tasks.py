@@ -24,3 +24,22 @@ def dataset_export_run_task(export_id: int) -> None:
     from annotation.services.exports import dataset_export_run
 
     dataset_export_run(export_id=export_id)
+
+
+@shared_task(name="annotation.tasks.dataset_exports_requeue_stale_task")
+def dataset_exports_requeue_stale_task() -> int:
+    """Periodic (beat): requeue exports whose worker died mid-export."""
+    from annotation.services.exports import dataset_exports_requeue_stale
+
+    return dataset_exports_requeue_stale()
+
+
+@shared_task(name="annotation.tasks.project_quality_recompute_task")
+def project_quality_recompute_task(project_id: int, method: str | None = None) -> None:
+    """Consensus and dashboard figures of a project (debounced after submissions, or on demand)."""
+    from annotation.models import Project
+    from annotation.services.quality_recompute import project_quality_recompute
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        project_quality_recompute(project=project, method=method)

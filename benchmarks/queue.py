@@ -90,6 +90,7 @@ class Server:
             "SECRET_KEY": secrets.token_urlsafe(40),
             "DEBUG": "0",
             "ALLOWED_HOSTS": HOST,
+            "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
             "DB_CONN_MAX_AGE": "600",
             "LOG_LEVEL": "ERROR",
             "PALATE_VAR_DIR": str(self.dir / "var"),

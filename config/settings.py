@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "generation",
     "training",
     "frontend",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -54,9 +55,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.AuditContextMiddleware",  # client address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "frontend.middleware.ContentSecurityPolicyMiddleware",
+    # Last, so its process_exception sees a view's database error first: 503, not 500.
+    "config.db_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +86,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'palate.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # A persistent connection is checked before a request reuses it, so a
+        # restarted PostgreSQL costs no failed request once it is back.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -115,7 +122,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -131,6 +138,25 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# HTTPS outside DEBUG: plain HTTP is redirected (except the health probe, which
+# load balancers send over HTTP) and browsers are told to stay on HTTPS.
+# Loopback tools that serve plain HTTP set SECURE_SSL_REDIRECT=0.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto)
+# so Django knows the request was HTTPS. Only set it when that proxy overwrites
+# the header: otherwise a client could claim HTTPS itself.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+# Preload lists are opt-in per domain and hard to leave: the operator decides
+# (SECURE_HSTS_PRELOAD=1), so the check's preload reminder is not a failure.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Admin-issued password-reset links (annotation/services/users.py) last this long.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_HOURS", 24) * 3600
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -160,12 +186,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "ResponseSourceEnum": "annotation.models.ResponseSource",
-        "AnnotationSourceEnum": "annotation.models.AnnotationSource",
+        # Choice sets with equal values share one name (drf-spectacular hashes
+        # the values, so two names for one set is an error in check --deploy).
+        "SourceEnum": "annotation.models.AnnotationSource",  # = ResponseSource
+        "JobStatusEnum": "training.models.RunStatus",  # = generation.models.JobStatus
+        "MemberRoleEnum": "annotation.models.Role",
+        "ModelRoleEnum": "generation.models.ModelRole",
+        "JobKindEnum": "generation.models.JobKind",
+        "RunKindEnum": "training.models.RunKind",
+        "JobStrategyEnum": "generation.models.Strategy",  # requests also accept best_of_n
     },
 }
 
 EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
+# Exports have no heartbeat: one running longer than this is taken for dead and requeued.
+PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 
 # API tokens: stored hashed; a token older than this is refused.
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90))
@@ -238,6 +273,29 @@ CELERY_TASK_ROUTES["training.tasks.training_run_task"] = {"queue": PALATE_TRAINI
 CELERY_BEAT_SCHEDULE["requeue-stale-training-runs"] = {
     "task": "training.tasks.training_runs_requeue_stale_task",
     "schedule": env_int("PALATE_TRAINING_WATCHDOG_SECONDS", 60),
+}
+# The closed loop (training/loop): a round trains inside its task, so it goes to
+# the training queue; the sweep sends rounds whose worker died back to one.
+CELERY_TASK_ROUTES["training.loop_tasks.loop_round_advance_task"] = {"queue": PALATE_TRAINING_QUEUE}
+CELERY_BEAT_SCHEDULE["resume-stale-loop-rounds"] = {
+    "task": "training.loop_tasks.loop_rounds_resume_stale_task",
+    "schedule": env_int("PALATE_LOOP_SWEEP_SECONDS", 120),
+}
+
+# Redelivery (config/redelivery.py): the database, not the broker, is the source of
+# truth. Runs, jobs and exports still queued this long after they were sent are
+# sent again, in case the broker lost the message (a Redis restart without
+# persistence); a duplicate delivery finds nothing to claim. Exports running
+# past PALATE_EXPORT_STALE_SECONDS are requeued by their own watchdog.
+PALATE_REDELIVERY_AFTER_SECONDS = env_int("PALATE_REDELIVERY_AFTER_SECONDS", 600)
+CELERY_IMPORTS = ["config.redelivery"]
+CELERY_BEAT_SCHEDULE["requeue-forgotten-jobs"] = {
+    "task": "config.redelivery.requeue_forgotten_task",
+    "schedule": env_int("PALATE_REDELIVERY_SWEEP_SECONDS", 120),
+}
+CELERY_BEAT_SCHEDULE["requeue-stale-exports"] = {
+    "task": "annotation.tasks.dataset_exports_requeue_stale_task",
+    "schedule": env_int("PALATE_EXPORT_WATCHDOG_SECONDS", 300),
 }
 
 LOGGING = {

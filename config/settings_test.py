@@ -20,6 +20,7 @@ from config.settings import *  # noqa: E402,F403
 # Fast hashing in tests only; production keeps Argon2 first.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
 SESSION_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

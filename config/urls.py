@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("annotation.api.urls")),
     path("api/", include("generation.urls")),
     path("api/", include("training.urls")),
+    path("api/", include("audit.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("frontend.urls")),
 ]

@@ -1,14 +1,22 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import data, datasets, pages
+from frontend.views import auth, data, datasets, generation, pages, quality, training
 
 urlpatterns = [
     path("", pages.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Admin-issued, one-time password-reset links (annotation/services/users.py).
+    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="frontend/password_reset_confirm.html"), name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="frontend/password_reset_complete.html"), name="password_reset_complete"),
     path("projects/<int:project_id>/label/", pages.label, name="label"),
     path("projects/<int:project_id>/datasets/", datasets.datasets, name="datasets"),
+    path("projects/<int:project_id>/quality/", quality.quality, name="quality"),
+    path("projects/<int:project_id>/training/", training.training, name="training"),
+    path("projects/<int:project_id>/generation/", generation.generation, name="generation"),
     path("label/assignments/<int:assignment_id>/content/", data.lease_content,
          name="label-content"),
     path("label/assignments/<int:assignment_id>/state/", data.lease_state, name="label-state"),

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from annotation import access
 from annotation.errors import Forbidden
 from annotation.models import Membership
-from generation import selectors
+from generation import best_of_n, selectors
 from generation.judge import DEFAULT_TEMPLATE
 from generation.models import BackendName, GenerationJob, JobKind, JudgePrompt, ModelSpec, Strategy
 from generation.services.jobs import (
@@ -37,8 +37,8 @@ class GenerationJobInput(serializers.Serializer):
     seed = serializers.IntegerField(required=False, min_value=0)
     stop = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
                                  max_length=8)
-    strategy = serializers.ChoiceField(choices=Strategy.choices, required=False, allow_blank=True,
-                                       default="")
+    strategy = serializers.ChoiceField(choices=[*Strategy.choices, best_of_n.CHOICE], required=False,
+                                       allow_blank=True, default="")
     max_items_per_prompt = serializers.IntegerField(required=False, min_value=1)
     prompt_ids = serializers.ListField(child=serializers.IntegerField(), required=False,
                                        max_length=100_000)
@@ -124,6 +124,8 @@ class ModelListApi(APIView):
 
 
 class GenerationJobListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=GenerationJobOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,

@@ -117,3 +117,44 @@ def strength_from_verdicts(first: str | None, swapped: str | None) -> int | None
         return None
     total = sum(scores)
     return (total > 0) - (total < 0)
+
+
+# K-way rankings ------------------------------------------------------------------
+# A ranking item is judged pair by pair — every one of its C(K, 2) pairs in both
+# orders, with the same (project-editable) pairwise prompt and parser — and the
+# verdicts are aggregated into a full order by Copeland's rule. Why not one
+# listwise prompt ("order these K answers"): small judges rarely return a
+# valid permutation of K labels, a parse failure loses the whole item, and
+# the position bias of a list cannot be cancelled by one swap (it would take K
+# rotations of the list). Pairs cost K(K−1) generations per item (12 for K=4),
+# sent as one batch.
+
+
+def ranking_pairs_of(k: int) -> list[tuple[int, int]]:
+    """The canonical pairs (i, j), i < j, of a K-way item, in a fixed order."""
+    return [(i, j) for i in range(k) for j in range(i + 1, k)]
+
+
+def ranking_from_pair_strengths(k: int, strengths: dict[tuple[int, int], int | None]
+                                ) -> list[int] | None:
+    """A dense ranking (1 is best, equal ranks tie) of K responses from pair
+    verdicts, or None when no pair got a verdict.
+
+    ``strengths[(i, j)]`` is strength_from_verdicts for canonical i shown as "A"
+    first: −1 prefers i, +1 prefers j, 0 tie, None no verdict (counted as a
+    tie: the judge gave no evidence either way). Copeland's rule: a response
+    scores +1 per pair it wins and −1 per pair it loses; higher score ranks
+    better. It is Condorcet-consistent (a response that beats every other is
+    ranked first) and a preference cycle (a > b > c > a) becomes a tie rather
+    than an order decided by which pair was asked first.
+    """
+    if not any(s is not None for s in strengths.values()):
+        return None
+    score = [0] * k
+    for (i, j), strength in strengths.items():
+        if strength:
+            winner, loser = (i, j) if strength < 0 else (j, i)
+            score[winner] += 1
+            score[loser] -= 1
+    distinct = sorted(set(score), reverse=True)
+    return [distinct.index(s) + 1 for s in score]

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from generation import best_of_n
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -114,5 +116,8 @@ STRATEGIES: dict[str, Strategy] = {
     "random_pairs": random_pairs,
     "cross_model": cross_model,
     "ranking": ranking,
+    best_of_n.NAME: best_of_n.best_of_n,
 }
-PAIRWISE_STRATEGIES = {"all_pairs", "random_pairs", "cross_model"}
+PAIRWISE_STRATEGIES = {"all_pairs", "random_pairs", "cross_model", best_of_n.NAME}
+# Strategies that need each candidate's reward first: the job passes ``scores``.
+SCORED_STRATEGIES = {best_of_n.NAME}

@@ -81,3 +81,6 @@ class TrainingScheduleAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for schedule in queryset:
             training_schedule_delete(schedule=schedule)
+
+
+from training.loop import admin as loop_admin  # noqa: E402,F401  (registers the loop's admin)

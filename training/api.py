@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from annotation import access
 from annotation.errors import NotFound
+from audit.services import audit_record
 from training import selectors
 from training.models import RunKind, TrainingRun
 from training.services import runs as run_services
@@ -24,10 +25,15 @@ class TrainingRunInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RunKind.choices, default=RunKind.REWARD)
     snapshot_id = serializers.IntegerField(required=False, allow_null=True, default=None,
                                            help_text="Empty: build a fresh snapshot of the labels first.")
-    base_model = serializers.CharField(required=False, allow_blank=True, default="",
-                                       help_text="A registered model's name; empty: the default backbone.")
-    hyperparameters = serializers.DictField(required=False, default=dict,
-                                            help_text="Fields of training.reward.config.RewardConfig.")
+    base_model = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="A registered model's name; empty: the default reward backbone (reward) or "
+                  "policy (dpo, sft).")
+    hyperparameters = serializers.DictField(
+        required=False, default=dict,
+        help_text="Fields of training.reward.config.RewardConfig (kind reward) or "
+                  "training.policy.config.PolicyConfig (kinds dpo and sft: loss, beta, label_smoothing, "
+                  "simpo_gamma, rpo_alpha, kto_*, lora, …); checked per kind, errors name the field.")
 
 
 class TrainingRunOutput(serializers.Serializer):
@@ -95,6 +101,8 @@ def _run(request, project_id, run_id) -> TrainingRun:
 
 
 class TrainingRunListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=TrainingRunOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
@@ -113,6 +121,8 @@ class TrainingRunListApi(APIView):
             project=project, kind=values["kind"], snapshot_id=values["snapshot_id"],
             base_model=values["base_model"] or None, hyperparameters=values["hyperparameters"],
             created_by=request.user)
+        audit_record(request.user, "training_run.create", run, kind=run.kind,
+                     snapshot_id=run.snapshot_id, via="api")
         run = selectors.training_run_list(project=project).get(pk=run.pk)
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
@@ -141,4 +151,5 @@ class TrainingRunActivateApi(APIView):
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
         run = run_services.training_run_activate(run=_run(request, project_id, run_id))
+        audit_record(request.user, "training_run.activate", run)
         return Response(TrainingRunOutput(run).data)

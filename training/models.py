@@ -142,3 +142,9 @@ class TrainingSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} schedule for {self.project}"
+
+
+# The loop's and the policy evaluations' rows live beside their code;
+# importing them here registers them with the app.
+from training.loop.models import LoopRound, LoopSetting  # noqa: E402,F401
+from training.policy_eval.models import HumanEvalItem, PolicyEvaluation  # noqa: E402,F401

@@ -38,3 +38,25 @@ def training_schedule_tick_task(schedule_id: int) -> str:
     from training.services.schedules import training_schedule_tick
 
     return training_schedule_tick(schedule_id=schedule_id)
+
+
+@shared_task(name="training.tasks.active_learning_prioritize_task")
+def active_learning_prioritize_task(project_id: int, limit: int | None = None) -> dict:
+    """Active learning for one project (training/active_learning.py). To run it
+    after reward runs, add a django-celery-beat PeriodicTask for it in the admin
+    (args ``[project_id]``); priorities only rise, so repeating it is harmless."""
+    from annotation.errors import Conflict
+    from annotation.models import Project
+    from training.active_learning import items_prioritize
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {"error": "no such project"}
+    try:
+        result = items_prioritize(project=project, limit=limit)
+    except Conflict as error:  # no active reward model yet: nothing to do until one is trained
+        return {"error": str(error)}
+    return {"model": result.model, "scored": result.scored, "raised": result.raised}
+
+
+from training import loop_tasks  # noqa: E402,F401  (registers the loop's tasks with Celery)

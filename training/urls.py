@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import api
+from training import api, loop_api
 
 urlpatterns = [
     path("projects/<int:project_id>/training-runs/", api.TrainingRunListApi.as_view(),
@@ -13,4 +13,16 @@ urlpatterns = [
          api.TrainingRunResumeApi.as_view(), name="api-training-run-resume"),
     path("projects/<int:project_id>/training-runs/<int:run_id>/activate/",
          api.TrainingRunActivateApi.as_view(), name="api-training-run-activate"),
+    # The closed loop and policy evaluations (training/loop_api.py).
+    path("projects/<int:project_id>/loop/", loop_api.LoopSettingApi.as_view(), name="api-loop"),
+    path("projects/<int:project_id>/loop/rounds/", loop_api.LoopRoundListApi.as_view(),
+         name="api-loop-rounds"),
+    path("projects/<int:project_id>/loop/rounds/<int:round_id>/", loop_api.LoopRoundDetailApi.as_view(),
+         name="api-loop-round"),
+    path("projects/<int:project_id>/loop/rounds/<int:round_id>/cancel/",
+         loop_api.LoopRoundCancelApi.as_view(), name="api-loop-round-cancel"),
+    path("projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/",
+         loop_api.PolicyEvaluationDetailApi.as_view(), name="api-policy-evaluation"),
+    path("projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/human/",
+         loop_api.PolicyEvaluationHumanApi.as_view(), name="api-policy-evaluation-human"),
 ]

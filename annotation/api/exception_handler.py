@@ -1,9 +1,13 @@
-from django.db import DatabaseError
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from annotation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+
+logger = logging.getLogger(__name__)
 
 STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -21,4 +25,11 @@ def palate_exception_handler(exc, context):
     if isinstance(exc, DatabaseError) and "could not serialize" in str(exc):
         return Response({"code": "retry", "detail": "Busy, retry."}, status=503,
                         headers={"Retry-After": "1"})
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over) or dropped the
+        # connection mid-request: nothing was committed that the client cannot
+        # retry (submits carry an idempotency key), so say "retry", not 500.
+        logger.warning("database unavailable: %s", exc)
+        return Response({"code": "database_unavailable", "detail": "The database is unavailable; retry."},
+                        status=503, headers={"Retry-After": "2"})
     return exception_handler(exc, context)

@@ -21,6 +21,10 @@ from annotation.models import (
 # ----- input -----
 
 
+# The database column is a 32-bit integer: larger values were a 500 (found by the API fuzzer).
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+
+
 class LoginInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=256, style={"input_type": "password"})
@@ -70,13 +74,14 @@ class ResponseInputSerializer(serializers.Serializer):
 class ItemInput(serializers.Serializer):
     prompt_id = serializers.IntegerField()
     responses = ResponseInputSerializer(many=True)
-    priority = serializers.IntegerField(required=False, default=0)
+    priority = serializers.IntegerField(required=False, default=0, min_value=PRIORITY_MIN,
+                                        max_value=PRIORITY_MAX)
     is_gold = serializers.BooleanField(required=False, default=False)
     gold_answer = serializers.JSONField(required=False, allow_null=True, default=None)
 
 
 class ItemUpdateInput(serializers.Serializer):
-    priority = serializers.IntegerField(required=False)
+    priority = serializers.IntegerField(required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX)
     is_gold = serializers.BooleanField(required=False)
     gold_answer = serializers.JSONField(required=False, allow_null=True)
 

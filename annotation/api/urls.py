@@ -2,7 +2,15 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 
-from annotation.api import views_auth, views_datasets, views_labeling, views_projects
+from annotation.api import (
+    views_auth,
+    views_datasets,
+    views_imports,
+    views_labeling,
+    views_projects,
+    views_quality,
+    views_users,
+)
 
 urlpatterns = [
     # drf-spectacular serves these to anyone by default (SERVE_PERMISSIONS);
@@ -15,6 +23,7 @@ urlpatterns = [
     path("tokens/", views_auth.TokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/", views_auth.TokenRevokeApi.as_view(), name="api-token"),
     path("me/", views_auth.MeApi.as_view(), name="api-me"),
+    path("password-resets/", views_users.PasswordResetApi.as_view(), name="api-password-resets"),
     path("me/annotations/", views_labeling.MyAnnotationListApi.as_view(),
          name="api-my-annotations"),
     path("projects/", views_projects.ProjectListApi.as_view(), name="api-projects"),
@@ -53,6 +62,18 @@ urlpatterns = [
          name="api-export"),
     path("projects/<int:project_id>/exports/<int:export_id>/download/",
          views_datasets.ExportDownloadApi.as_view(), name="api-export-download"),
+    path("projects/<int:project_id>/imports/", views_imports.ImportApi.as_view(),
+         name="api-imports"),
     path("projects/<int:project_id>/agreement/", views_projects.AgreementApi.as_view(),
          name="api-agreement"),
+    path("projects/<int:project_id>/consensus/", views_quality.ConsensusListApi.as_view(),
+         name="api-consensus"),
+    path("projects/<int:project_id>/items/<int:item_id>/adjudication/",
+         views_quality.AdjudicateApi.as_view(), name="api-adjudicate"),
+    path("projects/<int:project_id>/reliability/", views_quality.ReliabilityApi.as_view(),
+         name="api-reliability"),
+    path("projects/<int:project_id>/leaderboard/", views_quality.LeaderboardApi.as_view(),
+         name="api-leaderboard"),
+    path("projects/<int:project_id>/quality/recompute/", views_quality.RecomputeApi.as_view(),
+         name="api-quality-recompute"),
 ]

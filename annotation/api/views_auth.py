@@ -11,6 +11,7 @@ from annotation.api.serializers import LoginInput, MembershipOutput, TokenOutput
 from annotation.errors import NotFound
 from annotation.models import ApiToken, Membership
 from annotation.services.tokens import token_create, token_revoke
+from audit.services import audit_record
 
 
 class LoginRateThrottle(ScopedRateThrottle):
@@ -45,6 +46,7 @@ class TokenLoginApi(APIView):
             return Response({"code": "invalid_credentials", "detail": "Wrong username or password."},
                             status=status.HTTP_400_BAD_REQUEST)
         token, plaintext = token_create(user=user, name=data.validated_data["name"])
+        audit_record(user, "token.create", token, via="api")
         return Response(TokenOutput(token).data | {"token": plaintext},
                         status=status.HTTP_201_CREATED)
 
@@ -63,6 +65,7 @@ class TokenRevokeApi(APIView):
         if token is None:
             raise NotFound("Token not found.")
         token_revoke(token=token)
+        audit_record(request.user, "token.revoke", token)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,7 @@
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +31,8 @@ def _export(project, export_id) -> DatasetExport:
 
 class SnapshotListApi(APIView):
     """Dataset snapshots of a project (admins and engineers)."""
+
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
 
     @extend_schema(responses=SnapshotOutput(many=True))
     def get(self, request, project_id: int):
@@ -72,6 +75,8 @@ class ExportCreateApi(APIView):
 
 
 class ExportListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=ExportOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -60,6 +61,8 @@ class SkipApi(APIView):
 
 
 class MyAnnotationListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=AnnotationOutput(many=True))
     def get(self, request):
         annotations = selectors.annotation_list_for_labeler(labeler=request.user,

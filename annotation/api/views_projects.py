@@ -1,3 +1,4 @@
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -24,6 +25,7 @@ from annotation.services import items as item_services
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
+from audit.services import audit_record
 
 
 def paginated(request, view, queryset, serializer_class):
@@ -33,6 +35,8 @@ def paginated(request, view, queryset, serializer_class):
 
 
 class ProjectListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):
         return paginated(request, self, access.projects_for_user(user=request.user), ProjectOutput)
@@ -66,11 +70,15 @@ class ProjectDetailApi(APIView):
     def delete(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
-        project.delete()
+        with transaction.atomic():
+            audit_record(request.user, "project.delete", project, slug=project.slug)
+            project.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=MembershipOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
@@ -86,6 +94,8 @@ class MemberListApi(APIView):
         data.is_valid(raise_exception=True)
         membership, created = project_services.membership_set(project=project,
                                                               **data.validated_data)
+        audit_record(request.user, "membership.add" if created else "membership.role_change",
+                     membership, user_id=membership.user_id, role=membership.role)
         return Response(MembershipOutput(membership).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -98,8 +108,11 @@ class MemberDetailApi(APIView):
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
         data = RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
+        previous = membership.role
         membership = project_services.membership_change_role(membership=membership,
                                                              role=data.validated_data["role"])
+        audit_record(request.user, "membership.role_change", membership,
+                     user_id=membership.user_id, role=membership.role, previous_role=previous)
         return Response(MembershipOutput(membership).data)
 
     @extend_schema(responses={204: None})
@@ -107,11 +120,16 @@ class MemberDetailApi(APIView):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
+        target, user_id, role = ("annotation.membership", membership.pk), membership.user_id, membership.role
         project_services.membership_remove(membership=membership)
+        audit_record(request.user, "membership.remove", target, project=project, user_id=user_id,
+                     role=role)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PromptListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=PromptOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
@@ -143,6 +161,8 @@ class PromptDetailApi(APIView):
 
 
 class ItemListApi(APIView):
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+
     @extend_schema(responses=ItemOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
@@ -168,6 +188,8 @@ class ItemListApi(APIView):
             priority=values["priority"], is_gold=values["is_gold"],
             gold_answer=values["gold_answer"],
         )
+        if item.is_gold:
+            audit_record(request.user, "item.gold_create", item, gold_answer=item.gold_answer)
         return Response(ItemOutput(selectors.item_detail(item=item)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -191,14 +213,19 @@ class ItemDetailApi(APIView):
         if "priority" in values:
             item = item_services.item_set_priority(item=item, priority=values["priority"])
         if "is_gold" in values or "gold_answer" in values:
+            previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
             item = item_services.item_set_gold(
                 item=item, is_gold=values.get("is_gold", item.is_gold),
                 gold_answer=values.get("gold_answer", item.gold_answer))
+            audit_record(request.user, "item.gold_change", item, is_gold=item.is_gold,
+                         gold_answer=item.gold_answer, previous=previous)
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
 
 class ProjectAnnotationListApi(APIView):
     """All annotations of a project: admins and engineers only."""
+
+    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
 
     @extend_schema(responses=AdminAnnotationOutput(many=True))
     def get(self, request, project_id: int):

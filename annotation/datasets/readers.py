@@ -1,20 +1,30 @@
-"""Reading existing preference data: TRL, Anthropic HH transcripts, scored responses.
+"""Reading existing preference data: TRL, Anthropic HH transcripts, scored
+responses, and Palate's own raw annotation export.
 
-Each reader yields PreferenceRecord objects with the line (or Parquet row)
-number; every problem raises Invalid naming that line and the field.
+Each reader yields records with the line (or Parquet row) number; every
+problem raises Invalid naming that line and the field. The first three
+formats give one PreferenceRecord per row (an item with its order); the raw
+format gives one RawAnnotation per row (one labeler's judgement of an item),
+checked against the target project by annotation.services.preference_import.
 """
 
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from annotation.errors import Invalid
 from annotation.validation import messages_clean
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
-FORMATS = ("auto", "trl", "hh", "scores")
+FORMATS = ("auto", "trl", "hh", "scores", "raw")
+SOURCES = ("human", "model", "imported")
+MAX_LABELER = 100
+# A pseudonym becomes part of an import account's username: word characters
+# and . @ + - only, as Django's username validator allows.
+_PSEUDONYM = re.compile(r"^[\w.@+-]+$", re.ASCII)
 _HH_TURN = re.compile(r"\n\n(Human|Assistant|System):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
 
@@ -31,6 +41,29 @@ class PreferenceRecord:
     responses: list[str]
     ranking: list[int]
     models: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RawAnnotation:
+    """One row of a raw export: a labeler's judgement of an item.
+
+    ``item_key`` groups rows into items (the exporting project's item id);
+    ``order`` is (prompt id, item id) of the source when present, so items are
+    recreated in the source's order. ``label`` holds the judgement fields as
+    they were read; they are checked against the project on import.
+    """
+
+    line: int
+    item_key: str
+    order: tuple
+    messages: list[dict]
+    responses: list[str]
+    models: list[str]
+    labeler: str
+    source: str
+    display_order: list[int]
+    label: dict
+    created_at: datetime | None
 
 
 def hh_parse(text: str, *, line: int, name: str) -> list[dict]:
@@ -129,7 +162,89 @@ def _scores(row: dict, line: int) -> PreferenceRecord:
                             models=models)
 
 
+def _raw_id(value, *, line: int, name: str, required: bool) -> int | str | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip() and len(value) <= 200:
+        return value
+    raise Invalid("must be a non-negative integer or a short string id", line=line, field=name)
+
+
+def _raw_responses(value, *, line: int) -> tuple[list[str], list[str]]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise Invalid("must list the item's responses (at least two)", line=line,
+                      field="responses")
+    texts, models = [], []
+    for index, response in enumerate(value):
+        where = f"responses[{index}]"
+        if isinstance(response, str):
+            response = {"text": response}
+        if not isinstance(response, dict):
+            raise Invalid("must be an object with a text", line=line, field=where)
+        text, model = response.get("text"), response.get("model_name") or ""
+        if not isinstance(text, str) or not text.strip():
+            raise Invalid("needs a non-empty text", line=line, field=f"{where}.text")
+        if not isinstance(model, str) or len(model) > 200:
+            raise Invalid("must be a string of at most 200 characters", line=line,
+                          field=f"{where}.model_name")
+        texts.append(text)
+        models.append(model)
+    return texts, models
+
+
+def _raw_time(value, *, line: int) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Invalid("must be an ISO 8601 time with a UTC offset", line=line, field="created_at")
+    return moment
+
+
+def _raw(row: dict, line: int) -> RawAnnotation:
+    """One raw-export row (annotation.datasets.rows.raw_row)."""
+    item_key = _raw_id(row.get("item_id"), line=line, name="item_id", required=True)
+    prompt_key = _raw_id(row.get("prompt_id"), line=line, name="prompt_id", required=False)
+    messages = _messages(row.get("prompt"), line=line, name="prompt")
+    texts, models = _raw_responses(row.get("responses"), line=line)
+    labeler = row.get("labeler")
+    if not isinstance(labeler, str) or not 0 < len(labeler) <= MAX_LABELER \
+            or not _PSEUDONYM.match(labeler):
+        raise Invalid(f"must be a pseudonym of at most {MAX_LABELER} letters, digits or . @ + - _",
+                      line=line, field="labeler")
+    source = row.get("source", "human")
+    if source not in SOURCES:
+        raise Invalid(f"must be one of {', '.join(SOURCES)}", line=line, field="source")
+    display_order = row.get("display_order", list(range(len(texts))))
+    if not isinstance(display_order, list) or sorted(
+            d if isinstance(d, int) and not isinstance(d, bool) else -1
+            for d in display_order) != list(range(len(texts))):
+        raise Invalid(f"must be an ordering of the positions 0..{len(texts) - 1}", line=line,
+                      field="display_order")
+    label = {name: row.get(name) for name in ("strength", "both_bad", "ranking", "ratings",
+                                               "rationale", "flagged_unsafe", "time_on_task_ms")}
+    if label["rationale"] is not None and not isinstance(label["rationale"], str):
+        raise Invalid("must be a string", line=line, field="rationale")
+    for name in ("both_bad", "flagged_unsafe"):
+        if label[name] is not None and not isinstance(label[name], bool):
+            raise Invalid("must be true or false", line=line, field=name)
+    # Integer ids sort before string ones; within a kind, by value.
+    order = tuple((0, key, "") if isinstance(key, int) else (1, 0, str(key))
+                  for key in (prompt_key, item_key))
+    return RawAnnotation(line=line, item_key=str(item_key), order=order, messages=messages,
+                         responses=texts, models=models, labeler=labeler, source=source,
+                         display_order=display_order, label=label,
+                         created_at=_raw_time(row.get("created_at"), line=line))
+
+
 def _detect(row: dict) -> str:
+    if "labeler" in row and "item_id" in row:
+        return "raw"
     if "completions" in row or "responses" in row:
         return "scores"
     if "prompt" not in row and isinstance(row.get("chosen"), str) and "Assistant:" in row["chosen"]:
@@ -137,7 +252,7 @@ def _detect(row: dict) -> str:
     return "trl"
 
 
-PARSERS = {"trl": _trl, "hh": _hh, "scores": _scores}
+PARSERS = {"trl": _trl, "hh": _hh, "scores": _scores, "raw": _raw}
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:
@@ -173,8 +288,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, row
 
 
-def preferences_read(path: Path, *, fmt: str = "auto") -> Iterator[PreferenceRecord]:
-    """Records of a JSONL or Parquet file; line numbers count from 1 (rows for Parquet)."""
+def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if fmt not in FORMATS:
         raise Invalid(f"must be one of {', '.join(FORMATS)}", field="format")
@@ -184,12 +298,25 @@ def preferences_read(path: Path, *, fmt: str = "auto") -> Iterator[PreferenceRec
         raise Invalid(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = _json_rows(path)
-    elif suffix == ".parquet":
-        rows = _parquet_rows(path)
-    else:
-        raise Invalid("use a .jsonl or .parquet file")
+        return _json_rows(path)
+    if suffix == ".parquet":
+        return _parquet_rows(path)
+    raise Invalid("use a .jsonl or .parquet file")
+
+
+def preferences_format(path: Path, *, fmt: str = "auto") -> str:
+    """The format of the file: ``fmt`` itself, or the one its first row shows."""
+    rows = _rows(path, fmt)
+    if fmt != "auto":
+        return fmt
+    first = next(rows, None)
+    return _detect(first[1]) if first else "trl"
+
+
+def preferences_read(path: Path, *, fmt: str = "auto") -> Iterator[PreferenceRecord]:
+    """Records of a JSONL or Parquet file; line numbers count from 1 (rows for Parquet).
+    A raw file gives RawAnnotation records instead (see preferences_format)."""
     chosen_format = None if fmt == "auto" else fmt
-    for number, row in rows:
+    for number, row in _rows(path, fmt):
         chosen_format = chosen_format or _detect(row)
         yield PARSERS[chosen_format](row, number)

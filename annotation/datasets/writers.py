@@ -13,6 +13,7 @@ from pathlib import Path
 
 from annotation.datasets.columns import trl_batches, trl_schema
 from annotation.datasets.datasheet import datasheet_markdown
+from annotation.datasets.privacy import filters_public
 from annotation.datasets.rows import raw_rows, trl_lines
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
@@ -90,7 +91,8 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         manifest = {
             "project": snapshot.project.slug, "snapshot_version": snapshot.version,
             "content_hash": snapshot.content_hash, "format": fmt, "style": style,
-            "rows": counts, "filters": snapshot.filters, "code_version": snapshot.code_version,
+            "rows": counts, "filters": filters_public(snapshot.filters),
+            "code_version": snapshot.code_version,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         (tmp / "datasheet.md").write_text(datasheet_markdown(snapshot, manifest))
@@ -105,13 +107,22 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
 def _parquet_to_hf(folder: Path) -> None:
     """A Hugging Face `datasets` folder (save_to_disk) built from the parquet files."""
     import datasets
+    import pyarrow.parquet as pq
 
-    splits = {}
+    splits, shards = {}, {}
     for split in SPLITS:
         source = folder / f"{split}.parquet"
+        if pq.ParquetFile(source).metadata.num_rows == 0:
+            # A small project can have an empty split, which from_parquet
+            # refuses ("corresponds to no data") and which, saved with no shard
+            # file, load_from_disk cannot read back: an empty table, one shard.
+            splits[split] = datasets.Dataset(datasets.table.InMemoryTable(pq.read_table(source)))
+            shards[split] = 1
+            continue
         splits[split] = datasets.Dataset.from_parquet(
             str(source), cache_dir=str(folder / ".cache"), keep_in_memory=False)
-    datasets.DatasetDict(splits).save_to_disk(str(folder / "dataset"))
+        shards[split] = None
+    datasets.DatasetDict(splits).save_to_disk(str(folder / "dataset"), num_shards=shards)
     for split in SPLITS:
         (folder / f"{split}.parquet").unlink()
     shutil.rmtree(folder / ".cache", ignore_errors=True)

@@ -20,21 +20,26 @@ from annotation.models.labels import (
     AssignmentStatus,
 )
 from annotation.models.projects import Membership, Project, Role, TaskType, default_criteria
+from annotation.models.quality import Adjudication, ConsensusMethod, ItemConsensus, ProjectQuality
 from annotation.models.tokens import ApiToken
 
 __all__ = [
+    "Adjudication",
     "Annotation",
     "AnnotationSource",
     "ApiToken",
     "Assignment",
     "AssignmentStatus",
     "ComparisonItem",
+    "ConsensusMethod",
     "DatasetExport",
     "DatasetSnapshot",
     "ExportStatus",
+    "ItemConsensus",
     "ItemResponse",
     "Membership",
     "Project",
+    "ProjectQuality",
     "Prompt",
     "Response",
     "ResponseSource",

@@ -17,6 +17,8 @@ Modules, each named for its job:
   and leave-one-out agreement of each labeler with the others.
 * :mod:`.reliability` — gold accuracy, position bias, length bias, implausible speed.
 * :mod:`.leaderboard` — Bradley–Terry model ratings with bootstrap intervals.
+* :mod:`.ranking_consensus` — per-item consensus of rankings by mean rank.
+* :mod:`.trend` — agreement of the items finished in each period.
 * :mod:`.report` — optional: all of a pairwise project's figures in one JSON-ready dict.
 
 Conventions shared by every function:
@@ -80,6 +82,7 @@ from annotation.quality.pairwise import (
     collapse_strength,
     outcome_for_a,
 )
+from annotation.quality.ranking_consensus import RankingConsensus, consensus_rankings
 from annotation.quality.rankings import (
     RankingAgreement,
     average_ranks,
@@ -98,6 +101,7 @@ from annotation.quality.reliability import (
     position_bias,
 )
 from annotation.quality.report import pairwise_quality_report
+from annotation.quality.trend import AgreementPeriod, agreement_over_time
 
 __all__ = [
     "COLLAPSED_CLASSES",
@@ -105,6 +109,7 @@ __all__ = [
     "PREFER_B",
     "STRENGTH_SCALE",
     "TIE",
+    "AgreementPeriod",
     "BradleyTerryFit",
     "ConfidenceInterval",
     "Consensus",
@@ -115,11 +120,13 @@ __all__ = [
     "LeaveOneOut",
     "PairwiseAgreement",
     "RankingAgreement",
+    "RankingConsensus",
     "ReliabilityMatrix",
     "ShareSummary",
     "ShareTest",
     "SpeedReport",
     "a_shown_first",
+    "agreement_over_time",
     "average_ranks",
     "bootstrap_ci",
     "bradley_terry",
@@ -127,6 +134,7 @@ __all__ = [
     "collapse_strength",
     "consensus_dawid_skene",
     "consensus_majority",
+    "consensus_rankings",
     "consensus_weighted_mean",
     "dawid_skene",
     "fleiss_kappa",

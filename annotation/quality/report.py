@@ -62,7 +62,7 @@ def pairwise_quality_report(
          "kappa": {"labeler_ids", "nominal", "quadratic"},  # labeler × labeler matrices
          "position_bias", "length_bias",                   # project level (or None)
          "low_agreement_item_ids",                          # Dawid–Skene posterior < threshold
-         "labelers": [{"id", "n", "loo_kappa", "ds_accuracy", "ds_informativeness",
+         "labelers": [{"id", "n", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
                        "first_share", "longer_share", "median_seconds", "flags"}, ...]}
 
     ``flags`` lists any of ``"spammer"`` (Dawid–Skene informativeness),
@@ -94,8 +94,8 @@ def pairwise_quality_report(
     )
 
     labeler_ids = np.unique(labeler_arr)
-    fields = ("n", "loo_kappa", "ds_accuracy", "ds_informativeness", "first_share", "longer_share",
-              "median_seconds")
+    fields = ("n", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
+              "first_share", "longer_share", "median_seconds")
     rows = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
 
     def put(ids: np.ndarray, field: str, values: np.ndarray, flags: np.ndarray | None, flag: str) -> None:
@@ -118,6 +118,7 @@ def pairwise_quality_report(
         consensus = consensus_dawid_skene(result=fit)
         low_agreement = consensus.low_agreement(threshold=low_agreement_below).tolist()
         loo = leave_one_out_agreement(items=pref_items, labelers=pref_labelers, labels=pref_collapsed)
+        put(loo.labeler_ids, "loo_agreement", loo.agreement, None, "")
         put(loo.labeler_ids, "loo_kappa", loo.kappa, loo.flagged, "disagrees")
 
     position = None

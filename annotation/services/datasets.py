@@ -7,7 +7,7 @@ pair count) and written in batches, so memory does not grow with the project.
 
 import hashlib
 from dataclasses import asdict, dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from itertools import groupby
 
 from django.db import transaction
@@ -32,6 +32,7 @@ from annotation.models import (
     SnapshotStatus,
     TaskType,
 )
+from annotation.services.adjudication import adjudicated_item_outcomes
 from annotation.splits import canonical_json
 from annotation.versioning import code_version
 
@@ -243,6 +244,7 @@ def dataset_snapshot_build(*, project: Project, filters: dict | None = None,
 
 def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters) -> None:
     writer = _Writer(snapshot)
+    adjudicated = adjudicated_item_outcomes(project=project, until=snapshot.created_at)
     items = items_kept = labels = ties = both_bad = 0
     agreement_sum = 0.0
     labelers_seen: set[int] = set()
@@ -265,6 +267,8 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
             both_bad += sum(1 for r in item_labels if r[3])
             labelers_seen.update(r[5] for r in item_labels)
             outcomes = _item_outcomes(project, item_labels, f, ds_sides)
+            if item_id in adjudicated:  # an admin's decision overrides the consensus
+                outcomes = [o for o in adjudicated[item_id] if f.ties == "keep" or not o.is_tie]
             if outcomes:
                 items_kept += 1
                 ties += sum(o.is_tie for o in outcomes)
@@ -294,3 +298,18 @@ def dataset_snapshot_request(*, project: Project, filters: dict | None = None,
         snapshot = dataset_snapshot_create(project=project, filters=filters, created_by=created_by)
         dataset_snapshot_fill_task.delay_on_commit(snapshot.pk)
     return snapshot
+
+
+def dataset_snapshots_building_before(*, cutoff: datetime) -> list[int]:
+    """Snapshots still building since before ``cutoff``: the redelivery sweep
+    (config/redelivery.py) sends their fill task again in case the broker lost it, or
+    its worker died (the build is one transaction, rolled back with the connection).
+    A duplicate waits on the row lock and finds the snapshot ready."""
+    return list(DatasetSnapshot.objects.filter(status=SnapshotStatus.BUILDING, created_at__lt=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def dataset_snapshot_send(*, snapshot_id: int) -> None:
+    from annotation.tasks import dataset_snapshot_fill_task
+
+    dataset_snapshot_fill_task.delay(snapshot_id)

@@ -1,17 +1,22 @@
 """Export jobs: a row owns the status; a Celery task writes the archive."""
 
+import logging
 import os
 import shutil
 import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.datasets.writers import FORMATS, STYLES, export_write
 from annotation.errors import Invalid
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 10_000
 
@@ -43,13 +48,26 @@ def _zip_folder(folder: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _attempt(export_id: int, started_at) -> QuerySet[DatasetExport]:
+    """The row while it is still this attempt's: ``started_at`` is the fencing token
+    (the claim sets it; a requeue and a new claim change it)."""
+    return DatasetExport.objects.filter(pk=export_id, status=ExportStatus.RUNNING, started_at=started_at)
+
+
 def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     """Run a queued export once. Claimed by compare-and-set, so a task
-    delivered twice finds nothing to do."""
+    delivered twice finds nothing to do.
+
+    Each attempt writes in a work folder of its own and publishes the archive under
+    a lock on its row, as long as the row is still its attempt: an attempt requeued
+    by the watchdog (its worker died, or was only slow) can neither overwrite nor
+    publish over the attempt that replaced it, so one export yields one file."""
+    started_at = timezone.now()
     claimed = DatasetExport.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING, started_at=timezone.now())
+        status=ExportStatus.RUNNING, started_at=started_at)
     if not claimed:
         return None
+    mine = _attempt(export_id, started_at)
     export = DatasetExport.objects.select_related("snapshot__project").get(pk=export_id)
     snapshot = export.snapshot
     if snapshot.status != SnapshotStatus.READY:
@@ -59,30 +77,74 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
         snapshot = dataset_snapshot_fill(snapshot=snapshot)
     base = Path(settings.EXPORTS_DIR) / snapshot.project.slug
     name = f"{snapshot.project.slug}-v{snapshot.version}-{export.format}-{export.pk}"
-    folder = base / name
+    work = base / f".work-{export.pk}-{started_at.timestamp():.6f}"
+    folder = work / name
+    archive = base / f"{name}.zip"
     try:
-        DatasetExport.objects.filter(pk=export.pk).update(
-            total_rows=sum(snapshot.counts.values()))
+        mine.update(total_rows=sum(snapshot.counts.values()))
 
         def progress(rows: int) -> None:
             if rows % PROGRESS_EVERY == 0:
-                DatasetExport.objects.filter(pk=export.pk).update(progress_rows=rows)
+                mine.update(progress_rows=rows)
 
         export_write(snapshot=snapshot, fmt=export.format, out=folder, style=export.style,
                      meta=export.meta, overwrite=True, progress=progress)
-        archive = base / f"{name}.zip"
-        _zip_folder(folder, archive)
-        shutil.rmtree(folder, ignore_errors=True)
+        packed = work / f"{name}.zip"
+        _zip_folder(folder, packed)
+        with transaction.atomic():
+            if mine.select_for_update().first() is None:
+                logger.info("export %s: attempt of %s superseded, archive not published",
+                            export_id, started_at)
+                return None
+            os.replace(packed, archive)
+            # Work folders of earlier attempts whose worker died (kill -9 cleans nothing up).
+            for stale in base.glob(f".work-{export.pk}-*"):
+                if stale != work:
+                    shutil.rmtree(stale, ignore_errors=True)
+            mine.update(status=ExportStatus.SUCCEEDED, archive=str(archive.relative_to(settings.EXPORTS_DIR)),
+                        size_bytes=archive.stat().st_size, progress_rows=sum(snapshot.counts.values()),
+                        finished_at=timezone.now())
     except Exception as error:
-        DatasetExport.objects.filter(pk=export.pk).update(
-            status=ExportStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
+        mine.update(status=ExportStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
         raise
-    DatasetExport.objects.filter(pk=export.pk).update(
-        status=ExportStatus.SUCCEEDED, archive=str(archive.relative_to(settings.EXPORTS_DIR)),
-        size_bytes=archive.stat().st_size, progress_rows=sum(snapshot.counts.values()),
-        finished_at=timezone.now())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     export.refresh_from_db()
     return export
+
+
+def dataset_exports_requeue_stale(*, now: datetime | None = None,
+                                  stale_after: timedelta | None = None) -> int:
+    """Periodic: requeue exports running for longer than ``stale_after`` (their worker
+    died: exports have no heartbeat, so the threshold must exceed the longest export).
+    The old attempt, if it was only slow, is fenced off by its ``started_at``."""
+    from annotation.tasks import dataset_export_run_task
+
+    now = now or timezone.now()
+    if stale_after is None:  # not `or`: a zero timedelta is falsy
+        stale_after = timedelta(seconds=settings.PALATE_EXPORT_STALE_SECONDS)
+    count = 0
+    for pk, started_at in DatasetExport.objects.filter(
+            status=ExportStatus.RUNNING, started_at__lt=now - stale_after).values_list("pk", "started_at"):
+        with transaction.atomic():
+            if _attempt(pk, started_at).update(status=ExportStatus.QUEUED,
+                                               error=f"requeued: running since {started_at:%H:%M:%S} UTC"):
+                dataset_export_run_task.delay_on_commit(pk)
+                count += 1
+    return count
+
+
+def dataset_exports_queued_before(*, cutoff: datetime) -> list[int]:
+    """Exports still waiting for a worker since before ``cutoff`` (for the redelivery
+    sweep, config/redelivery.py, which re-sends their task)."""
+    return list(DatasetExport.objects.filter(status=ExportStatus.QUEUED, created_at__lt=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def dataset_export_send(*, export_id: int) -> None:
+    from annotation.tasks import dataset_export_run_task
+
+    dataset_export_run_task.delay(export_id)
 
 
 def export_archive_path(export: DatasetExport) -> Path | None:

@@ -150,8 +150,8 @@ def item_claim_next(*, project: Project, labeler) -> Assignment | None:
             assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
         if assignment is None and leases_reclaim_expired(project=project, now=now):
             assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
-    if assignment is not None:
-        assignment.item = ComparisonItem.objects.get(pk=assignment.item_id)
+    # A new lease's item loads lazily when a caller needs it: the API view
+    # re-reads the lease with its prompt and responses in one go anyway.
     return assignment
 
 

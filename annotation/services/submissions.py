@@ -19,6 +19,7 @@ from annotation.models import (
     AssignmentStatus,
     ComparisonItem,
 )
+from annotation.services.quality_recompute import project_quality_schedule_on_commit
 from annotation.services.queue import item_take_slot
 from annotation.validation import label_clean
 
@@ -101,6 +102,7 @@ def annotation_submit(
                 submitted_count=F("submitted_count") + 1)
             if project.disagreement_first and not locked.is_gold:
                 item_raise_disputed(item_id=locked.item_id)
+            project_quality_schedule_on_commit(project_id=project.pk)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay it.
         existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment)

@@ -30,6 +30,7 @@ from annotation.models import (
     TaskType,
 )
 from annotation.services.items import item_create
+from generation import best_of_n
 from generation.backends.base import BackendError, PromptResult, SamplingParams
 from generation.models import (
     BackendName,
@@ -43,7 +44,13 @@ from generation.models import (
 )
 from generation.services.registry import model_spec_default, model_spec_get
 from generation.services.runtime import backend_for, backend_name_for, backend_release
-from generation.strategies import PAIRWISE_STRATEGIES, STRATEGIES, Candidate, candidates_clean
+from generation.strategies import (
+    PAIRWISE_STRATEGIES,
+    SCORED_STRATEGIES,
+    STRATEGIES,
+    Candidate,
+    candidates_clean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +87,16 @@ def _strategy_clean(project: Project, strategy: str, specs: list[ModelSpec]) -> 
         if project.task_type == TaskType.RANKING:
             return Strategy.RANKING
         return Strategy.CROSS_MODEL if len(specs) > 1 else Strategy.ALL_PAIRS
-    if strategy not in Strategy.values:
-        raise Invalid(f"strategy must be one of {', '.join(Strategy.values)}", field="strategy")
+    if strategy not in STRATEGIES:
+        raise Invalid(f"strategy must be one of {', '.join(STRATEGIES)}", field="strategy")
     if project.task_type == TaskType.RANKING and strategy != Strategy.RANKING:
         raise Invalid("a ranking project takes the ranking strategy", field="strategy")
     if project.task_type == TaskType.PAIRWISE and strategy not in PAIRWISE_STRATEGIES:
         raise Invalid("a pairwise project takes a pair strategy", field="strategy")
     if strategy == Strategy.CROSS_MODEL and len(specs) < 2:
         raise Invalid("cross_model compares two or more models", field="strategy")
+    if strategy == best_of_n.NAME:
+        best_of_n.reward_model_check(project=project)
     return strategy
 
 
@@ -170,8 +179,6 @@ def generation_job_create(
     else:
         from generation.services.labeling import judge_labeler_ensure, label_job_total
 
-        if project.task_type != TaskType.PAIRWISE:
-            raise Invalid("the AI labeler labels pairwise projects", field="kind")
         if len(names) > 1:
             raise Invalid("a label job uses one judge model", field="models")
         roles = (ModelRole.JUDGE, ModelRole.POLICY)
@@ -257,6 +264,18 @@ def generation_jobs_requeue_stale(*, now: datetime | None = None,
     return count
 
 
+def generation_jobs_queued_before(*, cutoff: datetime) -> list[int]:
+    """Jobs still waiting for a worker since before ``cutoff``: the redelivery sweep
+    (config/redelivery.py) sends their task again in case the broker lost it."""
+    return list(GenerationJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def generation_job_send(*, job_id: int) -> None:
+    """Send the job's task (again); a duplicate finds nothing queued to claim."""
+    _enqueue(GenerationJob(pk=job_id))
+
+
 # Running -------------------------------------------------------------------
 def _mine(job: GenerationJob) -> QuerySet[GenerationJob]:
     return GenerationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
@@ -320,6 +339,17 @@ def job_prompts(job: GenerationJob) -> QuerySet[Prompt]:
     return prompts.order_by("pk")
 
 
+def _first_chunk(backends) -> int:
+    """In-process transformers generation on a CPU takes minutes per full chunk
+    and progress moves only between chunks: start with one prompt and double
+    (1, 2, 4, … PROMPTS_PER_CHUNK), so the first results, and any error, show
+    within seconds while later chunks keep the large batches that make CPU
+    generation efficient. Server backends batch across requests themselves."""
+    if all(backend.name == BackendName.TRANSFORMERS for backend in backends):
+        return 1
+    return PROMPTS_PER_CHUNK
+
+
 def _generate_execute(*, job: GenerationJob, on_progress: ProgressCallback | None) -> None:
     specs = list(job.model_specs.order_by("pk"))
     sampling = SamplingParams.from_dict(job.sampling)
@@ -330,8 +360,10 @@ def _generate_execute(*, job: GenerationJob, on_progress: ProgressCallback | Non
         done = GenerationJobPrompt.objects.filter(job=job).values("prompt_id")
         remaining = job_prompts(job).exclude(pk__in=done)
         last_pk = 0
+        size = _first_chunk(backends)
         while True:
-            chunk = list(remaining.filter(pk__gt=last_pk)[:PROMPTS_PER_CHUNK])
+            chunk = list(remaining.filter(pk__gt=last_pk)[:size])
+            size = min(2 * size, PROMPTS_PER_CHUNK)
             if not chunk:
                 return
             last_pk = chunk[-1].pk
@@ -361,8 +393,11 @@ def _prompt_store(*, job: GenerationJob, prompt: Prompt, sampling: SamplingParam
     backend_of = {spec.name: backend for spec, backend, _ in results}
     kept, dropped = candidates_clean(raw)
     rng = random.Random(f"{job.pk}:{prompt.pk}")  # noqa: S311 - shuffling, not secrets
+    scored = {"scores": best_of_n.candidates_score(
+        project=project, prompt_messages=prompt.messages, texts=[c.text for c in kept])
+    } if job.strategy in SCORED_STRATEGIES else {}
     groups = STRATEGIES[job.strategy](kept, k=project.num_responses,
-                                      max_items=job.max_items_per_prompt, rng=rng)
+                                      max_items=job.max_items_per_prompt, rng=rng, **scored)
     responses = Response.objects.bulk_create([
         Response(prompt=prompt, text=c.text, source=ResponseSource.MODEL, model_name=c.model_name,
                  sampling=job.sampling,

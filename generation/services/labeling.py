@@ -1,5 +1,10 @@
 """The AI labeler: a judge model labels items through the same queue and
-submit services as people, as a labeler account of kind "model"."""
+submit services as people, as a labeler account of kind "model".
+
+Pairwise items are judged twice (positions swapped); K-way ranking items are
+judged pair by pair, each pair in both orders, and the pair verdicts become a
+ranking with ties by Copeland's rule (generation.judge explains the choice).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotation.errors import Conflict, Invalid
-from annotation.models import AnnotationSource, ComparisonItem, Membership, Project, Role
+from annotation.models import AnnotationSource, ComparisonItem, Membership, Project, Role, TaskType
 from annotation.selectors import lease_detail
 from annotation.services.queue import assignment_skip, item_claim_next
 from annotation.services.submissions import annotation_submit
@@ -18,6 +23,8 @@ from generation.judge import (
     ANSWER_PREFIX,
     DEFAULT_TEMPLATE,
     judge_messages,
+    ranking_from_pair_strengths,
+    ranking_pairs_of,
     strength_from_verdicts,
     template_check,
     verdict_parse,
@@ -103,6 +110,10 @@ def _judge_one(*, job: GenerationJob, assignment, template: str, sampling: Sampl
                backend, judge_name: str) -> None:
     detail = lease_detail(assignment=assignment)
     item = detail.item
+    if job.project.task_type == TaskType.RANKING:
+        _judge_ranking(job=job, assignment=assignment, item=item, template=template,
+                       sampling=sampling, backend=backend, judge_name=judge_name)
+        return
     first, second = [slot.response.text for slot in item.slots.all()]
     prompt = _conversation_text(item.prompt.messages)
     started = time.monotonic()
@@ -130,3 +141,46 @@ def _judge_one(*, job: GenerationJob, assignment, template: str, sampling: Sampl
         )
         job_progress(job, progress_done=1, annotations_created=1, tokens_generated=tokens)
 
+
+
+def _judge_ranking(*, job: GenerationJob, assignment, item, template: str,
+                   sampling: SamplingParams, backend, judge_name: str) -> None:
+    """Every pair of the item in both orders, in one batch; the ranking by
+    Copeland's rule goes through the same submit service as a person's."""
+    texts = [slot.response.text for slot in item.slots.all()]
+    prompt = _conversation_text(item.prompt.messages)
+    pairs = ranking_pairs_of(len(texts))
+    started = time.monotonic()
+    conversations = []
+    for i, j in pairs:
+        conversations += [
+            judge_messages(template, prompt=prompt, response_a=texts[i], response_b=texts[j]),
+            judge_messages(template, prompt=prompt, response_a=texts[j], response_b=texts[i]),
+        ]
+    results = backend.generate(conversations, sampling)
+    answers = [f"{ANSWER_PREFIX}{result.completions[0].text}".strip() for result in results]
+    verdicts = [verdict_parse(answer) for answer in answers]
+    strengths = {pair: strength_from_verdicts(verdicts[2 * n], verdicts[2 * n + 1])
+                 for n, pair in enumerate(pairs)}
+    ranking = ranking_from_pair_strengths(len(texts), strengths)
+    tokens = sum(result.completion_tokens for result in results)
+    with transaction.atomic():
+        if ranking is None or (len(set(ranking)) < len(ranking) and not job.project.allow_ties):
+            # No verdict at all, or ties the project does not allow: people decide.
+            assignment_skip(assignment=assignment)
+            job_progress(job, progress_done=1, tokens_generated=tokens)
+            return
+        letters = "ABCDEFGHIJKLMNOP"
+        shown = {None: "?", -1: ">", 0: "=", 1: "<"}
+        summary = ", ".join(f"{letters[i]}{shown[strengths[(i, j)]]}{letters[j]}" for i, j in pairs)
+        lines = [f"[{judge_name}, pairs, both orders, Copeland ranking] {summary}"]
+        lines += [f"[{letters[i]} vs {letters[j]}: {verdicts[2 * n] or 'no verdict'} / "
+                  f"{verdicts[2 * n + 1] or 'no verdict'}] {answers[2 * n]} | {answers[2 * n + 1]}"
+                  for n, (i, j) in enumerate(pairs)]
+        annotation_submit(
+            assignment=assignment, source=AnnotationSource.MODEL,
+            idempotency_key=f"model-judge-assignment-{assignment.pk}",
+            data={"ranking": ranking, "rationale": "\n".join(lines),
+                  "time_on_task_ms": int((time.monotonic() - started) * 1000)},
+        )
+        job_progress(job, progress_done=1, annotations_created=1, tokens_generated=tokens)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import get_token
 from django.test import RequestFactory
 from django.urls import URLPattern, reverse
@@ -15,6 +16,7 @@ from rest_framework.test import APIClient
 
 from annotation.api import urls as api_urls
 from annotation.models import (
+    Adjudication,
     Annotation,
     ApiToken,
     Assignment,
@@ -22,8 +24,10 @@ from annotation.models import (
     ComparisonItem,
     DatasetExport,
     DatasetSnapshot,
+    ItemConsensus,
     Membership,
     Project,
+    ProjectQuality,
     Prompt,
     Response,
     Role,
@@ -77,6 +81,8 @@ class Route:
 
 ROUTES = [
     Route("api-me", "get", "/api/me/", signed_in(200)),
+    Route("api-password-resets", "post", "/api/password-resets/", superuser_only(201),
+          {"username": "new_nina"}),
     Route("api-tokens", "get", "/api/tokens/", signed_in(200)),
     Route("api-token", "delete", "/api/tokens/{token}/", owner_only(204)),
     Route("api-my-annotations", "get", "/api/me/annotations/", signed_in(200)),
@@ -121,6 +127,15 @@ ROUTES = [
           by_role(CURATE, 202), {"format": "raw"}),
     Route("api-exports", "get", "/api/projects/{project}/exports/", by_role(CURATE, 200)),
     Route("api-agreement", "get", "/api/projects/{project}/agreement/", by_role(CURATE, 200)),
+    Route("api-consensus", "get", "/api/projects/{project}/consensus/", by_role(CURATE, 200)),
+    Route("api-adjudicate", "post", "/api/projects/{project}/items/{item}/adjudication/",
+          by_role(MANAGE, 201), {"strength": -1, "note": "A is right"}),
+    Route("api-reliability", "get", "/api/projects/{project}/reliability/", by_role(CURATE, 200)),
+    Route("api-leaderboard", "get", "/api/projects/{project}/leaderboard/", by_role(CURATE, 200)),
+    Route("api-quality-recompute", "post", "/api/projects/{project}/quality/recompute/",
+          by_role(MANAGE, 202), {}),
+    Route("api-imports", "post", "/api/projects/{project}/imports/", by_role(CURATE, 201),
+          {"file": "<upload>", "format": "trl"}),
     Route("api-export", "get", "/api/projects/{project}/exports/{export}/",
           by_role(CURATE, 200)),
     Route("api-export-download", "get", "/api/projects/{project}/exports/{export}/download/",
@@ -203,11 +218,20 @@ def db_state() -> dict:
         "tokens": list(ApiToken.objects.order_by("pk").values("pk", "revoked_at", "expires_at")),
         "snapshots": list(DatasetSnapshot.objects.order_by("pk").values()),
         "exports": list(DatasetExport.objects.order_by("pk").values()),
+        "adjudications": list(Adjudication.objects.order_by("pk").values()),
+        "consensus": list(ItemConsensus.objects.order_by("pk").values()),
+        "quality": list(ProjectQuality.objects.order_by("pk").values()),
     }
 
 
+UPLOAD_LINE = b'{"prompt": "Imported question?", "chosen": "Yes.", "rejected": "No."}\n'
+
+
 def call(client: APIClient, method: str, path: str, body=None, **extra):
-    response = getattr(client, method)(path, body, format="json", **extra)
+    fmt = "json"
+    if isinstance(body, dict) and body.get("file") == "<upload>":  # a fresh file per request
+        body, fmt = body | {"file": SimpleUploadedFile("rows.jsonl", UPLOAD_LINE)}, "multipart"
+    response = getattr(client, method)(path, body, format=fmt, **extra)
     if getattr(response, "file_to_stream", None) is not None:
         response.file_to_stream.close()  # a download holds its file open
     return response

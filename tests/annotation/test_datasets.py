@@ -306,3 +306,86 @@ def test_dawid_skene_consensus_is_refused_for_rankings(db):
     label_all(project, [labeler], lambda u, lease: {"ranking": [1, 2, 3]})
     with pytest.raises(Invalid):
         dataset_snapshot_build(project=project, filters={"consensus": "dawid_skene"})
+
+
+# ----- the datasheet's quality figures -----
+
+def _sheet(project, tmp_path, **filters):
+    snapshot = dataset_snapshot_build(project=project, filters={"ties": "keep", **filters})
+    writers.export_write(snapshot=snapshot, fmt="trl", out=tmp_path / "sheet")
+    return (tmp_path / "sheet" / "datasheet.md").read_text()
+
+
+def _line(sheet, start):
+    return next(line for line in sheet.splitlines() if line.startswith(start))
+
+
+def _pair_project(name, texts, labelers=2):
+    from annotation.services.items import ResponseInput, item_create
+    from tests.factories import prompts_make
+
+    admin = user_make(f"{name}_admin")
+    project = project_make(creator=admin, overlap=labelers)
+    people = [user_make(f"{name}_lab{i}") for i in range(labelers)]
+    for user in people:
+        member_add(project, user, Role.LABELER)
+    for prompt, (a, b) in zip(prompts_make(project, len(texts)), texts, strict=True):
+        item_create(project=project, prompt=prompt,
+                    responses=[ResponseInput(text=a), ResponseInput(text=b)])
+    return project, people
+
+
+def test_datasheet_reports_alpha_of_labelers_who_agree(db, tmp_path):
+    project, people = _pair_project("ag", [(f"A{i}", f"B{i}") for i in range(30)])
+    # Both labelers give the same strength, varying by item: perfect agreement.
+    label_all(project, people, lambda u, lease: {"strength": [-2, -1, 1, 2][lease.item_id % 4]})
+    sheet = _sheet(project, tmp_path)
+    assert _line(sheet, "- Krippendorff's alpha (ordinal)") == \
+        "- Krippendorff's alpha (ordinal): 1.000"
+    assert _line(sheet, "- Krippendorff's alpha (nominal").endswith(": 1.000")
+
+
+def test_datasheet_flags_a_labeler_who_always_picks_the_left_response(db, tmp_path):
+    project, people = _pair_project("pb", [(f"Answer {i}", f"Reply {i}") for i in range(40)],
+                                    labelers=1)
+    # The left response is canonical A when display_order[0] == 0.
+    label_all(project, people,
+              lambda u, lease: {"strength": -1 if lease.display_order[0] == 0 else 1})
+    line = _line(_sheet(project, tmp_path), "- Position bias")
+    assert "shown first 1.000" in line and "n = 40" in line and line.endswith("— flagged")
+
+
+def test_datasheet_flags_length_bias_and_not_position_bias(db, tmp_path):
+    texts = [("short", "a much longer answer with many words"), ("a long and detailed reply", "no")]
+    project, people = _pair_project("lb", texts * 20, labelers=1)
+
+    def longer(u, lease):
+        a, b = [s.response.text for s in lease.item.slots.order_by("position")]
+        return {"strength": -1 if len(a) > len(b) else 1}
+
+    label_all(project, people, longer)
+    sheet = _sheet(project, tmp_path)
+    length = _line(sheet, "- Length bias")
+    assert "longer response 1.000" in length and length.endswith("— flagged")
+    assert not _line(sheet, "- Position bias").endswith("— flagged")
+
+
+def test_datasheet_reports_ranking_quality(db, tmp_path):
+    admin = user_make("rq_admin")
+    project = project_make(creator=admin, task_type=TaskType.RANKING, num_responses=3, overlap=2)
+    people = [user_make(f"rq_lab{i}") for i in range(2)]
+    for user in people:
+        member_add(project, user, Role.LABELER)
+    items_make(project, 10)
+    label_all(project, people, lambda u, lease: {"ranking": [1, 2, 3]})
+    sheet = _sheet(project, tmp_path)
+    assert _line(sheet, "- Krippendorff's alpha (ordinal, over ranks)").endswith(": 1.000")
+    assert "n = 60" in _line(sheet, "- Position bias (rankings read as their pairs)")
+
+
+def test_datasheet_quality_follows_the_snapshot_filters(crowd, tmp_path):
+    project, _, _ = crowd
+    everyone = _line(_sheet(project, tmp_path), "- Krippendorff's alpha (ordinal)")
+    agreeing = _line(_sheet(project, tmp_path / "x", exclude_labelers=["ds_lab2"]),
+                     "- Krippendorff's alpha (ordinal)")
+    assert everyone != agreeing and agreeing.endswith("n/a")  # two labelers, no variation

@@ -105,6 +105,17 @@ def live_app(tmp_path_factory):
     static.disable()
 
 
+@pytest.fixture(autouse=True)
+def login_budget_reset():
+    """Every browser test signs in from 127.0.0.1, and the login throttle (its own
+    tests are in tests/security) would refuse the suite's sixth sign-in within a
+    minute: each test starts with a fresh budget for loopback."""
+    from django.core.cache import cache
+    from rest_framework.throttling import ScopedRateThrottle
+
+    cache.delete(ScopedRateThrottle.cache_format % {"scope": "login", "ident": "127.0.0.1"})
+
+
 @pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")

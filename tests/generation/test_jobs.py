@@ -211,3 +211,27 @@ def test_the_task_is_queued_only_when_the_transaction_commits(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = generation_job_create(project=project, model_names=["tiny"])
     assert len(callbacks) == 1 and sent == [(job.pk,)]
+
+
+def test_in_process_cpu_generation_starts_with_small_chunks_for_early_progress(
+        project, tiny_spec, monkeypatch):
+    """transformers: chunks of 1, 2, 4, … prompts (progress after seconds, then
+    full batches); a server backend gets full chunks from the start."""
+    prompts_make(project, 8)
+    from generation.backends import transformers_backend
+
+    sizes, progress = [], []
+    real = transformers_backend.TransformersBackend.generate
+
+    def recording(self, conversations, sampling):
+        sizes.append(len(conversations))
+        return real(self, conversations, sampling)
+
+    monkeypatch.setattr(transformers_backend.TransformersBackend, "generate", recording)
+    monkeypatch.setattr(job_services, "PROMPTS_PER_CHUNK", 4)
+    job = generation_job_run(job_id=create(project, n=2).pk,
+                             on_progress=lambda j: progress.append(j.progress_done))
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert sizes == [1, 2, 4, 1]
+    assert progress[0] == 1 and progress[-1] == 8
+    assert job_services._first_chunk([type("Server", (), {"name": "vllm-server"})()]) == 4

@@ -3,7 +3,7 @@
 import pytest
 
 from annotation.errors import Conflict, Invalid
-from annotation.models import Annotation, Assignment, AssignmentStatus, Membership, Role, TaskType
+from annotation.models import Annotation, Assignment, AssignmentStatus, Membership, Role
 from generation.backends import Completion, PromptResult
 from generation.models import JobStatus, ModelLabeler
 from generation.services import labeling
@@ -128,12 +128,6 @@ def test_the_judge_account_never_takes_over_a_persons_account(project, tiny_spec
     user_make("model-tiny")
     with pytest.raises(Conflict, match="person"):
         judge_labeler_ensure(project=project, spec=tiny_spec)
-
-
-def test_ranking_projects_are_refused(admin, tiny_spec):
-    project = project_make(creator=admin, task_type=TaskType.RANKING)
-    with pytest.raises(Invalid, match="pairwise"):
-        label(project)
 
 
 def test_the_tiny_model_runs_the_judge_end_to_end(project, items, tiny_spec):

@@ -71,6 +71,8 @@ def test_worker_on_filesystem_broker_reclaims_an_expired_lease(celery_worker, pr
         "data_folder_in": str(broker / "queue"),
         "data_folder_out": str(broker / "queue"),
         "processed_folder": str(broker / "processed"),
+        # Without it kombu writes its exchange table to ./control in the cwd.
+        "control_folder": str(broker / "control"),
         "store_processed": False,
     })
     leases_reclaim_expired_task.delay()

@@ -1,4 +1,5 @@
-"""Fixtures for the framework-free quality tests (no database)."""
+"""Fixtures for the quality tests (the numeric ones need no database; the stored-consensus,
+adjudication and recompute tests use the shared personas from tests/conftest.py)."""
 
 import numpy as np
 import pytest

@@ -58,8 +58,10 @@ def test_create_refuses_bad_hyperparameters(project, backbone, training_dir, hyp
     assert not TrainingRun.objects.exists()
 
 
-def test_create_refuses_unimplemented_kinds_and_non_backbones(project, backbone, training_dir):
-    with pytest.raises(Invalid, match="not available yet"):
+def test_create_refuses_unknown_kinds_and_non_backbones(project, backbone, training_dir):
+    with pytest.raises(Invalid, match="kind must be one of"):
+        create(project, kind="ppo")
+    with pytest.raises(Invalid, match="starts from a policy"):  # dpo is implemented: not from a reward model
         create(project, kind="dpo")
     ModelSpec.objects.create(name="judge-x", role=ModelRole.JUDGE, path="/nowhere")
     with pytest.raises(Invalid, match="judge model"):

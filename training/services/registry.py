@@ -29,6 +29,33 @@ def reward_model_register(*, run: TrainingRun, model_dir: Path, metrics: dict) -
     return spec
 
 
+def policy_model_name(run: TrainingRun) -> str:
+    return f"{slugify(run.project.slug)[:60]}-{run.kind}-run-{run.pk}"
+
+
+def policy_model_register(*, run: TrainingRun, model_dir: Path, metrics: dict) -> ModelSpec:
+    """A ModelSpec (role policy) for a dpo/sft run's saved model.
+
+    The folder holds full weights (LoRA adapters already merged) and the
+    tokenizer with its chat template: transformers' AutoModelForCausalLM and
+    vLLM load it as they load the base. ``base_model`` names the run's starting
+    point, which is also the reference the policy is evaluated against.
+    """
+    config = run.hyperparameters or {}
+    spec, _ = model_spec_register(
+        name=policy_model_name(run), role=ModelRole.POLICY, path=str(model_dir),
+        backend=BackendName.TRANSFORMERS, base_model=run.base_model.name,
+        source=f"training run {run.pk}",
+        metadata={
+            "training_run": run.pk, "project": run.project_id, "kind": run.kind,
+            "loss": config.get("loss"), "lora_merged": bool(config.get("lora")),
+            "reference_model": run.base_model.name,
+            "snapshot": run.snapshot_id, "snapshot_version": run.snapshot.version,
+            "snapshot_hash": run.snapshot.content_hash, "metrics": metrics, "config": config,
+        })
+    return spec
+
+
 def project_rewards_score(*, project, prompt_messages: list[dict], responses: list[str]) -> list[float]:
     """Score responses with the project's active reward model (best-of-N, active learning)."""
     from annotation.errors import Conflict

@@ -31,12 +31,16 @@ from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotSt
 from generation.models import ModelRole, ModelSpec
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
+from training.policy.config import policy_config_from_dict
 from training.reward.config import config_from_dict
 
 logger = logging.getLogger(__name__)
 
-IMPLEMENTED_KINDS = (RunKind.REWARD,)
+IMPLEMENTED_KINDS = (RunKind.REWARD, RunKind.DPO, RunKind.SFT)
+POLICY_KINDS = (RunKind.DPO, RunKind.SFT)
 BACKBONE_ROLES = (ModelRole.REWARD, ModelRole.POLICY)  # a causal policy gets a scalar head too
+# The default starting point of dpo/sft runs (a registered policy's name).
+POLICY_BASE_DEFAULT = "smollm2-135m-instruct"
 
 
 # Creating ---------------------------------------------------------------------
@@ -52,12 +56,29 @@ def reward_backbone_default() -> ModelSpec:
     return spec
 
 
-def _backbone(name: str | None) -> ModelSpec:
+def policy_base_default() -> ModelSpec:
+    """The configured default policy (PALATE_TRAINING_POLICY_BASE, else SmolLM2-135M-Instruct),
+    else the oldest registered policy that no run produced."""
+    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.POLICY).exclude(path="")
+    name = getattr(settings, "PALATE_TRAINING_POLICY_BASE", POLICY_BASE_DEFAULT)
+    spec = specs.filter(name=name).first()
+    spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
+    if spec is None:
+        raise NotFound("no policy model is registered: run `python manage.py bootstrap_models`",
+                       field="base_model")
+    return spec
+
+
+def _backbone(name: str | None, kind: str = RunKind.REWARD) -> ModelSpec:
+    policy = kind in POLICY_KINDS
     if not name:
-        return reward_backbone_default()
+        return policy_base_default() if policy else reward_backbone_default()
     spec = ModelSpec.objects.filter(name=name, is_active=True).first()
     if spec is None:
         raise Invalid(f"no active model named '{name}'", field="base_model")
+    if policy and spec.role != ModelRole.POLICY:
+        raise Invalid(f"model '{name}' is a {spec.role} model; {kind} training starts from a policy "
+                      "(a causal language model)", field="base_model")
     if spec.role not in BACKBONE_ROLES:
         raise Invalid(f"model '{name}' is a {spec.role} model; a backbone is a reward or policy model",
                       field="base_model")
@@ -93,13 +114,10 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
     if kind not in IMPLEMENTED_KINDS:
         raise Invalid(f"{kind} training is not available yet; kinds available: "
                       f"{', '.join(IMPLEMENTED_KINDS)}", field="kind")
-    try:
-        config = config_from_dict(hyperparameters)
-    except ValueError as error:
-        name, _, message = str(error).partition(": ")
-        raise Invalid(message or str(error), field=f"hyperparameters.{name}") from None
-    spec = _backbone(base_model)
-    snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=config.ties == "equal")
+    config = hyperparameters_clean(kind=kind, hyperparameters=hyperparameters)
+    spec = _backbone(base_model, kind)
+    keep_ties = kind == RunKind.REWARD and config["ties"] == "equal"  # DPO has no use for ties
+    snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=keep_ties)
     if snapshot.status != SnapshotStatus.READY:
         raise Invalid(f"snapshot v{snapshot.version} is {snapshot.status}, not ready", field="snapshot_id")
     if not (snapshot.counts or {}).get("train"):
@@ -107,12 +125,28 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
     with transaction.atomic():
         run = TrainingRun.objects.create(
             project=project, kind=kind, snapshot=snapshot, base_model=spec,
-            hyperparameters=config.to_dict(), created_by=created_by, schedule=schedule)
+            hyperparameters=config, created_by=created_by, schedule=schedule)
         run.artifacts_dir = str(Path(settings.PALATE_TRAINING_DIR) / project.slug / f"run-{run.pk}")
         run.save(update_fields=["artifacts_dir"])
         if enqueue:
             _enqueue(run.pk)
     return run
+
+
+def hyperparameters_clean(*, kind: str, hyperparameters: dict | None) -> dict:
+    """The full configuration of a ``kind`` run from user input (defaults filled in).
+
+    Invalid names the bad field: ``hyperparameters.beta``.
+    """
+    if hyperparameters is not None and not isinstance(hyperparameters, dict):
+        raise Invalid("must be an object of hyper-parameters", field="hyperparameters")
+    try:
+        if kind in POLICY_KINDS:
+            return policy_config_from_dict(hyperparameters, kind=kind).to_dict()
+        return config_from_dict(hyperparameters).to_dict()
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        raise Invalid(message or str(error), field=f"hyperparameters.{name}") from None
 
 
 def _enqueue(run_id: int) -> None:
@@ -149,7 +183,7 @@ def training_run_resume(*, run: TrainingRun) -> TrainingRun:
 
 
 def training_run_activate(*, run: TrainingRun) -> TrainingRun:
-    """Make a succeeded run the project's reward model in use (one per project)."""
+    """Make a succeeded run the project's model in use for its kind (one per project and kind)."""
     if run.status != RunStatus.SUCCEEDED or run.output_model_id is None:
         raise Conflict("only a succeeded run with a registered model can be activated", field="status")
     with transaction.atomic():
@@ -205,6 +239,18 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
         status=RunStatus.FAILED, finished_at=now, eta_at=None,
         error=f"hard time limit ({int(time_limit.total_seconds())} s) exceeded")
     return counts
+
+
+def training_runs_queued_before(*, cutoff: datetime) -> list[int]:
+    """Runs still waiting for a worker since before ``cutoff``: the redelivery sweep
+    (config/redelivery.py) sends their task again in case the broker lost it."""
+    return list(TrainingRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def training_run_send(*, run_id: int) -> None:
+    """Send the run's task (again); a duplicate finds nothing queued to claim."""
+    _enqueue(run_id)
 
 
 # Running -----------------------------------------------------------------------
@@ -286,6 +332,44 @@ def _pairs(snapshot: DatasetSnapshot, split: str) -> list:
             for m, c, r, margin, tie, w in rows.iterator(chunk_size=2000)]
 
 
+def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
+    """Responses of items that labelers marked 'both bad' (majority of the item's
+    labels), as undesirable single responses for KTO. Same cut-off as the
+    snapshot: labels that existed when it was created, the snapshot's filters,
+    prompts of the train split only (held-out prompts stay unseen)."""
+    from annotation.models import ComparisonItem
+    from annotation.services.datasets import annotations_for_snapshot
+    from training.policy.data import UnpairedResponse
+
+    votes: dict[int, list[bool]] = {}
+    for item_id, both_bad in annotations_for_snapshot(snapshot).values_list("item_id", "both_bad"):
+        votes.setdefault(item_id, []).append(both_bad)
+    bad_items = [i for i, v in votes.items() if sum(v) * 2 > len(v)]
+    out = []
+    items = (ComparisonItem.objects.filter(pk__in=bad_items, prompt__split="train")
+             .select_related("prompt").order_by("pk"))
+    for item in items.prefetch_related("responses"):
+        for response in item.responses.all():
+            out.append(UnpairedResponse(prompt_messages=item.prompt.messages, response=response.text,
+                                        desirable=False))
+    return out
+
+
+def _execute_policy(run: TrainingRun, hooks: RunHooks):
+    from generation.services.runtime import spec_path
+    from training.policy.trainer import train_policy
+
+    config = policy_config_from_dict(run.hyperparameters, kind=run.kind)
+    extra = _both_bad_responses(run.snapshot) if config.loss == "kto" and config.kto_both_bad else []
+    return train_policy(
+        config, model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
+        eval_pairs=_pairs(run.snapshot, "test"), extra_unpaired=extra, output_dir=run.artifacts_dir,
+        hooks=hooks, deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT,
+        # Beside the project's run folders (artifacts_dir is <training dir>/<slug>/run-N), shared
+        # by its runs: a second run on the same snapshot and base model reuses the log-probs.
+        reference_cache_dir=Path(run.artifacts_dir).parent / "reference-cache")
+
+
 def _execute_reward(run: TrainingRun, hooks: RunHooks):
     from generation.services.runtime import spec_path
     from training.reward.trainer import train_reward_model
@@ -297,20 +381,37 @@ def _execute_reward(run: TrainingRun, hooks: RunHooks):
         deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT)
 
 
-def _finish_succeeded(run: TrainingRun, result) -> bool:
-    from training.services.registry import reward_model_register
+def policy_results(result) -> dict:
+    """A policy run's ``results``: the held-out metrics at the top level (loss,
+    accuracy, margin, rewards, log-probs, lengths, pairs), the last training
+    window under ``train``, and the likelihood-displacement verdict."""
+    return {**result.eval_metrics, "train": result.train_metrics,
+            "likelihood_displacement_step": result.displacement_step,
+            "reference_cached": result.reference_cached}
 
+
+def _finish_succeeded(run: TrainingRun, result) -> bool:
+    from training.services.registry import policy_model_register, reward_model_register
+
+    policy = run.kind in POLICY_KINDS
+    results = policy_results(result) if policy else result.eval_metrics
     with transaction.atomic():
         # Lock our row as our attempt: registering must not race a cancel.
         if _mine(run).select_for_update().first() is None:
             return False
-        spec = reward_model_register(run=run, model_dir=result.model_dir, metrics=result.eval_metrics)
+        if policy:
+            spec = policy_model_register(run=run, model_dir=result.model_dir, metrics=results)
+        else:
+            spec = reward_model_register(run=run, model_dir=result.model_dir, metrics=results)
         _mine(run).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now(), eta_at=None,
-                          step=result.steps, results=result.eval_metrics,
+                          step=result.steps, results=results,
                           timings={k: round(v, 3) for k, v in result.timings.items()},
                           device=result.device[:200], output_model=spec, heartbeat_at=timezone.now())
     run.refresh_from_db()
-    training_run_activate(run=run)
+    if not policy:
+        # A new reward model takes over at once; whether a new policy replaces the
+        # one in use is for its evaluation (the loop) to decide.
+        training_run_activate(run=run)
     return True
 
 
@@ -322,7 +423,7 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
         return None
     hooks = RunHooks(run)
     try:
-        result = _execute_reward(run, hooks)
+        result = _execute_policy(run, hooks) if run.kind in POLICY_KINDS else _execute_reward(run, hooks)
     except StopTraining:
         logger.info("training run %s stopped: cancelled, or no longer attempt %s's", run.pk, run.attempt)
     except TimeLimitReached as error:

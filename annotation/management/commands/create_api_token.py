@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.services.tokens import token_create
+from audit.services import audit_record
 
 
 class Command(BaseCommand):
@@ -16,5 +17,6 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no active user '{username}'")
         token, raw = token_create(user=user, name=name)
+        audit_record(None, "token.create", token, via="command", user_id=user.pk)
         self.stdout.write(f"token {token.prefix} for {username}, expires {token.expires_at:%Y-%m-%d}:")
         self.stdout.write(raw)

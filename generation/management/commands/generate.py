@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.errors import DomainError
 from annotation.models import Project
+from generation import best_of_n
 from generation.models import BackendName, JobKind, JobStatus, Strategy
 from generation.services.jobs import generation_job_create, generation_job_run
 
@@ -17,7 +18,8 @@ class Command(BaseCommand):
                             help="Registered model (repeatable; two or more for cross_model).")
         parser.add_argument("--backend", choices=BackendName.values, default="")
         parser.add_argument("--n", type=int, default=None, help="Samples per prompt and model.")
-        parser.add_argument("--strategy", choices=Strategy.values, default="")
+        parser.add_argument("--strategy", choices=[*Strategy.values, best_of_n.NAME], default="",
+                            help="best_of_n: the active reward model's best sample against its worst.")
         parser.add_argument("--max-items-per-prompt", type=int, default=None)
         parser.add_argument("--temperature", type=float, default=None)
         parser.add_argument("--top-p", type=float, default=None)

@@ -4,8 +4,9 @@ from generation.services.jobs import generation_job_create
 
 
 class Command(GenerateCommand):
-    help = ("Let a judge model label a pairwise project's open items through the labeling queue, "
-            "as a labeler account of kind model (two passes, positions swapped).")
+    help = ("Let a judge model label a project's open items through the labeling queue, as a "
+            "labeler account of kind model: pairs in two passes with positions swapped; K-way "
+            "rankings pair by pair (both orders), aggregated by Copeland's rule.")
     kind = JobKind.LABEL
 
     def add_arguments(self, parser):

@@ -1,38 +1,51 @@
-"""`manage.py train SLUG --kind reward [--sync] [hyper-parameters]`.
+"""`manage.py train SLUG --kind reward|dpo|sft [--sync] [hyper-parameters]`.
 
-Every field of RewardConfig is an option (``--learning-rate 3e-5``,
-``--lora/--no-lora``), with the dataclass's help string.
+Every field of RewardConfig and PolicyConfig is an option (``--learning-rate
+3e-5``, ``--lora/--no-lora``, ``--loss ipo``, ``--beta 0.05``), with the
+dataclass's help string. Only the options given on the command line are sent;
+the run's kind decides which configuration reads them (a reward-only option
+with ``--kind dpo`` is refused, naming it).
 """
 
 import argparse
+import dataclasses
 import json
+import typing
 
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.errors import DomainError
 from annotation.models import DatasetSnapshot, Project
+from audit.services import audit_record
 from training.models import RunKind, RunStatus
-from training.reward.config import RewardConfig, config_fields
-from training.services.runs import training_run_create, training_run_execute
+from training.policy import config as policy_config
+from training.reward import config as reward_config
+from training.services.runs import POLICY_KINDS, training_run_create, training_run_execute
 
 
-def _option(field) -> tuple[str, dict]:
+def _option(field: dataclasses.Field, tp: type, *, shared: bool) -> tuple[str, dict]:
     flag = "--" + field.name.replace("_", "-")
     kw = {"dest": f"hp_{field.name}", "default": None, "help": field.metadata.get("help", "")}
-    if field.type not in (bool, "bool"):
-        kw["metavar"] = field.name.upper()
-    tp = RewardConfig.__annotations__[field.name]
-    if tp is bool or tp == "bool":
+    if tp is bool:
         kw["action"] = argparse.BooleanOptionalAction
-    elif tp in (int, "int"):
+        return flag, kw
+    kw["metavar"] = field.name.upper()
+    if tp is int:
         kw["type"] = int
-    elif tp in (float, "float"):
+    elif tp is float:
         kw["type"] = float
-    elif tp in (str, "str"):
-        kw["choices"] = field.metadata.get("choices")
+    elif tp is str:
+        # A shared name (loss) has different choices per kind: the service checks them.
+        if not shared and field.metadata.get("choices"):
+            kw["choices"] = field.metadata["choices"]
     else:  # list[str]
         kw["nargs"] = "+"
     return flag, kw
+
+
+def _types(cls) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {name: typing.get_origin(tp) or tp for name, tp in hints.items()}
 
 
 class Command(BaseCommand):
@@ -47,11 +60,28 @@ class Command(BaseCommand):
         parser.add_argument("--snapshot", type=int, metavar="VERSION",
                             help="Train on this existing snapshot version.")
         parser.add_argument("--base-model", help="A registered model's name (default: the reward "
-                                                 "backbone, all-minilm-l6-v2).")
-        group = parser.add_argument_group("hyper-parameters (training.reward.config.RewardConfig)")
-        for field in config_fields():
-            flag, kw = _option(field)
+                                                 "backbone all-minilm-l6-v2 for reward runs, the policy "
+                                                 "smollm2-135m-instruct for dpo and sft runs).")
+        reward_fields = reward_config.config_fields()
+        policy_fields = policy_config.config_fields()
+        reward_types, policy_types = _types(reward_config.RewardConfig), _types(policy_config.PolicyConfig)
+        policy_help = {f.name: f.metadata.get("help", "") for f in policy_fields}
+        group = parser.add_argument_group("reward hyper-parameters (training.reward.config.RewardConfig)")
+        for field in reward_fields:
+            shared = field.name in policy_help
+            if shared and reward_types[field.name] is not policy_types[field.name]:
+                raise TypeError(f"{field.name} has different types in RewardConfig and PolicyConfig")
+            flag, kw = _option(field, reward_types[field.name], shared=shared)
+            if shared:
+                kw["help"] = f"reward: {kw['help']} dpo/sft: {policy_help[field.name]}"
             group.add_argument(flag, **kw)
+        group = parser.add_argument_group("dpo/sft hyper-parameters (training.policy.config.PolicyConfig; "
+                                          "shared names are listed above)")
+        reward_names = {f.name for f in reward_fields}
+        for field in policy_fields:
+            if field.name not in reward_names:
+                flag, kw = _option(field, policy_types[field.name], shared=False)
+                group.add_argument(flag, **kw)
 
     def handle(self, *args, slug, **o):
         project = Project.objects.filter(slug=slug).first()
@@ -69,6 +99,8 @@ class Command(BaseCommand):
                                       enqueue=not o["sync"])
         except DomainError as error:
             raise CommandError(str(error)) from None
+        audit_record(None, "training_run.create", run, kind=run.kind, snapshot_id=run.snapshot_id,
+                     via="command")
         self.stdout.write(f"run {run.pk}: {run.kind} on snapshot v{run.snapshot.version} "
                           f"({run.snapshot.counts}), base model {run.base_model.name}")
         if not o["sync"]:
@@ -80,6 +112,7 @@ class Command(BaseCommand):
                                f"{run.error if run else ''}")
         self.stdout.write(json.dumps({"results": run.results, "timings": run.timings,
                                       "device": run.device}, indent=1))
+        what = "preference accuracy" if run.kind in POLICY_KINDS else "accuracy"
         self.stdout.write(self.style.SUCCESS(
-            f"run {run.pk} succeeded: held-out accuracy {run.results.get('accuracy')}, "
+            f"run {run.pk} succeeded: held-out {what} {run.results.get('accuracy')}, "
             f"model {run.output_model.name} at {run.output_model.path}"))

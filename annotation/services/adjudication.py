@@ -1,0 +1,76 @@
+"""Admins' decisions on disputed items, and the override they apply wherever consensus is used.
+
+The latest Adjudication of an item is its label: snapshots take their pairs
+from it instead of the labelers' consensus (see adjudicated_item_outcomes),
+and the item leaves the adjudication queue.
+"""
+
+from django.db import transaction
+
+from annotation.datasets.pairs import PairOutcome, pairwise_consensus, ranking_pairs
+from annotation.errors import Invalid
+from annotation.models import Adjudication, ComparisonItem, ItemConsensus, Project, TaskType
+from annotation.validation import ranking_clean, strength_clean
+from audit.services import audit_record
+
+MAX_NOTE = 2000
+
+
+def adjudication_clean(project: Project, data: dict) -> dict:
+    """The decision fields, checked against the task type (errors name the field)."""
+    note = data.get("note", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise Invalid(f"must be text of at most {MAX_NOTE} characters", field="note")
+    if project.task_type == TaskType.PAIRWISE:
+        if data.get("ranking") is not None:
+            raise Invalid("pairwise projects take a strength, not a ranking", field="ranking")
+        return {"strength": strength_clean(project, data.get("strength"), False), "ranking": None,
+                "note": note}
+    if data.get("strength") is not None:
+        raise Invalid("ranking projects take a ranking, not a strength", field="strength")
+    return {"strength": None, "ranking": ranking_clean(project, data.get("ranking")), "note": note}
+
+
+def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data: dict) -> Adjudication:
+    """Record an admin's decision for ``item``; it overrides the consensus from now on."""
+    if item.project_id != project.pk:
+        raise Invalid("the item is not in this project", field="item")
+    if item.is_gold:
+        raise Invalid("gold items have an expected answer and are not adjudicated", field="item")
+    cleaned = adjudication_clean(project, data)
+    with transaction.atomic():
+        adjudication = Adjudication.objects.create(project=project, item=item,
+                                                   decided_by=decided_by, **cleaned)
+        ItemConsensus.objects.filter(item=item).update(needs_adjudication=False)
+        # The note is free text and stays out of the log (it may name people).
+        audit_record(decided_by, "item.adjudicate", item, project=project,
+                     adjudication_id=adjudication.pk, strength=adjudication.strength,
+                     ranking=adjudication.ranking)
+    return adjudication
+
+
+def item_adjudication_latest(*, item: ComparisonItem) -> Adjudication | None:
+    return Adjudication.objects.filter(item=item).order_by("-created_at", "-pk").first()
+
+
+def adjudication_outcomes(adjudication: Adjudication) -> list[PairOutcome]:
+    """The pairs an adjudicated item contributes: the admin's label as a single, unanimous vote."""
+    if adjudication.ranking is not None:
+        return ranking_pairs([adjudication.ranking])
+    outcome = pairwise_consensus([adjudication.strength], method="majority")
+    return [outcome] if outcome else []
+
+
+def adjudicated_item_outcomes(*, project: Project, until=None) -> dict[int, list[PairOutcome]]:
+    """Per adjudicated item, the outcomes of its latest decision made up to ``until``
+    (a snapshot's creation time, so a rebuild of the same snapshot is unchanged)."""
+    rows = Adjudication.objects.filter(project=project)
+    if until is not None:
+        rows = rows.filter(created_at__lte=until)
+    latest: dict[int, Adjudication] = {}
+    for adjudication in rows.order_by("item_id", "-created_at", "-pk").only(
+            "item_id", "strength", "ranking"):
+        latest.setdefault(adjudication.item_id, adjudication)
+    return {item_id: adjudication_outcomes(a) for item_id, a in latest.items()}

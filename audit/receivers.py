@@ -1,0 +1,29 @@
+"""Changes made in the Django admin are audited too: each admin LogEntry saved
+becomes an event (admin.add / admin.change / admin.delete).
+
+Django writes the entries of a bulk admin action on several objects with
+bulk_create, which sends no signal: those stay in Django's own admin log
+(LogEntry, "Recent actions") only.
+"""
+
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from audit.services import audit_record
+
+_ACTIONS = {ADDITION: "admin.add", CHANGE: "admin.change", DELETION: "admin.delete"}
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="audit-admin-log-entry")
+def audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs):
+    if not created:
+        return
+    label = instance.content_type.app_label + "." + instance.content_type.model \
+        if instance.content_type_id else "unknown"
+    object_id = str(instance.object_id or "")
+    project = int(object_id) if label == "annotation.project" and object_id.isdigit() else None
+    # The object's repr is left out: for a user it is their name.
+    audit_record(instance.user, _ACTIONS.get(instance.action_flag, "admin.other"),
+                 (label, object_id), project=project,
+                 changed=instance.get_change_message()[:500])

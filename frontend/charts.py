@@ -1,0 +1,107 @@
+"""Server-side SVG charts for the quality dashboard: no chart library, no inline script.
+
+Every piece of markup is built with ``format_html``, which escapes its
+arguments (labeler names are user input), so joining those pieces is safe.
+Colours are SVG presentation attributes, which the strict CSP allows (it
+forbids inline ``style``).
+"""
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+
+def _join(parts: list[str]) -> SafeString:
+    # Each part came from format_html (escaped); see the module docstring.
+    return mark_safe("".join(parts))  # noqa: S308
+
+
+def kappa_colour(value: float | None) -> str:
+    """Diverging scale: red below 0 (worse than chance), white at 0, blue at 1."""
+    if value is None:
+        return "#eeeeee"
+    v = max(-1.0, min(1.0, value))
+    if v >= 0:
+        r = g = round(255 - 175 * v)
+        return f"#{r:02x}{g:02x}ff"
+    g = b = round(255 + 175 * v)
+    return f"#ff{g:02x}{b:02x}"
+
+
+def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44) -> SafeString:
+    """An annotator × annotator matrix of Cohen's kappa, one labelled cell per pair."""
+    n = len(names)
+    if n == 0:
+        return _join([])
+    left, top = 130, 110
+    width, height = left + n * cell + 10, top + n * cell + 10
+    parts = [format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" role="img" width="{}" height="{}" '
+        'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">'
+        "Cohen's kappa between each pair of annotators</title>", width, height, width, height)]
+    for i, name in enumerate(names):
+        y = top + i * cell + cell / 2 + 4
+        parts.append(format_html('<text x="{}" y="{}" text-anchor="end" class="axis">{}</text>',
+                                 left - 6, y, name))
+        x = left + i * cell + cell / 2
+        parts.append(format_html(
+            '<text x="{}" y="{}" text-anchor="start" class="axis" transform="rotate(-45 {} {})">{}</text>',
+            x, top - 8, x, top - 8, name))
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            x, y = left + j * cell, top + i * cell
+            shown = "—" if value is None else f"{value:.2f}"
+            parts.append(format_html(
+                '<g class="cell" data-a="{}" data-b="{}" data-kappa="{}"><title>{} × {}: {}</title>'
+                '<rect x="{}" y="{}" width="{}" height="{}" fill="{}" stroke="#ffffff"/>'
+                '<text x="{}" y="{}" text-anchor="middle" fill="{}">{}</text></g>',
+                names[i], names[j], "" if value is None else f"{value:.3f}", names[i], names[j],
+                shown, x, y, cell, cell, kappa_colour(value), x + cell / 2, y + cell / 2 + 4,
+                "#ffffff" if value is not None and abs(value) > 0.55 else "#1d2330", shown))
+    parts.append(mark_safe("</svg>"))  # noqa: S308 - a constant
+    return _join(parts)
+
+
+def trend_svg(*, periods: list[dict], width: int = 640, height: int = 200) -> SafeString:
+    """Krippendorff's alpha (nominal) per period as a line with points; undefined periods are gaps."""
+    points = [(k, p["alpha"]) for k, p in enumerate(periods) if p.get("alpha") is not None]
+    if not points:
+        return _join([])
+    left, right, top, bottom = 40, 10, 10, 40
+    inner_w, inner_h = width - left - right, height - top - bottom
+    lo = min(0.0, min(a for _, a in points))
+    step = inner_w / max(len(periods) - 1, 1)
+
+    def xy(k: int, alpha: float) -> tuple[float, float]:
+        return (round(left + k * step, 1),
+                round(top + inner_h * (1 - (alpha - lo) / (1.0 - lo if lo < 1.0 else 1.0)), 1))
+
+    parts = [format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="trend" role="img" width="{}" height="{}" '
+        'viewBox="0 0 {} {}" aria-labelledby="trend-title"><title id="trend-title">'
+        "Krippendorff's alpha of the items finished in each period</title>",
+        width, height, width, height)]
+    for value in (lo, 0.5 if lo < 0.5 else None, 1.0):
+        if value is None:
+            continue
+        _, y = xy(0, value)
+        parts.append(format_html(
+            '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#d9dce3"/>'
+            '<text x="{}" y="{}" text-anchor="end" class="axis">{}</text>',
+            left, width - right, y, y, left - 4, y + 4, f"{value:.1f}"))
+    path = " ".join(f"{x},{y}" for x, y in (xy(k, a) for k, a in points))
+    parts.append(format_html('<polyline points="{}" fill="none" stroke="#3557c9" stroke-width="2"/>',
+                             path))
+    for k, alpha in points:
+        x, y = xy(k, alpha)
+        parts.append(format_html(
+            '<circle cx="{}" cy="{}" r="4" fill="#3557c9" data-period="{}" data-alpha="{}">'
+            "<title>{}: alpha {}, {} items</title></circle>",
+            x, y, periods[k]["period"], f"{alpha:.3f}", periods[k]["period"], f"{alpha:.2f}",
+            periods[k]["n_items"]))
+    for k, period in enumerate(periods):
+        if len(periods) <= 12 or k % max(1, len(periods) // 12) == 0:
+            x, _ = xy(k, lo)
+            parts.append(format_html('<text x="{}" y="{}" text-anchor="middle" class="axis">{}</text>',
+                                     x, height - bottom + 18, period["period"]))
+    parts.append(mark_safe("</svg>"))  # noqa: S308 - a constant
+    return _join(parts)

@@ -1,0 +1,62 @@
+/* Palate: live progress on the generation page.
+ *
+ * The page is rendered by the server; this refreshes the rows of queued and
+ * running jobs from the REST API (GET …/generation-jobs/{id}/) every few
+ * seconds, and reloads the page once one of them ends so its samples and
+ * actions are drawn by the server. Text goes in with textContent only.
+ */
+(function () {
+  "use strict";
+
+  const POLL_MS = 2000;
+  const LIVE = new Set(["queued", "running"]);
+  const LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded",
+    failed: "Failed", cancelled: "Cancelled" };
+  const section = document.getElementById("jobs");
+  if (!section || !window.Palate || !window.Palate.api) return;
+  const base = section.dataset.api;
+
+  function set(row, field, text) {
+    const cell = row.querySelector(`[data-field=${field}]`);
+    if (cell) cell.textContent = text;
+  }
+
+  function update(row, job) {
+    const progress = row.querySelector("progress");
+    if (progress) {
+      progress.max = Math.max(job.progress_total, 1);
+      progress.value = job.progress_done;
+      const total = job.progress_total || 0;
+      progress.textContent = `${total ? Math.round((100 * job.progress_done) / total) : 0}%`;
+    }
+    const unit = job.kind === "label" ? "items" : "prompts";
+    set(row, "progress", `${job.progress_done} / ${job.progress_total} ${unit}`);
+    set(row, "status", LABELS[job.status] || job.status);
+    set(row, "error", job.error ? job.error.slice(0, 300) : "");
+    set(row, "items", job.kind === "label" ? `${job.annotations_created} labels` : String(job.items_created));
+    set(row, "tokens", String(job.tokens_generated));
+    row.dataset.status = job.status;
+  }
+
+  async function poll() {
+    const rows = Array.from(section.querySelectorAll("tr[data-live]"));
+    if (!rows.length) return;
+    let ended = false;
+    for (const row of rows) {
+      try {
+        const { data } = await window.Palate.api.get(`${base}${row.dataset.job}/`);
+        update(row, data);
+        if (!LIVE.has(data.status)) ended = true;
+      } catch (error) {
+        // A failed poll is retried at the next tick; the page stays as it is.
+      }
+    }
+    if (ended) {
+      window.location.reload();
+      return;
+    }
+    window.setTimeout(poll, POLL_MS);
+  }
+
+  window.setTimeout(poll, POLL_MS);
+})();

@@ -1,0 +1,135 @@
+"""The quality dashboard of a project, for its admins and engineers.
+
+Reads the stored figures (ProjectQuality, ItemConsensus) computed by the
+recompute service; admins can adjudicate disputed items and ask for a
+recompute here (plain CSRF-protected forms; quality.js sends adjudications
+through the API instead, without a reload). Prompts, responses and names are
+untrusted and rendered only as auto-escaped text.
+"""
+
+from collections import Counter
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from annotation import access
+from annotation.errors import DomainError, Forbidden, Invalid, NotFound
+from annotation.models import Annotation, ConsensusMethod, ItemConsensus, Project, Role, TaskType
+from annotation.services.adjudication import item_adjudicate
+from annotation.services.quality_figures import labeler_rows
+from annotation.services.quality_recompute import (
+    debounce_seconds,
+    project_quality_current,
+    project_quality_request,
+)
+from frontend.charts import heatmap_svg, trend_svg
+
+QUEUE_SIZE = 50
+TEXT_PREVIEW = 600
+STRENGTH_CHOICES = [(-2, "A much better"), (-1, "A better"), (0, "Tie"), (1, "B better"),
+                    (2, "B much better")]
+
+
+def _project(request, project_id, need=access.CURATE) -> Project:
+    try:
+        return access.project_for_user(user=request.user, project_id=project_id, need=need)
+    except NotFound:
+        raise Http404("Project not found.") from None
+    except Forbidden as error:
+        raise PermissionDenied(error.message) from None
+
+
+def _adjudicate(request, project: Project) -> None:
+    item = access.item_for_user(user=request.user, project=project, item_id=request.POST.get("item"))
+    data: dict = {"note": request.POST.get("note", "")}
+    raw = request.POST.get("strength" if project.task_type == TaskType.PAIRWISE else "ranking", "")
+    try:
+        if project.task_type == TaskType.PAIRWISE:
+            data["strength"] = int(raw)
+        else:
+            data["ranking"] = [int(part) for part in raw.replace(",", " ").split()]
+    except ValueError:
+        field = "strength" if project.task_type == TaskType.PAIRWISE else "ranking"
+        raise Invalid("must be whole numbers", field=field) from None
+    item_adjudicate(project=project, item=item, decided_by=request.user, data=data)
+    messages.success(request, f"Item {item.pk} decided.")
+
+
+def _recompute(request, project: Project) -> None:
+    project_quality_request(project=project, method=request.POST.get("method") or None)
+    messages.success(request, "Recompute queued; reload in a moment for the new figures.")
+
+
+def _votes(items: list[int], task_type: str) -> dict[int, str]:
+    """A short summary of each queued item's labels, e.g. "A ×2 · B ×1"."""
+    counts: dict[int, Counter] = {}
+    for item_id, strength, ranking in Annotation.objects.filter(item_id__in=items).values_list(
+            "item_id", "strength", "ranking"):
+        if task_type == TaskType.PAIRWISE:
+            side = None if strength is None else (strength > 0) - (strength < 0)
+            key = "no preference" if side is None else ("A", "tie", "B")[side + 1]
+        else:
+            key = "first: " + chr(ord("A") + ranking.index(min(ranking))) if ranking else "none"
+        counts.setdefault(item_id, Counter())[key] += 1
+    return {i: " · ".join(f"{k} ×{n}" for k, n in sorted(c.items())) for i, c in counts.items()}
+
+
+def _queue(project: Project) -> list[dict]:
+    rows = list(ItemConsensus.objects.filter(project=project, needs_adjudication=True)
+                .select_related("item__prompt").prefetch_related("item__slots__response")
+                .order_by("confidence", "item_id")[:QUEUE_SIZE])
+    votes = _votes([r.item_id for r in rows], project.task_type)
+    return [{"consensus": r, "prompt": r.item.prompt.text[:TEXT_PREVIEW],
+             "responses": [(chr(ord("A") + s.position), s.response.text[:TEXT_PREVIEW],
+                            s.response.model_name) for s in r.item.slots.all()],
+             "votes": votes.get(r.item_id, ""),
+             "api_url": reverse("api-adjudicate", args=[project.pk, r.item_id])} for r in rows]
+
+
+def _heatmap(report: dict):
+    kappa = report.get("kappa") or {}
+    names = [str(n) for n in kappa.get("labelers") or []]
+    matrix = kappa.get("nominal") or []
+    return heatmap_svg(names=names, matrix=matrix) if names and matrix else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quality(request, project_id: int):
+    project = _project(request, project_id)
+    if request.method == "POST":
+        project = _project(request, project_id, need=access.MANAGE)
+        action = {"adjudicate": _adjudicate, "recompute": _recompute}.get(request.POST.get("action"))
+        if action is None:
+            messages.error(request, "Unknown action.")
+        else:
+            try:
+                action(request, project)
+            except NotFound:
+                raise Http404("Item not found.") from None
+            except DomainError as error:
+                messages.error(request, str(error))
+        return redirect("quality", project_id=project.pk)
+    state = project_quality_current(project=project)
+    report = state.report
+    trend = report.get("trend") or {"periods": []}
+    role = access.project_role(user=request.user, project=project)
+    context = {
+        "project": project, "state": state, "report": report,
+        "pairwise": project.task_type == TaskType.PAIRWISE,
+        "labelers": labeler_rows(report), "heatmap": _heatmap(report),
+        "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
+        "health": report.get("health") or {}, "consensus": report.get("consensus") or {},
+        "leaderboard": report.get("leaderboard") or {"rows": []},
+        "queue": _queue(project), "can_manage": role == Role.ADMIN,
+        "strength_choices": STRENGTH_CHOICES, "methods": ConsensusMethod.choices,
+        "debounce_seconds": debounce_seconds(),
+        "recompute_pending": bool(state.recompute_due_at and state.recompute_due_at > timezone.now()),
+    }
+    return render(request, "frontend/quality.html", context)

@@ -1,0 +1,121 @@
+"""The loop's and policy evaluations' API: who may see and do what, and the
+shapes. The rounds themselves are tested in test_loop.py."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from generation.models import ModelRole, ModelSpec
+from tests.factories import project_make, prompts_make
+from training.loop.models import LoopRound, LoopSetting, RoundStatus
+from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
+
+
+@pytest.fixture
+def policy(db, tmp_path):
+    (tmp_path / "policy").mkdir()
+    return ModelSpec.objects.create(name="tiny-policy", role=ModelRole.POLICY, path=str(tmp_path / "policy"))
+
+
+def loop_url(project, *rest):
+    return "/".join([f"/api/projects/{project.pk}/loop", *[str(r) for r in rest]]) + "/"
+
+
+def evaluation_make(project, policy, prompts):
+    return PolicyEvaluation.objects.create(
+        project=project, policy=policy, reference=policy,
+        results={"win_rate": 0.75, "win_rate_low": 0.6, "win_rate_high": 0.9, "kl": 1.5},
+        samples=[{"prompt_id": p.pk, "policy": [f"mine {p.pk}"], "reference": [f"theirs {p.pk}"]}
+                 for p in prompts])
+
+
+def test_an_engineer_reads_and_updates_the_loop_setting(api, project, engineer, policy):
+    response = api(engineer).get(loop_url(project))
+    assert response.status_code == 200 and response.json()["enabled"] is False
+    response = api(engineer).put(loop_url(project), {
+        "enabled": True, "check_every_minutes": 10, "base_policy": "tiny-policy", "win_threshold": 0.55,
+        "dpo_hyperparameters": {"beta": 0.2}, "eval_config": {"num_prompts": 8}}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["enabled"] and body["base_policy"] == "tiny-policy" and body["win_threshold"] == 0.55
+    setting = LoopSetting.objects.get(project=project)
+    assert setting.periodic_task.enabled and setting.periodic_task.interval.every == 10
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"dpo_hyperparameters": {"beta": -1}}, "dpo_hyperparameters.beta"),
+    ({"eval_config": {"temperature": 0}}, "eval_config.temperature"),
+    ({"base_policy": "no-such-model"}, "base_policy"),
+    ({"win_threshold": 2}, "win_threshold"),
+])
+def test_a_bad_setting_is_a_400_naming_the_field(api, project, engineer, policy, data, field):
+    response = api(engineer).put(loop_url(project), data, format="json")
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert not LoopSetting.objects.filter(project=project, enabled=True).exists()
+
+
+def test_a_labeler_is_forbidden_and_an_outsider_sees_nothing(api, project, labeler, outsider, policy):
+    rnd = LoopRound.objects.create(project=project, number=1, reference_policy=policy)
+    evaluation = evaluation_make(project, policy, [])
+    for path in (loop_url(project), loop_url(project, "rounds"), loop_url(project, "rounds", rnd.pk),
+                 f"/api/projects/{project.pk}/policy-evaluations/{evaluation.pk}/"):
+        assert api(labeler).get(path).status_code == 403
+        assert api(outsider).get(path).status_code == 404
+    assert api(outsider).post(loop_url(project, "rounds", rnd.pk, "cancel")).status_code == 404
+    assert api(outsider).put(loop_url(project), {"enabled": True}, format="json").status_code == 404
+    rnd.refresh_from_db()
+    assert rnd.status == RoundStatus.RUNNING
+    assert not LoopSetting.objects.filter(enabled=True).exists()
+
+
+def test_rounds_of_another_project_are_not_found(api, admin, engineer, project, policy):
+    other = project_make(creator=admin)
+    rnd = LoopRound.objects.create(project=other, number=1, reference_policy=policy)
+    assert api(engineer).get(loop_url(project, "rounds", rnd.pk)).status_code == 404
+    assert api(engineer).post(loop_url(project, "rounds", rnd.pk, "cancel")).status_code == 404
+
+
+def test_an_engineer_starts_lists_and_cancels_a_round(api, project, engineer, policy,
+                                                      django_capture_on_commit_callbacks):
+    LoopSetting.objects.create(project=project, base_policy=policy)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api(engineer).post(loop_url(project, "rounds"))
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["number"] == 1 and body["status"] == "running" and body["stage"] == "snapshot"
+    assert body["reference_policy"] == "tiny-policy" and len(callbacks) == 1  # sent after commit
+    assert api(engineer).post(loop_url(project, "rounds")).status_code == 409  # one at a time
+    listed = api(engineer).get(loop_url(project, "rounds")).json()
+    assert [r["number"] for r in listed["results"]] == [1]
+    cancelled = api(engineer).post(loop_url(project, "rounds", body["id"], "cancel"))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert api(engineer).post(loop_url(project, "rounds", body["id"], "cancel")).status_code == 409
+
+
+def test_a_round_shows_its_evaluation(api, project, engineer, policy):
+    evaluation = evaluation_make(project, policy, [])
+    rnd = LoopRound.objects.create(project=project, number=3, reference_policy=policy, evaluation=evaluation,
+                                   decision="accepted", status=RoundStatus.SUCCEEDED, stage="done")
+    body = api(engineer).get(loop_url(project, "rounds", rnd.pk)).json()
+    assert body["decision"] == "accepted" and body["evaluation"]["results"]["win_rate_low"] == 0.6
+
+
+def test_human_evaluation_through_the_api(api, project, engineer, policy):
+    evaluation = evaluation_make(project, policy, prompts_make(project, 3))
+    url = f"/api/projects/{project.pk}/policy-evaluations/{evaluation.pk}/human/"
+    response = api(engineer).post(url, {"max_items": 2}, format="json")
+    assert response.status_code == 201 and response.json() == {"items_created": 2}
+    assert HumanEvalItem.objects.filter(evaluation=evaluation).count() == 2
+    assert api(engineer).post(url, {}, format="json").status_code == 409
+    results = api(engineer).get(url).json()
+    assert results["items"] == 2 and results["labeled_items"] == 0 and results["win_rate"] is None
+    detail = api(engineer).get(f"/api/projects/{project.pk}/policy-evaluations/{evaluation.pk}/").json()
+    assert detail["human_requested_at"] and len(detail["samples"]) == 3
+
+
+def test_session_requests_need_the_csrf_token(project, engineer, policy):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(engineer)
+    assert client.post(loop_url(project, "rounds")).status_code == 403
+    assert client.put(loop_url(project), {"enabled": True}, format="json").status_code == 403
+    assert not LoopRound.objects.exists()
+    assert not LoopSetting.objects.filter(enabled=True).exists()

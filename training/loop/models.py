@@ -1,0 +1,130 @@
+"""The closed loop's rows (imported by training.models, app label "training")."""
+
+from django.conf import settings
+from django.db import models
+
+from annotation.models import DatasetSnapshot, Project
+from generation.models import GenerationJob, ModelSpec
+from training.policy_eval.models import PolicyEvaluation
+
+
+class LoopSetting(models.Model):
+    """One project's loop: on schedule, snapshot → reward model → DPO → evaluate
+    → if the policy wins, generate the next candidates from it.
+
+    Beat runs it through its own django-celery-beat PeriodicTask (every
+    ``check_every_minutes``), kept in step with this row by the loop service.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="loop_setting")
+    enabled = models.BooleanField(default=False)
+    check_every_minutes = models.PositiveIntegerField(default=60,
+                                                      help_text="How often beat checks the condition.")
+    min_interval_hours = models.FloatField(default=24.0, help_text="At most one round per this many hours.")
+    min_new_pairs = models.PositiveIntegerField(
+        default=200, help_text="Start a round when at least this many consensus pairs are new.")
+    prompts_per_round = models.PositiveIntegerField(
+        default=50, help_text="Fresh prompts (without items yet) the winning policy generates for.")
+    base_policy = models.ForeignKey(ModelSpec, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="Empty: the default policy.")
+    current_policy = models.ForeignKey(
+        ModelSpec, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False,
+        help_text="The last policy that won its round; the next round starts from it.")
+    reward_base_model = models.ForeignKey(ModelSpec, null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="+", help_text="Empty: the default reward backbone.")
+    reward_hyperparameters = models.JSONField(default=dict, blank=True)
+    dpo_hyperparameters = models.JSONField(default=dict, blank=True)
+    eval_config = models.JSONField(default=dict, blank=True,
+                                   help_text="training.policy_eval.evaluate.EvalConfig fields.")
+    win_threshold = models.FloatField(
+        default=0.5, help_text="The policy wins when its win rate's interval lies above this.")
+    generation_backend = models.CharField(max_length=16, blank=True,
+                                          help_text="Empty: the new policy's own backend.")
+    generation_sampling = models.JSONField(default=dict, blank=True)
+    snapshot_filters = models.JSONField(default=dict, blank=True)
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+", editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project_id"]
+
+    def __str__(self) -> str:
+        return f"loop of {self.project}"
+
+
+class RoundStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RoundStage(models.TextChoices):
+    SNAPSHOT = "snapshot", "Build the snapshot"
+    REWARD = "reward", "Train the reward model"
+    DPO = "dpo", "Train the policy (DPO)"
+    EVALUATE = "evaluate", "Evaluate against the reference"
+    DECIDE = "decide", "Decide"
+    GENERATE = "generate", "Generate the next candidates"
+    DONE = "done", "Done"
+
+
+class Decision(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted: the policy won"
+    REJECTED = "rejected", "Rejected: no significant win"
+
+
+class LoopRound(models.Model):
+    """One turn of the loop. The row owns its progress: each stage's result is
+    written before the next begins, so a worker that dies mid-round leaves a
+    row that another worker continues from (see training.loop.services).
+
+    ``attempt`` is a fencing token like a training run's: every write of the
+    worker advancing the round is conditional on ``status=running`` and its
+    own attempt; ``lease_until`` says when another worker may take over.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="loop_rounds")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=RoundStatus.choices, default=RoundStatus.RUNNING)
+    stage = models.CharField(max_length=16, choices=RoundStage.choices, default=RoundStage.SNAPSHOT)
+    reference_policy = models.ForeignKey(ModelSpec, on_delete=models.RESTRICT, related_name="+",
+                                         help_text="The policy the round starts from and is judged against.")
+    snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    reward_run = models.ForeignKey("training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    dpo_run = models.ForeignKey("training.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    evaluation = models.ForeignKey(PolicyEvaluation, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    decision_reason = models.CharField(max_length=300, blank=True)
+    generation_job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    error = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    attempt = models.PositiveIntegerField(default=0)
+    worker_id = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="loopround_unique_number"),
+            # One round at a time per project: two would train on the same labels.
+            models.UniqueConstraint(fields=["project"], condition=models.Q(status="running"),
+                                    name="loopround_one_running_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.number} of {self.project} ({self.status}, {self.stage})"

@@ -1,0 +1,208 @@
+"""Policy evaluations as rows: the reward-model-judged evaluation after
+training, and the blind human evaluation through the labeling queue."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from annotation.errors import Conflict, Invalid
+from annotation.models import (
+    Annotation,
+    AnnotationSource,
+    DatasetSnapshot,
+    Project,
+    Prompt,
+    ResponseSource,
+    SnapshotPair,
+    TaskType,
+)
+from generation.models import ModelSpec
+from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
+
+
+# Reward-model-judged evaluation ----------------------------------------------
+def held_out_prompts(*, snapshot: DatasetSnapshot, limit: int) -> list[tuple[int, list[dict]]]:
+    """(prompt id, messages) of the snapshot's test split, one per prompt, by id."""
+    seen: dict[int, list[dict]] = {}
+    rows = (SnapshotPair.objects.filter(snapshot=snapshot, split="test").order_by("prompt_id", "pk")
+            .values_list("prompt_id", "prompt_messages"))
+    for prompt_id, messages in rows.iterator(chunk_size=500):
+        if prompt_id not in seen:
+            seen[prompt_id] = messages
+            if len(seen) >= limit:
+                break
+    return list(seen.items())
+
+
+def reward_judge(spec: ModelSpec) -> Callable[[list[dict], list[str]], list[float]]:
+    """Score responses with a trained reward model, truncated as in its training."""
+    from generation.services.runtime import spec_path
+    from training.scoring import rewards_score  # torch: only where scores are computed
+
+    max_length = (spec.metadata.get("config") or {}).get("max_length", 512)
+    path = spec_path(spec)
+
+    def judge(prompt_messages: list[dict], responses: list[str]) -> list[float]:
+        return rewards_score(model_dir=path, prompt_messages=prompt_messages, responses=responses,
+                             max_length=max_length)
+
+    return judge
+
+
+def _checkpoint(spec: ModelSpec, field: str):
+    from generation.services.runtime import spec_path
+
+    path = spec_path(spec) if spec.path else None
+    if path is None or not (path / "config.json").is_file():
+        raise Invalid(f"model '{spec.name}' has no local checkpoint to sample from", field=field)
+    return path
+
+
+def eval_config_clean(data: dict | None):
+    from training.policy_eval.evaluate import EvalConfig
+
+    try:
+        return EvalConfig.from_dict(data)
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        raise Invalid(message or str(error), field=f"eval_config.{name}") from None
+
+
+def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference: ModelSpec,
+                              snapshot: DatasetSnapshot, reward_model: ModelSpec | None = None,
+                              run=None, config: dict | None = None, created_by=None,
+                              on_progress: Callable[[], None] | None = None) -> PolicyEvaluation:
+    """Sample, judge and measure; the returned row is not saved yet (the loop
+    saves it together with the round's progress)."""
+    from training.policy_eval.evaluate import policy_evaluate
+    from training.services.runs import reward_model_active
+
+    cfg = eval_config_clean(config)
+    policy_dir, reference_dir = _checkpoint(policy, "policy"), _checkpoint(reference, "reference")
+    reward_model = reward_model or reward_model_active(project=project)
+    if reward_model is None:
+        raise Conflict("the project has no active reward model to judge with: train one first",
+                       field="reward_model")
+    prompts = held_out_prompts(snapshot=snapshot, limit=cfg.num_prompts)
+    if not prompts:
+        raise Invalid(f"snapshot v{snapshot.version} has no held-out (test split) prompts",
+                      field="snapshot")
+    outcome = policy_evaluate(policy_dir=policy_dir, reference_dir=reference_dir,
+                              prompts=[messages for _, messages in prompts],
+                              judge=reward_judge(reward_model), config=cfg, on_progress=on_progress)
+    for row in outcome.samples:
+        row["prompt_id"] = prompts[row["prompt_index"]][0]
+    return PolicyEvaluation(project=project, policy=policy, reference=reference,
+                            reward_model=reward_model, snapshot=snapshot, run=run,
+                            config=cfg.to_dict(), results=outcome.metrics, samples=outcome.samples,
+                            created_by=created_by)
+
+
+def policy_evaluation_run(**kwargs) -> PolicyEvaluation:
+    """Compute (see ``policy_evaluation_compute``) and save."""
+    evaluation = policy_evaluation_compute(**kwargs)
+    evaluation.save()
+    return evaluation
+
+
+# Blind human evaluation --------------------------------------------------------
+@transaction.atomic
+def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | None = None,
+                             priority: int = 0) -> int:
+    """Put policy-vs-reference items in the labeling queue: one per held-out
+    prompt (its first samples), each model's response at a random canonical
+    position, so neither position nor anything a labeler sees tells them apart.
+    Returns the number of items created."""
+    from annotation.services.items import ResponseInput, item_create
+
+    project = evaluation.project
+    if project.task_type != TaskType.PAIRWISE or project.num_responses != 2:
+        raise Invalid("a blind evaluation needs a pairwise project comparing 2 responses",
+                      field="project")
+    if max_items is not None and max_items < 1:
+        raise Invalid("must be at least 1", field="max_items")
+    # Lock the evaluation row: two requests at once would both see no items.
+    locked = PolicyEvaluation.objects.select_for_update().get(pk=evaluation.pk)
+    if locked.human_requested_at is not None:
+        raise Conflict("a human evaluation was already requested for this evaluation",
+                       field="evaluation")
+    rows = [r for r in evaluation.samples if r.get("policy") and r.get("reference")]
+    prompts = Prompt.objects.in_bulk([r["prompt_id"] for r in rows if "prompt_id" in r])
+    rng = random.SystemRandom()
+    created = 0
+    for row in rows:
+        prompt = prompts.get(row.get("prompt_id"))
+        mine, theirs = row["policy"][0].strip(), row["reference"][0].strip()
+        if prompt is None or prompt.project_id != project.pk or not mine or not theirs or mine == theirs:
+            continue  # the prompt is gone, or there is nothing to tell apart
+        policy_position = rng.randrange(2)
+        meta = {"policy_evaluation": evaluation.pk}
+        responses = [
+            ResponseInput(text=mine, source=ResponseSource.MODEL, model_name=evaluation.policy.name,
+                          metadata=meta),
+            ResponseInput(text=theirs, source=ResponseSource.MODEL, model_name=evaluation.reference.name,
+                          metadata=meta),
+        ]
+        if policy_position == 1:
+            responses.reverse()
+        item = item_create(project=project, prompt=prompt, responses=responses, priority=priority)
+        HumanEvalItem.objects.create(evaluation=evaluation, item=item, policy_position=policy_position)
+        created += 1
+        if max_items is not None and created >= max_items:
+            break
+    if not created:
+        raise Conflict("no sample pair to show: every policy answer equals the reference's",
+                       field="evaluation")
+    PolicyEvaluation.objects.filter(pk=evaluation.pk).update(human_requested_at=timezone.now())
+    evaluation.human_requested_at = timezone.now()
+    return created
+
+
+def policy_score(strength: int | None, policy_position: int) -> float:
+    """1 when the labeler preferred the policy, 0 the reference, ½ a tie or "both bad"
+    without a preference. ``strength`` is relative to the canonical order:
+    negative prefers position 0."""
+    if not strength:
+        return 0.5
+    preferred = 0 if strength < 0 else 1
+    return 1.0 if preferred == policy_position else 0.0
+
+
+def human_evaluation_results(*, evaluation: PolicyEvaluation, resamples: int = 2000,
+                             level: float = 0.95) -> dict:
+    """The human win rate of the policy (per item mean over its human labels,
+    bootstrapped over items), stored on the evaluation and returned."""
+    from training.policy_eval.stats import bootstrap_ci
+
+    positions = dict(HumanEvalItem.objects.filter(evaluation=evaluation).values_list(
+        "item_id", "policy_position"))
+    if not positions:
+        raise Conflict("no human evaluation was requested for this evaluation", field="evaluation")
+    per_item: dict[int, list[float]] = {}
+    labels = (Annotation.objects.filter(item_id__in=list(positions), source=AnnotationSource.HUMAN)
+              .order_by("pk").values_list("item_id", "strength"))
+    for item_id, strength in labels:
+        per_item.setdefault(item_id, []).append(policy_score(strength, positions[item_id]))
+    results = {"items": len(positions), "labeled_items": len(per_item),
+               "annotations": sum(len(v) for v in per_item.values()), "level": level}
+    if per_item:
+        means = [sum(v) / len(v) for v in per_item.values()]
+        interval = bootstrap_ci(means, resamples=resamples, level=level, seed=evaluation.pk or 0)
+        results.update(win_rate=interval.estimate, win_rate_low=interval.low, win_rate_high=interval.high)
+    else:
+        results.update(win_rate=None, win_rate_low=None, win_rate_high=None)
+    results["computed_at"] = timezone.now().isoformat()
+    PolicyEvaluation.objects.filter(pk=evaluation.pk).update(human_results=results)
+    evaluation.human_results = results
+    return results
+
+
+def human_items_open(*, evaluation: PolicyEvaluation) -> int:
+    """Blind items still waiting for labels."""
+    return (HumanEvalItem.objects.filter(evaluation=evaluation, item__is_open=True)
+            .aggregate(n=Count("pk"))["n"])
