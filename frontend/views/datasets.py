@@ -6,26 +6,18 @@ services the API calls, on a Celery worker.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from annotation import access
-from annotation.errors import DomainError, Forbidden, NotFound
 from annotation.models import DatasetExport, DatasetSnapshot
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
+from frontend.views.common import post_action, project_for_page
 
 
 def _project(request, project_id):
-    try:
-        return access.project_for_user(user=request.user, project_id=project_id,
-                                       need=access.CURATE)
-    except NotFound:
-        raise Http404("Project not found.") from None
-    except Forbidden as error:
-        raise PermissionDenied(error.message) from None
+    return project_for_page(request, project_id)
 
 
 def _build(request, project) -> None:
@@ -56,15 +48,7 @@ def _export(request, project) -> None:
 def datasets(request, project_id: int):
     project = _project(request, project_id)
     if request.method == "POST":
-        action = {"build": _build, "export": _export}.get(request.POST.get("action"))
-        if action is None:
-            messages.error(request, "Unknown action.")
-        else:
-            try:
-                action(request, project)
-            except DomainError as error:
-                messages.error(request, str(error))
-        return redirect("datasets", project_id=project.pk)
+        return post_action(request, project, {"build": _build, "export": _export}, "datasets")
     snapshots = list(DatasetSnapshot.objects.filter(project=project).order_by("-version")[:50])
     exports: dict[int, list] = {}
     for export in DatasetExport.objects.filter(snapshot__in=snapshots).order_by("-pk"):

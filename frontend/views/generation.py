@@ -14,15 +14,14 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from annotation import access
-from annotation.errors import DomainError, Forbidden, Invalid, NotFound
+from annotation.errors import Invalid, NotFound
 from annotation.models import ComparisonItem, Project, Prompt, TaskType
+from frontend.views.common import post_action, project_for_page
 from generation import selectors
 from generation.models import BackendName, GenerationJob, JobKind, JobStatus, ModelRole, Strategy
 from generation.services.jobs import (
@@ -44,13 +43,7 @@ PROMPT_CHOICES = {"all": "All prompts", "new": "Prompts without items yet",
 
 
 def _project(request, project_id) -> Project:
-    try:
-        return access.project_for_user(user=request.user, project_id=project_id,
-                                       need=access.CURATE)
-    except NotFound:
-        raise Http404("Project not found.") from None
-    except Forbidden as error:
-        raise PermissionDenied(error.message) from None
+    return project_for_page(request, project_id)
 
 
 def _job(project: Project, job_id) -> GenerationJob:
@@ -145,15 +138,7 @@ def _row(job: GenerationJob) -> JobRow:
 def generation(request, project_id: int):
     project = _project(request, project_id)
     if request.method == "POST":
-        action = ACTIONS.get(request.POST.get("action"))
-        if action is None:
-            messages.error(request, "Unknown action.")
-        else:
-            try:
-                action(request, project)
-            except DomainError as error:
-                messages.error(request, str(error))
-        return redirect("generation", project_id=project.pk)
+        return post_action(request, project, ACTIONS, "generation")
     jobs = list(selectors.job_list(project=project)[:JOBS_SHOWN])
     latest = next((j for j in jobs if j.kind == JobKind.GENERATE and j.progress_done), None)
     pairwise = project.task_type == TaskType.PAIRWISE

@@ -11,15 +11,14 @@ from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
-from annotation.errors import DomainError, Forbidden, Invalid, NotFound
+from annotation.errors import Invalid, NotFound
 from annotation.models import Annotation, ConsensusMethod, ItemConsensus, Project, Role, TaskType
 from annotation.services.adjudication import item_adjudicate
 from annotation.services.quality_figures import labeler_rows
@@ -29,6 +28,7 @@ from annotation.services.quality_recompute import (
     project_quality_request,
 )
 from frontend.charts import heatmap_svg, trend_svg
+from frontend.views.common import post_action, project_for_page
 
 QUEUE_SIZE = 50
 TEXT_PREVIEW = 600
@@ -37,16 +37,14 @@ STRENGTH_CHOICES = [(-2, "A much better"), (-1, "A better"), (0, "Tie"), (1, "B 
 
 
 def _project(request, project_id, need=access.CURATE) -> Project:
-    try:
-        return access.project_for_user(user=request.user, project_id=project_id, need=need)
-    except NotFound:
-        raise Http404("Project not found.") from None
-    except Forbidden as error:
-        raise PermissionDenied(error.message) from None
+    return project_for_page(request, project_id, need)
 
 
 def _adjudicate(request, project: Project) -> None:
-    item = access.item_for_user(user=request.user, project=project, item_id=request.POST.get("item"))
+    try:
+        item = access.item_for_user(user=request.user, project=project, item_id=request.POST.get("item"))
+    except NotFound:
+        raise Http404("Item not found.") from None
     data: dict = {"note": request.POST.get("note", "")}
     raw = request.POST.get("strength" if project.task_type == TaskType.PAIRWISE else "ranking", "")
     try:
@@ -105,17 +103,8 @@ def quality(request, project_id: int):
     project = _project(request, project_id)
     if request.method == "POST":
         project = _project(request, project_id, need=access.MANAGE)
-        action = {"adjudicate": _adjudicate, "recompute": _recompute}.get(request.POST.get("action"))
-        if action is None:
-            messages.error(request, "Unknown action.")
-        else:
-            try:
-                action(request, project)
-            except NotFound:
-                raise Http404("Item not found.") from None
-            except DomainError as error:
-                messages.error(request, str(error))
-        return redirect("quality", project_id=project.pk)
+        return post_action(request, project, {"adjudicate": _adjudicate, "recompute": _recompute},
+                           "quality")
     state = project_quality_current(project=project)
     report = state.report
     trend = report.get("trend") or {"periods": []}

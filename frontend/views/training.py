@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
-from annotation.errors import DomainError, Forbidden, NotFound
+from annotation.errors import NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
+from frontend.views.common import post_action, project_for_page
 from generation.models import ModelSpec
 from training import selectors
 from training.loop import selectors as loop_selectors
@@ -49,13 +49,8 @@ FORM_CHOICES = {"loss": LOSS_NAMES, "ties": TIE_MODES}
 FORM_FLAGS = ("lora",)
 
 
-def _project(request, project_id) -> Project:
-    try:
-        return access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
-    except NotFound:
-        raise Http404("Project not found.") from None
-    except Forbidden as error:
-        raise PermissionDenied(error.message) from None
+def _project(request, project_id, need=access.CURATE) -> Project:
+    return project_for_page(request, project_id, need)
 
 
 def _run(project: Project, run_id) -> TrainingRun:
@@ -234,15 +229,7 @@ ACTIONS = {"start": _start, "cancel": _cancel, "resume": _resume, "activate": _a
 def training(request, project_id: int):
     project = _project(request, project_id)
     if request.method == "POST":
-        action = ACTIONS.get(request.POST.get("action"))
-        if action is None:
-            messages.error(request, "Unknown action.")
-        else:
-            try:
-                action(request, project)
-            except DomainError as error:
-                messages.error(request, str(error))
-        return redirect("training", project_id=project.pk)
+        return post_action(request, project, ACTIONS, "training")
 
     runs = list(selectors.training_run_list(project=project)[:RUNS_SHOWN])
     snapshots = list(DatasetSnapshot.objects.filter(project=project, status=SnapshotStatus.READY)

@@ -74,4 +74,35 @@
     ApiError,
   };
   Palate.randomKey = randomKey;
+
+  /** Refresh the server-rendered rows `tr[data-live]` of `section` every `intervalMs`:
+   * each row's object is read from `${section.dataset.api}${row.dataset[idKey]}/` and
+   * handed to `update(row, data)`. Once one has left the `live` statuses the page
+   * reloads, so what only the server draws (results, curves, actions) appears. A failed
+   * poll is retried at the next tick; the page stays as it is. */
+  Palate.pollLiveRows = function (section, { idKey, update, intervalMs,
+                                             live = ["queued", "running"] }) {
+    const liveStatuses = new Set(live);
+    const base = section.dataset.api;
+    async function poll() {
+      const rows = Array.from(section.querySelectorAll("tr[data-live]"));
+      if (!rows.length) return;
+      let ended = false;
+      for (const row of rows) {
+        try {
+          const { data } = await Palate.api.get(`${base}${row.dataset[idKey]}/`);
+          update(row, data);
+          if (!liveStatuses.has(data.status)) ended = true;
+        } catch (error) {
+          // retried at the next tick
+        }
+      }
+      if (ended) {
+        window.location.reload();
+        return;
+      }
+      window.setTimeout(poll, intervalMs);
+    }
+    window.setTimeout(poll, intervalMs);
+  };
 })();

@@ -9,12 +9,10 @@
   "use strict";
 
   const POLL_MS = 2000;
-  const LIVE = new Set(["queued", "running"]);
   const LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded",
     failed: "Failed", cancelled: "Cancelled" };
   const section = document.getElementById("jobs");
   if (!section || !window.Palate || !window.Palate.api) return;
-  const base = section.dataset.api;
 
   function set(row, field, text) {
     const cell = row.querySelector(`[data-field=${field}]`);
@@ -38,25 +36,5 @@
     row.dataset.status = job.status;
   }
 
-  async function poll() {
-    const rows = Array.from(section.querySelectorAll("tr[data-live]"));
-    if (!rows.length) return;
-    let ended = false;
-    for (const row of rows) {
-      try {
-        const { data } = await window.Palate.api.get(`${base}${row.dataset.job}/`);
-        update(row, data);
-        if (!LIVE.has(data.status)) ended = true;
-      } catch (error) {
-        // A failed poll is retried at the next tick; the page stays as it is.
-      }
-    }
-    if (ended) {
-      window.location.reload();
-      return;
-    }
-    window.setTimeout(poll, POLL_MS);
-  }
-
-  window.setTimeout(poll, POLL_MS);
+  window.Palate.pollLiveRows(section, { idKey: "job", update, intervalMs: POLL_MS });
 })();

@@ -9,10 +9,8 @@
   "use strict";
 
   const POLL_MS = 3000;
-  const LIVE = new Set(["queued", "running"]);
   const section = document.getElementById("runs");
   if (!section || !window.Palate || !window.Palate.api) return;
-  const base = section.dataset.api;
 
   function formatEta(seconds) {
     if (seconds === null || seconds === undefined) return "";
@@ -36,25 +34,5 @@
     row.dataset.status = run.status;
   }
 
-  async function poll() {
-    const rows = Array.from(section.querySelectorAll("tr[data-live]"));
-    if (!rows.length) return;
-    let ended = false;
-    for (const row of rows) {
-      try {
-        const { data } = await window.Palate.api.get(`${base}${row.dataset.run}/`);
-        update(row, data);
-        if (!LIVE.has(data.status)) ended = true;
-      } catch (error) {
-        // A failed poll is retried at the next tick; the page stays as it is.
-      }
-    }
-    if (ended) {
-      window.location.reload();
-      return;
-    }
-    window.setTimeout(poll, POLL_MS);
-  }
-
-  window.setTimeout(poll, POLL_MS);
+  window.Palate.pollLiveRows(section, { idKey: "run", update, intervalMs: POLL_MS });
 })();
