@@ -52,6 +52,7 @@ run: $(VENV)/.runtime $(VENV)/.models
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py bootstrap_models
 	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py seed_demo_training
 	DEBUG=1 HOST=$(HOST) PORT=$(PORT) exec $(BIN)/python scripts/run_all.py
 
 # Debian's Chromium for the browser tests (tests/browser); Playwright drives it

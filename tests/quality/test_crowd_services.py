@@ -1,11 +1,12 @@
 """A simulated crowd labeling through the real services (queue, submission,
 debounced recompute), read back from the database.
 
-Four labelers with known behaviour label every item of a project whose items
+Five labelers with known behaviour label every item of a project whose items
 carry a hidden A / tie / B truth: accuracies 0.9, 0.8 and 0.55 (a wrong answer
-is one of the other two classes, uniformly) and a spammer who clicks at
-random, fast. The figures come from the stored ItemConsensus rows and the
-ProjectQuality report that the submissions' recompute wrote.
+is one of the other two classes, uniformly), a spammer who clicks at random,
+fast, and one who always picks the response shown on the left. The figures
+come from the stored ItemConsensus rows and the ProjectQuality report that the
+submissions' recompute wrote.
 """
 
 import numpy as np
@@ -19,15 +20,19 @@ from annotation.services.submissions import annotation_submit
 from tests.factories import items_make, member_add, project_make, user_make
 
 N_ITEMS = 200
-ACCURACY = {"crowd_good": 0.9, "crowd_ok": 0.8, "crowd_weak": 0.55, "crowd_spam": None}
+ACCURACY = {"crowd_good": 0.9, "crowd_ok": 0.8, "crowd_weak": 0.55, "crowd_spam": None,
+            "crowd_left": "left"}
 SEED = 11
 
 
-def _label(name: str, index: int, truth: int) -> tuple[int, int]:
-    """(side, time in ms) for labeler ``name`` on item ``index``; seeded per pair,
-    so the answer does not depend on the order the queue serves items in."""
+def _label(name: str, index: int, truth: int, left: int) -> tuple[int, int]:
+    """(side, time in ms) for labeler ``name`` on item ``index``, whose canonical
+    position ``left`` is shown on the left; seeded per pair, so the answer does not
+    depend on the order the queue serves items in."""
     rng = np.random.default_rng([SEED, index, list(ACCURACY).index(name)])
     accuracy = ACCURACY[name]
+    if accuracy == "left":  # canonical A (position 0) on the left is side −1
+        return (-1 if left == 0 else 1), int(rng.integers(9000, 40000))
     if accuracy is None:
         return int(rng.integers(-1, 2)), int(rng.integers(800, 2500))
     side = truth if rng.random() < accuracy else int(rng.choice([c for c in (-1, 0, 1) if c != truth]))
@@ -51,7 +56,7 @@ def _label_the_project() -> dict:
         for name, user in users.items():
             while (lease := item_claim_next(project=project, labeler=user)) is not None:
                 k = index[lease.item_id]
-                side, ms = _label(name, k, int(truth[k]))
+                side, ms = _label(name, k, int(truth[k]), lease.display_order[0])
                 labels[name][lease.item_id] = side
                 annotation_submit(assignment=lease, idempotency_key=new_idempotency_key(),
                                   data={"strength": side * (1 + k % 2), "time_on_task_ms": ms})
@@ -66,14 +71,14 @@ def _truth_of(crowd) -> dict[int, int]:
 
 
 class SimulatedCrowdThroughTheServices(TestCase):
-    """The project is labeled once per class (800 claims and submissions, in
+    """The project is labeled once per class (1,000 claims and submissions, in
     setUpTestData's transaction); each test reads it back."""
 
     @classmethod
     def setUpTestData(cls):
         cls.crowd = _label_the_project()
 
-    def test_800_submissions_inside_the_window_recompute_once(self):
+    def test_1000_submissions_inside_the_window_recompute_once(self):
         crowd = self.crowd
         assert crowd["debounced_runs"] == 1
 
@@ -100,6 +105,12 @@ class SimulatedCrowdThroughTheServices(TestCase):
         assert spam["ds_accuracy"] == min(row["ds_accuracy"] for row in rows.values())
         assert {"disagrees", "too_fast"} <= set(spam["flags"])
         assert rows["crowd_good"]["flags"] == [] and rows["crowd_ok"]["flags"] == []
+
+    def test_the_always_left_labeler_is_flagged_for_position_bias_and_only_them(self):
+        rows = {row["username"]: row for row in self.crowd["state"].report["labelers"]}
+        assert "position_bias" in rows["crowd_left"]["flags"]
+        assert rows["crowd_left"]["first_share"] == 1.0
+        assert [name for name, row in rows.items() if "position_bias" in row["flags"]] == ["crowd_left"]
         # Dawid–Skene orders the honest labelers by their true accuracy.
         assert rows["crowd_good"]["ds_accuracy"] > rows["crowd_weak"]["ds_accuracy"]
         assert rows["crowd_ok"]["ds_accuracy"] > rows["crowd_weak"]["ds_accuracy"]
