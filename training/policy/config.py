@@ -7,10 +7,11 @@ the web process validates configs without importing the training stack.
 """
 
 import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from training.hyperparameters import param as _f
+from training.hyperparameters import values_from_dict
 
 DEVICES = ("auto", "cpu", "cuda")
 # The names in training.policy.losses.POLICY_LOSSES (a test keeps them equal).
@@ -18,11 +19,6 @@ LOSS_NAMES = ("sigmoid", "cdpo", "ipo", "hinge", "simpo", "orpo", "kto", "sft")
 PREFERENCE_LOSSES = tuple(n for n in LOSS_NAMES if n != "sft")
 REFERENCE_FREE = ("simpo", "orpo", "sft")
 
-
-def _f(default, help: str, **kw):  # noqa: A002 - "help" reads best in the field list
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass
@@ -107,33 +103,6 @@ def config_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(PolicyConfig))
 
 
-def _field_type(f: dataclasses.Field) -> type:
-    tp = typing.get_type_hints(PolicyConfig)[f.name]
-    return typing.get_origin(tp) if isinstance(tp, types.GenericAlias) else tp
-
-
-def _value(name: str, raw, tp: type):
-    if tp is bool:
-        if not isinstance(raw, bool):
-            raise ValueError(f"{name}: must be true or false")
-        return raw
-    if tp is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ValueError(f"{name}: must be an integer")
-        return raw
-    if tp is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != raw:
-            raise ValueError(f"{name}: must be a number")
-        return float(raw)
-    if tp is str:
-        if not isinstance(raw, str):
-            raise ValueError(f"{name}: must be a string")
-        return raw
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise ValueError(f"{name}: must be a list of strings")
-    return list(raw)
-
-
 def policy_config_from_dict(data: dict[str, Any] | None, *, kind: str = "dpo") -> PolicyConfig:
     """A PolicyConfig for a ``dpo`` or ``sft`` run from user input.
 
@@ -141,23 +110,7 @@ def policy_config_from_dict(data: dict[str, Any] | None, *, kind: str = "dpo") -
     """
     if kind not in ("dpo", "sft"):
         raise ValueError(f"kind: policy training is dpo or sft, not {kind!r}")
-    data = dict(data or {})
-    by_name = {f.name: f for f in config_fields()}
-    unknown = sorted(set(data) - set(by_name))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: unknown hyper-parameter")
-    values = {}
-    for name, raw in data.items():
-        f = by_name[name]
-        value = _value(name, raw, _field_type(f))
-        meta = f.metadata
-        if "choices" in meta and value not in meta["choices"]:
-            raise ValueError(f"{name}: must be one of {', '.join(meta['choices'])}")
-        if "min" in meta and value < meta["min"]:
-            raise ValueError(f"{name}: must be at least {meta['min']}")
-        if "gt" in meta and value <= meta["gt"]:
-            raise ValueError(f"{name}: must be above {meta['gt']}")
-        values[name] = value
+    values = values_from_dict(PolicyConfig, data)
     if kind == "sft":
         if values.setdefault("loss", "sft") != "sft":
             raise ValueError("loss: an sft run trains with the sft loss")

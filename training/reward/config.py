@@ -5,10 +5,11 @@ The API, the `train` command and the trainer all read this one definition;
 """
 
 import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from training.hyperparameters import param as _f
+from training.hyperparameters import values_from_dict
 
 TIE_MODES = ("drop", "equal")
 DEVICES = ("auto", "cpu", "cuda")
@@ -16,11 +17,6 @@ DEVICES = ("auto", "cpu", "cuda")
 # config (web process, admin) does not import torch; a test keeps them equal.
 LOSS_NAMES = ("bradley_terry", "bradley_terry_margin")
 
-
-def _f(default, help: str, **kw):  # noqa: A002 - "help" reads best in the field list
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass
@@ -82,47 +78,6 @@ def config_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(RewardConfig))
 
 
-def _field_type(f: dataclasses.Field) -> type:
-    hints = typing.get_type_hints(RewardConfig)
-    tp = hints[f.name]
-    if isinstance(tp, types.GenericAlias):
-        return typing.get_origin(tp)
-    return tp
-
-
 def config_from_dict(data: dict[str, Any] | None) -> RewardConfig:
     """A RewardConfig from user input; ValueError names the first bad field."""
-    data = dict(data or {})
-    by_name = {f.name: f for f in config_fields()}
-    unknown = sorted(set(data) - set(by_name))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: unknown hyper-parameter")
-    values = {}
-    for name, raw in data.items():
-        f = by_name[name]
-        tp = _field_type(f)
-        value = raw
-        if tp is bool:
-            if not isinstance(raw, bool):
-                raise ValueError(f"{name}: must be true or false")
-        elif tp is int:
-            if isinstance(raw, bool) or not isinstance(raw, int):
-                raise ValueError(f"{name}: must be an integer")
-        elif tp is float:
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise ValueError(f"{name}: must be a number")
-            value = float(raw)
-        elif tp is str:
-            if not isinstance(raw, str):
-                raise ValueError(f"{name}: must be a string")
-        elif tp is list:
-            if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-                raise ValueError(f"{name}: must be a list of strings")
-            value = list(raw)
-        meta = f.metadata
-        if "choices" in meta and value not in meta["choices"]:
-            raise ValueError(f"{name}: must be one of {', '.join(meta['choices'])}")
-        if "min" in meta and value < meta["min"]:
-            raise ValueError(f"{name}: must be at least {meta['min']}")
-        values[name] = value
-    return RewardConfig(**values)
+    return RewardConfig(**values_from_dict(RewardConfig, data))
