@@ -22,7 +22,6 @@ broker, says where a round is:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -32,11 +31,12 @@ from math import comb
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Conflict, DomainError, Invalid
 from annotation.models import Annotation, ComparisonItem, DatasetSnapshot, Project, Prompt
 from generation.models import JobStatus, ModelRole, ModelSpec
+from training.beat import periodic_task_sync
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
 from training.models import RunKind, RunStatus, TrainingRun
 
@@ -95,17 +95,8 @@ def periodic_task_name(setting: LoopSetting) -> str:
 
 def loop_setting_sync(*, setting: LoopSetting) -> PeriodicTask:
     """Create or update the setting's beat PeriodicTask to match the row."""
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=max(1, setting.check_every_minutes), period=IntervalSchedule.MINUTES)
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=periodic_task_name(setting),
-        defaults={"task": TICK_TASK, "interval": interval, "args": json.dumps([setting.pk]),
-                  "enabled": setting.enabled,
-                  "description": f"training loop for project {setting.project.slug}"})
-    if setting.periodic_task_id != task.pk:
-        LoopSetting.objects.filter(pk=setting.pk).update(periodic_task=task)
-        setting.periodic_task = task
-    return task
+    return periodic_task_sync(setting, name=periodic_task_name(setting), task=TICK_TASK,
+                              description=f"training loop for project {setting.project.slug}")
 
 
 @transaction.atomic

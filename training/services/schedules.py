@@ -9,17 +9,17 @@ two rows in step.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from math import comb
 
 from django.db import transaction
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Invalid
 from annotation.models import Annotation, DatasetSnapshot, Project
+from training.beat import periodic_task_sync
 from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
 from training.reward.config import config_from_dict
 
@@ -34,17 +34,8 @@ def periodic_task_name(schedule: TrainingSchedule) -> str:
 
 def training_schedule_sync(*, schedule: TrainingSchedule) -> PeriodicTask:
     """Create or update the schedule's PeriodicTask to match the row."""
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=max(1, schedule.check_every_minutes), period=IntervalSchedule.MINUTES)
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=periodic_task_name(schedule),
-        defaults={"task": TICK_TASK, "interval": interval, "args": json.dumps([schedule.pk]),
-                  "enabled": schedule.enabled,
-                  "description": f"{schedule.kind} training for project {schedule.project.slug}"})
-    if schedule.periodic_task_id != task.pk:
-        TrainingSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
-        schedule.periodic_task = task
-    return task
+    return periodic_task_sync(schedule, name=periodic_task_name(schedule), task=TICK_TASK,
+                              description=f"{schedule.kind} training for project {schedule.project.slug}")
 
 
 def training_schedule_clean(schedule: TrainingSchedule) -> None:
