@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from math import comb
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -34,11 +33,12 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Conflict, DomainError, Invalid
-from annotation.models import Annotation, ComparisonItem, DatasetSnapshot, Project, Prompt
+from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
 from generation.models import JobStatus, ModelRole, ModelSpec
 from training.beat import periodic_task_sync
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
 from training.models import RunKind, RunStatus, TrainingRun
+from training.services.schedules import new_pairs_upper_bound, snapshot_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -438,10 +438,6 @@ def loop_rounds_resume_stale(*, now: datetime | None = None) -> list[int]:
     return sent
 
 
-def _pairs_in(snapshot: DatasetSnapshot | None) -> int:
-    return sum((snapshot.counts or {}).values()) if snapshot is not None else 0
-
-
 def loop_tick(*, setting_id: int, now: datetime | None = None, enqueue: bool = True) -> str:
     """Check one project's loop; start a round when it is due. The message is
     also kept in ``last_message`` for the admin and the training page."""
@@ -467,13 +463,8 @@ def _tick(setting: LoopSetting, now: datetime, *, enqueue: bool) -> str:
     if last is not None and now - last.created_at < timedelta(hours=setting.min_interval_hours):
         return f"too soon: round {last.number} started at {last.created_at:%Y-%m-%d %H:%M} UTC"
     since = last.snapshot.created_at if last is not None and last.snapshot is not None else None
-    baseline = _pairs_in(last.snapshot if last is not None else None)
-    # Cheap gate before building: a new consensus pair needs a new label, and
-    # one label touches one item, which yields at most C(K, 2) pairs.
-    labels = Annotation.objects.filter(project=project, item__is_gold=False)
-    if since is not None:
-        labels = labels.filter(created_at__gt=since)
-    bound = labels.count() * comb(project.num_responses, 2)
+    baseline = snapshot_pairs(last.snapshot if last is not None else None)
+    bound = new_pairs_upper_bound(project=project, since=since)
     if bound < setting.min_new_pairs:
         return f"at most {bound} new pairs since the last round (< {setting.min_new_pairs})"
     # One check at a time: two deliveries of the tick race on this
@@ -484,7 +475,7 @@ def _tick(setting: LoopSetting, now: datetime, *, enqueue: bool) -> str:
     from annotation.services.datasets import dataset_snapshot_build
 
     snapshot = dataset_snapshot_build(project=project, filters=setting.snapshot_filters)
-    new_pairs = _pairs_in(snapshot) - baseline
+    new_pairs = snapshot_pairs(snapshot) - baseline
     if new_pairs < setting.min_new_pairs:
         snapshot.delete()  # built only to count; nothing refers to it
         return f"{new_pairs} new consensus pairs since the last round (< {setting.min_new_pairs})"

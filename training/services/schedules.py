@@ -67,8 +67,17 @@ def training_schedule_delete(*, schedule: TrainingSchedule) -> None:
     schedule.delete()
 
 
-def _pairs_in(snapshot: DatasetSnapshot | None) -> int:
+def snapshot_pairs(snapshot: DatasetSnapshot | None) -> int:
     return sum((snapshot.counts or {}).values()) if snapshot is not None else 0
+
+
+def new_pairs_upper_bound(*, project: Project, since: datetime | None) -> int:
+    """A cheap gate before building a snapshot: a new consensus pair needs a new
+    label, and one label touches one item, which yields at most C(K, 2) pairs."""
+    labels = Annotation.objects.filter(project=project, item__is_gold=False)
+    if since is not None:
+        labels = labels.filter(created_at__gt=since)
+    return labels.count() * comb(project.num_responses, 2)
 
 
 def training_schedule_tick(*, schedule_id: int, now: datetime | None = None) -> str:
@@ -99,14 +108,9 @@ def _tick(schedule: TrainingSchedule, now: datetime) -> str:
         return "a run is already queued or running"
     last = runs.select_related("snapshot").order_by("-created_at", "-pk").first()
     since = last.snapshot.created_at if last else None
-    baseline = _pairs_in(last.snapshot if last else None)
+    baseline = snapshot_pairs(last.snapshot if last else None)
 
-    # Cheap gate before building: a new consensus pair needs a new label, and
-    # one label touches one item, which yields at most C(K, 2) pairs.
-    labels = Annotation.objects.filter(project=project, item__is_gold=False)
-    if since is not None:
-        labels = labels.filter(created_at__gt=since)
-    bound = labels.count() * comb(project.num_responses, 2)
+    bound = new_pairs_upper_bound(project=project, since=since)
     if bound < schedule.min_new_pairs:
         return f"at most {bound} new pairs since the last run (< {schedule.min_new_pairs})"
 
@@ -119,7 +123,7 @@ def _tick(schedule: TrainingSchedule, now: datetime) -> str:
     from annotation.services.datasets import dataset_snapshot_build
 
     snapshot = dataset_snapshot_build(project=project, filters=schedule.filters)
-    new_pairs = _pairs_in(snapshot) - baseline
+    new_pairs = snapshot_pairs(snapshot) - baseline
     if new_pairs < schedule.min_new_pairs:
         # Built only to count: nothing refers to it, and keeping one per check
         # would pile up copies of the project's pairs.
