@@ -66,7 +66,7 @@ def assignment_for_labeler(*, user: AbstractBaseUser, assignment_id) -> Assignme
         raise NotFound("Assignment not found.") from None
     role = Membership.objects.filter(project_id=OuterRef("project_id"), user_id=user.pk)
     assignment = (
-        Assignment.objects.select_related("project", "item")
+        Assignment.objects.select_related("project")
         .annotate(current_role=Subquery(role.values("role")[:1]))
         .filter(pk=pk, labeler_id=user.pk)
         .first()

@@ -537,20 +537,26 @@ def bench_one_size(items: int, args, rows: list, notes: dict) -> bool:
             db.queue_reset(bench)
     finally:
         server.stop()
+    notes[items] = {"plans": plans}
+    if args.solo > 0:
+        in_process_report(bench, tokens[0][0], args, notes[items])
+    last = plans[max(args.labelers)]
+    print(f"\n  claim query plan right after the {max(args.labelers)}-labeler run:\n"
+          + "\n".join("    " + line for line in last["plan"].splitlines()), flush=True)
+    return ok
+
+
+def in_process_report(bench: dict, user_id: int, args, notes: dict) -> None:
     wait_for_quiet(max_busy_pct=args.quiet_below, max_wait=args.quiet_wait)
-    cost = db.in_process_costs(bench, tokens[0][0], count=args.solo)
+    cost = db.in_process_costs(bench, user_id, count=args.solo)
     db.queue_reset(bench)
-    notes[items] = {"in_process": cost, "plans": plans}
+    notes["in_process"] = cost
     print(f"  in-process, one labeler alone, no HTTP: first 100 claims p50 {cost['claim_p50']:.2f} "
           f"p99 {cost['claim_p99']:.2f} ms, last 100 p50 {cost['claim_p50_last_100']:.2f} ms; "
           f"claim query after {cost['count']} labels {cost['claim_query_ms_at_end']:.2f} ms; "
           f"submit p50 {cost['submit_p50']:.2f} p99 {cost['submit_p99']:.2f} ms; "
           f"{cost['statements_per_label']:.0f} SQL statements and "
           f"{cost['python_cpu_ms_per_label']:.1f} ms Python CPU per label", flush=True)
-    last = plans[max(args.labelers)]
-    print(f"\n  claim query plan right after the {max(args.labelers)}-labeler run:\n"
-          + "\n".join("    " + line for line in last["plan"].splitlines()), flush=True)
-    return ok
 
 
 def main(argv=None) -> int:

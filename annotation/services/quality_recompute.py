@@ -38,12 +38,17 @@ def debounce_seconds() -> int:
     return int(getattr(settings, "PALATE_QUALITY_DEBOUNCE_SECONDS", DEFAULT_DEBOUNCE_SECONDS))
 
 
+# (project id, created_at) of the projects whose ProjectQuality row this process
+# has seen exist.
+_rows_seen: set[tuple] = set()
+
+
 def _state(project_id: int) -> ProjectQuality:
     # get_or_create retries the read when a concurrent request created the row first.
     return ProjectQuality.objects.get_or_create(project_id=project_id)[0]
 
 
-def project_quality_schedule(*, project_id: int) -> bool:
+def project_quality_schedule(*, project: Project) -> bool:
     """Queue a recompute ``debounce_seconds()`` from now unless one is pending.
 
     Returns whether this call scheduled it. The race: two web processes
@@ -53,7 +58,15 @@ def project_quality_schedule(*, project_id: int) -> bool:
     """
     from annotation.tasks import project_quality_recompute_task
 
-    _state(project_id)
+    project_id = project.pk
+    # A row goes only with its project, so once this process has seen it the hot
+    # path (a submission) is the one UPDATE below, not a read of the row and its
+    # JSON report. Keyed with created_at: SQLite may give a new project the id
+    # of a deleted (or rolled-back) one.
+    seen_key = (project_id, project.created_at)
+    if seen_key not in _rows_seen:
+        _state(project_id)
+        _rows_seen.add(seen_key)
     now = timezone.now()
     window = debounce_seconds()
     claimed = ProjectQuality.objects.filter(project_id=project_id).filter(
@@ -64,14 +77,14 @@ def project_quality_schedule(*, project_id: int) -> bool:
     return bool(claimed)
 
 
-def project_quality_schedule_on_commit(*, project_id: int) -> None:
+def project_quality_schedule_on_commit(*, project: Project) -> None:
     """Called inside a submission's transaction: schedule once it commits.
 
     ``robust``: the annotation is already committed by then, so a broker
     outage must not turn the labeler's successful submit into an error; the
     next submission schedules again.
     """
-    transaction.on_commit(lambda: project_quality_schedule(project_id=project_id), robust=True)
+    transaction.on_commit(lambda: project_quality_schedule(project=project), robust=True)
 
 
 def project_quality_recompute(*, project: Project, method: str | None = None,

@@ -10,14 +10,13 @@ import random
 import secrets
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.lookups import In
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotation.errors import Conflict
 from annotation.models import Assignment, AssignmentStatus, ComparisonItem, Project
+from annotation.services import queue_sql
 
 CLAIM_ATTEMPTS = 5
 RECLAIM_BATCH = 500
@@ -42,14 +41,8 @@ def _lockable(queryset):
 
 
 def lease_live(*, project: Project, labeler, now: datetime | None = None) -> Assignment | None:
-    now = now or timezone.now()
-    return (
-        Assignment.objects.select_related("item")
-        .filter(project=project, labeler=labeler, status=AssignmentStatus.LEASED,
-                expires_at__gt=now)
-        .order_by("pk")
-        .first()
-    )
+    return queue_sql.lease_live(project_id=project.pk, labeler_id=labeler.pk,
+                                now=now or timezone.now())
 
 
 def _gold_due(*, project: Project, labeler) -> bool:
@@ -65,67 +58,49 @@ def _gold_due(*, project: Project, labeler) -> bool:
     return counts["gold"] < int(project.gold_rate * (counts["total"] + 1) + phase)
 
 
-def _unseen_by(labeler):
-    """Never given to ``labeler``: the labeler is not among the item's assignees.
-
-    Deliberately ``labeler NOT IN (labelers of this item)`` and not NOT EXISTS. PostgreSQL
-    turns NOT EXISTS into an anti-join planned from its statistics for this labeler; for
-    one who started after the last ANALYZE it expects 1 row, materializes all of the
-    labeler's assignments and compares each with every candidate, so a claim costs
-    (items this labeler has seen that are still open)² — 100-365 ms after 1,000-2,000
-    labels at 1,000,000 items. A NOT IN sublink is never turned into a join; correlated
-    on the item alone it stays one index probe of that item's few assignments per
-    candidate, whatever the statistics (about 2 ms there). labeler_id is NOT NULL, so
-    NOT IN has no NULL trap.
-    """
-    labelers_of_item = Assignment.objects.filter(item=OuterRef("pk")).order_by().values("labeler_id")
-    return ~In(Value(labeler.pk), Subquery(labelers_of_item))
-
-
 def item_take_slot(*, item_id: int, project: Project, gold: bool) -> bool:
     """Compare-and-set one slot on the item; True if it was still free."""
-    if gold:
-        # Gold items are shown to every labeler: no overlap cap.
-        return ComparisonItem.objects.filter(pk=item_id, is_gold=True).update(
-            assigned_count=F("assigned_count") + 1) == 1
-    # Right-hand sides read the old row, so is_open becomes (old + 1 < overlap).
-    return ComparisonItem.objects.filter(
-        pk=item_id, is_gold=False, assigned_count__lt=project.overlap
-    ).update(
-        assigned_count=F("assigned_count") + 1,
-        is_open=Case(When(assigned_count__lt=project.overlap - 1, then=Value(True)),
-                     default=Value(False)),
-    ) == 1
+    return queue_sql.item_take_slot(item_id=item_id, overlap=project.overlap, gold=gold)
 
 
 def _claim(*, project: Project, labeler, gold: bool, now: datetime) -> Assignment | None:
-    candidates = ComparisonItem.objects.filter(project=project).filter(_unseen_by(labeler))
-    if gold:
-        candidates = candidates.filter(is_gold=True).order_by("?")
-    else:
-        candidates = candidates.filter(is_open=True, is_gold=False).order_by(
-            "-priority", "created_at", "id")
+    """Lease the first free item the labeler has not seen.
+
+    "Not seen" is ``labeler NOT IN (labelers of this item)`` and deliberately not
+    NOT EXISTS. PostgreSQL turns NOT EXISTS into an anti-join planned from its
+    statistics for this labeler; for one who started after the last ANALYZE it
+    expects 1 row, materializes all of the labeler's assignments and compares each
+    with every candidate, so a claim costs (items this labeler has seen that are
+    still open)² — 100-365 ms after 1,000-2,000 labels at 1,000,000 items. A NOT IN
+    sublink is never turned into a join; correlated on the item alone it stays one
+    index probe of that item's few assignments per candidate, whatever the
+    statistics (about 2 ms there).
+    """
     for _ in range(CLAIM_ATTEMPTS):
-        with transaction.atomic():
+        # No savepoints: nothing here is rolled back on its own. A failed
+        # compare-and-set changed nothing, and an IntegrityError ends the whole
+        # claim (Conflict), so the caller's transaction rolls back as one.
+        with transaction.atomic(savepoint=False):
             # Two labelers reading the same head item would both see a free slot;
             # SKIP LOCKED hands each of them a different row, and the CAS in
             # item_take_slot re-checks the count under the row lock.
-            item_id = _lockable(candidates).values_list("pk", flat=True).first()
+            item_id = queue_sql.item_candidate(project_id=project.pk, labeler_id=labeler.pk,
+                                               gold=gold)
             if item_id is None:
                 return None
             if not item_take_slot(item_id=item_id, project=project, gold=gold):
                 continue
             try:
-                with transaction.atomic():
-                    return Assignment.objects.create(
-                        project=project, item_id=item_id, labeler=labeler,
-                        display_order=_display_order(project.num_responses),
-                        is_gold=gold, leased_at=now,
-                        expires_at=now + timedelta(seconds=project.lease_seconds),
-                    )
+                return Assignment.objects.create(
+                    project=project, item_id=item_id, labeler=labeler,
+                    display_order=_display_order(project.num_responses),
+                    is_gold=gold, leased_at=now,
+                    expires_at=now + timedelta(seconds=project.lease_seconds),
+                )
             except IntegrityError:
-                # Already seen by this labeler: the outer transaction rolls the
-                # slot back and we try the next candidate.
+                # Already seen by this labeler (the unique constraint caught what
+                # the candidate filter missed): the slot taken above is rolled
+                # back with the rest of the claim.
                 raise Conflict("item already leased to this labeler") from None
     return None
 
@@ -139,7 +114,7 @@ def item_claim_next(*, project: Project, labeler) -> Assignment | None:
     with transaction.atomic():
         # Serialize one labeler's own claims (a double click must not yield two
         # leases); other labelers are not blocked by this lock.
-        get_user_model().objects.select_for_update().filter(pk=labeler.pk).values_list("pk").first()
+        queue_sql.labeler_lock(labeler_id=labeler.pk)
         live = lease_live(project=project, labeler=labeler, now=now)
         if live is not None:
             return live

@@ -8,7 +8,6 @@ Otherwise it is refused with 409 ``lease_expired``.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid
@@ -19,6 +18,7 @@ from annotation.models import (
     AssignmentStatus,
     ComparisonItem,
 )
+from annotation.services import queue_sql
 from annotation.services.quality_recompute import project_quality_schedule_on_commit
 from annotation.services.queue import item_take_slot
 from annotation.validation import label_clean
@@ -69,40 +69,40 @@ def annotation_submit(
     if not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 64:
         raise Invalid("must be a string of 8 to 64 characters", field="idempotency_key")
     labeler = assignment.labeler
-    existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment)
-    if existing is not None:
-        return existing, False
     project = assignment.project
-    cleaned = label_clean(project, data)
+    # An assignment's item, gold flag and display order never change; only its
+    # status is read again, under the lock.
+    item_id = assignment.item_id
     try:
         with transaction.atomic():
             # The assignment row lock serializes submit, skip and the reclaimer
             # for this lease: a double submit waits here and then replays.
-            locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-            previous = Annotation.objects.filter(item_id=locked.item_id, labeler=labeler).first()
-            if previous is not None:
-                if previous.idempotency_key == idempotency_key:
-                    return previous, False
+            # A replay (same key, same item) is found with the lock; a key already
+            # used for another item trips the unique (labeler, key) constraint below.
+            status, previous_id, previous_key = queue_sql.assignment_lock_for_submit(
+                assignment_id=assignment.pk)
+            if previous_id is not None:
+                if previous_key == idempotency_key:
+                    return Annotation.objects.get(pk=previous_id), False
                 raise Conflict("you already submitted this item")
-            if locked.status == AssignmentStatus.SKIPPED:
+            cleaned = label_clean(project, data)
+            if status == AssignmentStatus.SKIPPED:
                 raise Conflict("this item was skipped")
-            if locked.status == AssignmentStatus.EXPIRED and not item_take_slot(
-                item_id=locked.item_id, project=project, gold=locked.is_gold
+            if status == AssignmentStatus.EXPIRED and not item_take_slot(
+                item_id=item_id, project=project, gold=assignment.is_gold
             ):
                 raise LeaseExpired("the lease expired and the item has all the labels it needs")
             annotation = Annotation.objects.create(
-                project=project, item_id=locked.item_id, labeler=labeler, assignment=locked,
-                source=source, display_order=locked.display_order,
+                project=project, item_id=item_id, labeler=labeler, assignment_id=assignment.pk,
+                source=source, display_order=assignment.display_order,
                 idempotency_key=idempotency_key, **cleaned,
             )
-            locked.status = AssignmentStatus.SUBMITTED
-            locked.finished_at = timezone.now()
-            locked.save(update_fields=["status", "finished_at"])
-            ComparisonItem.objects.filter(pk=locked.item_id).update(
-                submitted_count=F("submitted_count") + 1)
-            if project.disagreement_first and not locked.is_gold:
-                item_raise_disputed(item_id=locked.item_id)
-            project_quality_schedule_on_commit(project_id=project.pk)
+            now = timezone.now()
+            queue_sql.assignment_mark_submitted(assignment_id=assignment.pk, item_id=item_id, now=now)
+            assignment.status, assignment.finished_at = AssignmentStatus.SUBMITTED, now
+            if project.disagreement_first and not assignment.is_gold:
+                item_raise_disputed(item_id=item_id)
+            project_quality_schedule_on_commit(project=project)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay it.
         existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment)

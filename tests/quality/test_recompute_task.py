@@ -66,8 +66,8 @@ def test_the_task_is_queued_with_the_window_as_countdown(project, monkeypatch, s
     queued = []
     monkeypatch.setattr(project_quality_recompute_task, "apply_async",
                         lambda args, countdown: queued.append((args, countdown)))
-    assert project_quality_schedule(project_id=project.pk) is True
-    assert project_quality_schedule(project_id=project.pk) is False
+    assert project_quality_schedule(project=project) is True
+    assert project_quality_schedule(project=project) is False
     assert queued == [([project.pk], 17)]
     due = ProjectQuality.objects.get(project=project).recompute_due_at
     assert timedelta(seconds=16) < due - timezone.now() <= timedelta(seconds=17)
@@ -80,9 +80,9 @@ def test_each_project_has_its_own_window(project, admin, monkeypatch):
     queued = []
     monkeypatch.setattr(project_quality_recompute_task, "apply_async",
                         lambda args, countdown: queued.append(args[0]))
-    assert project_quality_schedule(project_id=project.pk)
-    assert project_quality_schedule(project_id=other.pk)
-    assert not project_quality_schedule(project_id=project.pk)
+    assert project_quality_schedule(project=project)
+    assert project_quality_schedule(project=other)
+    assert not project_quality_schedule(project=project)
     assert queued == [project.pk, other.pk]
 
 

@@ -407,11 +407,12 @@ def _finish_succeeded(run: TrainingRun, result) -> bool:
                           step=result.steps, results=results,
                           timings={k: round(v, 3) for k, v in result.timings.items()},
                           device=result.device[:200], output_model=spec, heartbeat_at=timezone.now())
-    run.refresh_from_db()
-    if not policy:
-        # A new reward model takes over at once; whether a new policy replaces the
-        # one in use is for its evaluation (the loop) to decide.
-        training_run_activate(run=run)
+        run.refresh_from_db()
+        if not policy:
+            # A new reward model takes over at once (in the same transaction, so
+            # no one sees it succeeded but not in use); whether a new policy
+            # replaces the one in use is for its evaluation (the loop) to decide.
+            training_run_activate(run=run)
     return True
 
 
