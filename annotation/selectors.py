@@ -1,5 +1,7 @@
 """Reads. Each takes an already permission-checked project or user."""
 
+from dataclasses import dataclass
+
 from django.db.models import Prefetch, QuerySet
 
 from annotation.errors import Invalid
@@ -72,6 +74,31 @@ def prompt_list(*, project: Project, params) -> QuerySet[Prompt]:
 
 def item_detail(*, item: ComparisonItem) -> ComparisonItem:
     return ComparisonItem.objects.prefetch_related(_slots()).get(pk=item.pk)
+
+
+@dataclass(frozen=True)
+class LeaseShown:
+    """A lease and what its labeler is shown: the prompt's messages and the
+    response texts by canonical position."""
+
+    assignment: Assignment
+    messages: list
+    texts: dict[int, str]
+
+    def responses(self) -> list[dict]:
+        """In the lease's display order."""
+        return [{"position": p, "text": self.texts[p]} for p in self.assignment.display_order]
+
+
+def lease_shown(*, assignment: Assignment) -> LeaseShown:
+    """What the API returns for a lease, in one query (next runs this for every label)."""
+    rows = ItemResponse.objects.filter(item_id=assignment.item_id).values_list(
+        "position", "response__text", "item__prompt__messages")
+    rows = list(rows)
+    # Every row carries the same prompt (one item).
+    messages = rows[0][2] if rows else []
+    return LeaseShown(assignment=assignment, messages=messages,
+                      texts={position: text for position, text, _ in rows})
 
 
 def lease_detail(*, assignment: Assignment) -> Assignment:

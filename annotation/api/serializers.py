@@ -5,7 +5,6 @@ from rest_framework import serializers
 from annotation.models import (
     Annotation,
     ApiToken,
-    Assignment,
     ComparisonItem,
     DatasetExport,
     DatasetSnapshot,
@@ -17,6 +16,7 @@ from annotation.models import (
     Role,
     TaskType,
 )
+from annotation.selectors import LeaseShown
 
 # ----- input -----
 
@@ -172,23 +172,23 @@ class AdminAnnotationOutput(AnnotationOutput):
 class LeaseOutput(serializers.Serializer):
     """What a labeler sees: no gold flag, no model names (both would bias)."""
 
-    assignment = serializers.IntegerField(source="pk")
-    item = serializers.IntegerField(source="item_id")
-    project = serializers.IntegerField(source="project_id")
-    status = serializers.CharField()
-    leased_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    display_order = serializers.ListField(child=serializers.IntegerField())
+    assignment = serializers.IntegerField(source="assignment.pk")
+    item = serializers.IntegerField(source="assignment.item_id")
+    project = serializers.IntegerField(source="assignment.project_id")
+    status = serializers.CharField(source="assignment.status")
+    leased_at = serializers.DateTimeField(source="assignment.leased_at")
+    expires_at = serializers.DateTimeField(source="assignment.expires_at")
+    display_order = serializers.ListField(child=serializers.IntegerField(),
+                                          source="assignment.display_order")
     messages = serializers.SerializerMethodField()
     responses = serializers.SerializerMethodField(
         help_text="In display order; 'position' is the canonical position (0 = A).")
 
-    def get_messages(self, assignment: Assignment) -> list[dict]:
-        return assignment.item.prompt.messages
+    def get_messages(self, lease: LeaseShown) -> list[dict]:
+        return lease.messages
 
-    def get_responses(self, assignment: Assignment) -> list[dict]:
-        by_position = {s.position: s.response.text for s in assignment.item.slots.all()}
-        return [{"position": p, "text": by_position[p]} for p in assignment.display_order]
+    def get_responses(self, lease: LeaseShown) -> list[dict]:
+        return lease.responses()
 
 
 class SnapshotInput(serializers.Serializer):

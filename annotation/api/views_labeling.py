@@ -24,14 +24,14 @@ class NextItemApi(APIView):
         assignment = item_claim_next(project=project, labeler=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(LeaseOutput(selectors.lease_detail(assignment=assignment)).data)
+        return Response(LeaseOutput(selectors.lease_shown(assignment=assignment)).data)
 
 
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=LeaseOutput)
     def get(self, request, assignment_id: int):
         assignment = access.assignment_for_labeler(user=request.user, assignment_id=assignment_id)
-        return Response(LeaseOutput(selectors.lease_detail(assignment=assignment)).data)
+        return Response(LeaseOutput(selectors.lease_shown(assignment=assignment)).data)
 
 
 class SubmitApi(APIView):

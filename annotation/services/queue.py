@@ -3,7 +3,8 @@
 Invariant: for a non-gold item, live leases + submissions (``assigned_count``)
 never exceed the project's overlap, and a labeler never holds two assignment
 rows for one item (a unique constraint). ``assigned_count`` only changes in an
-UPDATE guarded by the row lock, in this module and in submissions.
+UPDATE guarded by the row lock, in this module and in submissions. The
+statements every label runs are written out in SQL in queue_sql.py.
 """
 
 import random

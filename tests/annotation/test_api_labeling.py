@@ -293,10 +293,10 @@ def test_next_query_count_does_not_grow_with_the_queue(project, labeler, count,
     items_make(project, count)
     client = client_for(labeler)
     client.get("/api/me/")  # the token's last-use write happens once a minute
-    # Measured 11 (with the test's savepoints); asking again takes 8.
-    with django_assert_max_num_queries(11):
+    # Measured 10 (with the test's savepoints); asking again takes 7.
+    with django_assert_max_num_queries(10):
         assert ask_next(client, project).status_code == 200
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         assert ask_next(client, project).status_code == 200
 
 
