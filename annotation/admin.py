@@ -1,16 +1,23 @@
 from django.contrib import admin
 
 from annotation import user_admin  # noqa: F401 - the user list's account actions
+from annotation.admin_readonly import ReadOnlyAdmin
 from annotation.models import (
+    Adjudication,
     Annotation,
     ApiToken,
     Assignment,
     ComparisonItem,
+    DatasetExport,
+    DatasetSnapshot,
+    ItemConsensus,
     ItemResponse,
     Membership,
     Project,
+    ProjectQuality,
     Prompt,
     Response,
+    SnapshotPair,
 )
 
 
@@ -90,3 +97,40 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
     raw_id_fields = ["user"]
     readonly_fields = ["prefix", "key_hash", "last_used_at"]
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "version", "status", "content_hash", "created_at", "finished_at"]
+    list_filter = ["status", "project"]
+
+
+@admin.register(SnapshotPair)
+class SnapshotPairAdmin(ReadOnlyAdmin):
+    list_display = ["id", "snapshot", "item_id", "margin", "is_tie", "num_labels", "split"]
+    list_filter = ["split", "is_tie"]
+    list_select_related = ["snapshot"]
+
+
+@admin.register(DatasetExport)
+class DatasetExportAdmin(ReadOnlyAdmin):
+    list_display = ["id", "snapshot", "format", "status", "progress_rows", "total_rows", "created_at"]
+    list_filter = ["status", "format"]
+
+
+@admin.register(ItemConsensus)
+class ItemConsensusAdmin(ReadOnlyAdmin):
+    list_display = ["item", "project", "method", "label", "agreement", "n_labels",
+                    "needs_adjudication", "computed_at"]
+    list_filter = ["needs_adjudication", "method", "project"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "item", "project", "decided_by", "strength", "created_at"]
+    list_filter = ["project"]
+
+
+@admin.register(ProjectQuality)
+class ProjectQualityAdmin(ReadOnlyAdmin):
+    list_display = ["project", "method", "computed_at", "duration_ms", "recompute_due_at", "runs"]

@@ -2,8 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from annotation.admin_readonly import ReadOnlyAdmin
 from annotation.errors import DomainError
-from training.models import TrainingRun, TrainingSchedule
+from training.models import (
+    HumanEvalItem,
+    PolicyEvaluation,
+    TrainingMetric,
+    TrainingRun,
+    TrainingSchedule,
+)
 from training.services.runs import training_run_cancel, training_run_resume
 from training.services.schedules import (
     training_schedule_clean,
@@ -81,6 +88,23 @@ class TrainingScheduleAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for schedule in queryset:
             training_schedule_delete(schedule=schedule)
+
+
+@admin.register(TrainingMetric)
+class TrainingMetricAdmin(ReadOnlyAdmin):
+    list_display = ["run", "split", "step", "created_at"]
+    list_filter = ["split"]
+
+
+@admin.register(PolicyEvaluation)
+class PolicyEvaluationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "policy", "reference", "reward_model", "created_at"]
+    list_filter = ["project"]
+
+
+@admin.register(HumanEvalItem)
+class HumanEvalItemAdmin(ReadOnlyAdmin):
+    list_display = ["id", "evaluation", "item", "policy_position"]
 
 
 from training.loop import admin as loop_admin  # noqa: E402,F401  (registers the loop's admin)
