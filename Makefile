@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 VLLM_VENV ?= .venv-vllm
+# A second environment from the runtime files alone (requirements.txt and the
+# model wheels, never requirements-dev.txt): the fresh-install tests run
+# `make run` and import every module with it, as a new user's machine would.
+RUNTIME_VENV ?= .venv-runtime
 VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run test lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
+.PHONY: run runtime-env test lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +49,11 @@ $(VLLM_VENV)/.installed: $(VLLM_REQUIREMENTS)
 
 vllm-env: $(VLLM_VENV)/.installed
 
-# Web server, Celery worker and beat on a SQLite file and kombu's filesystem
-# broker (no servers needed). DEBUG is on only here. `exec` leaves no shell
-# between make and run_all.py, so Ctrl-C or a SIGTERM reaches it and it stops the rest.
+# Web server, Celery workers and beat on a SQLite file and kombu's filesystem
+# broker (no servers needed). DEBUG is on only here; the first start keeps a
+# generated secret key in var/secret_key, which later `manage.py` commands read.
+# `exec` leaves no shell between make and run_all.py, so Ctrl-C or a SIGTERM
+# reaches it and it stops the rest. Process logs go to var/log/.
 run: $(VENV)/.runtime $(VENV)/.models
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py bootstrap_models
@@ -60,13 +66,17 @@ run: $(VENV)/.runtime $(VENV)/.models
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+runtime-env:
+	$(MAKE) --no-print-directory VENV=$(RUNTIME_VENV) $(RUNTIME_VENV)/.runtime $(RUNTIME_VENV)/.models
+
 # The whole suite; against PostgreSQL and Redis on localhost when they answer
 # (CI=true makes a missing one fail the run instead of falling back).
-test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps
+# tests/smoke/ starts `make run` from $(RUNTIME_VENV) on a throw-away var/.
+test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps runtime-env
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/dependency_audit.py
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
-	$(BIN)/python -m pytest
+	PALATE_RUNTIME_VENV=$(RUNTIME_VENV) $(BIN)/python -m pytest
 
 # Production settings pass `check --deploy --fail-level WARNING`, and gunicorn
 # started by scripts/serve_prod.sh answers with HSTS, CSP and the other headers.
@@ -92,4 +102,4 @@ bench-generation: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed
 	$(BIN)/python benchmarks/generation.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) var staticfiles
+	rm -rf $(VENV) $(VLLM_VENV) $(RUNTIME_VENV) var staticfiles

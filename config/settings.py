@@ -11,18 +11,23 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.secret_key import secret_key_create, secret_key_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PALATE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = env_str("SECRET_KEY")
+# SECRET_KEY from the environment; else the embedded install's key under var/
+# (config/secret_key.py), which `make run` (DEBUG on) creates on its first start.
+# With neither, outside DEBUG, refuse to start: production sets SECRET_KEY.
+SECRET_KEY = env_str("SECRET_KEY") or secret_key_read(var_dir=VAR_DIR)
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    # Only reachable with DEBUG on (make run): a fixed development key.
-    SECRET_KEY = "palate-insecure-development-key-do-not-use-in-production"  # noqa: S105
+        raise ImproperlyConfigured(
+            f"SECRET_KEY must be set when DEBUG is off (or run `make run` once, which keeps a "
+            f"generated key in {VAR_DIR / 'secret_key'} for the embedded default)")
+    SECRET_KEY = secret_key_create(var_dir=VAR_DIR)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if "*" in ALLOWED_HOSTS:
@@ -242,6 +247,10 @@ CELERY_TIMEZONE = TIME_ZONE
 # `manage.py bootstrap_models` live under PALATE_MODELS_DIR; generation tasks
 # run on their own queue so a GPU host can consume only that one.
 PALATE_MODELS_DIR = Path(env_str("PALATE_MODELS_DIR", str(VAR_DIR / "models")))
+# Compute threads per Celery worker process for torch/tokenizers (0: the libraries'
+# default, one per core). `make run` gives the generation and training workers a
+# share of the cores each (config/worker_threads.py).
+PALATE_TORCH_THREADS = env_int("PALATE_TORCH_THREADS", 0)
 PALATE_GENERATION_BACKEND = env_str("PALATE_GENERATION_BACKEND", "transformers")
 PALATE_VLLM_URL = env_str("PALATE_VLLM_URL", "http://127.0.0.1:8001/v1")
 PALATE_VLLM_API_KEY = env_str("PALATE_VLLM_API_KEY", "")

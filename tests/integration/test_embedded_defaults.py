@@ -59,3 +59,32 @@ def test_wildcard_allowed_hosts_is_refused(tmp_path):
                        PALATE_VAR_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "ALLOWED_HOSTS" in result.stderr
+
+
+SHOW_KEY = """
+import django
+django.setup()
+from django.conf import settings
+print(settings.SECRET_KEY)
+"""
+
+
+def test_the_first_debug_start_keeps_a_secret_key_that_later_commands_reuse(tmp_path):
+    var = tmp_path / "var"
+    first = run_clean(["-c", SHOW_KEY], DEBUG="1", PALATE_VAR_DIR=str(var))
+    assert first.returncode == 0, first.stderr
+    key_file = var / "secret_key"
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+    key = key_file.read_text().strip()
+    assert len(key) >= 50 and first.stdout.strip() == key
+    # A README command as written (no DEBUG=1) on that install reads the same key.
+    later = run_clean(["-c", SHOW_KEY], PALATE_VAR_DIR=str(var))
+    assert later.returncode == 0, later.stderr
+    assert later.stdout.strip() == key
+
+
+def test_an_explicit_secret_key_wins_over_the_embedded_one(tmp_path):
+    var = tmp_path / "var"
+    assert run_clean(["-c", SHOW_KEY], DEBUG="1", PALATE_VAR_DIR=str(var)).returncode == 0
+    result = run_clean(["-c", SHOW_KEY], SECRET_KEY="k" * 60, PALATE_VAR_DIR=str(var))
+    assert result.stdout.strip() == "k" * 60
