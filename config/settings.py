@@ -219,7 +219,9 @@ CACHES = {
 # Celery. The embedded default is kombu's filesystem transport: a real worker
 # with no broker server. Producers and the worker must share the same folder.
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# The host part means nothing to this transport; naming one keeps kombu from
+# warning "No hostname was supplied" on every command that queues a task.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),

@@ -39,7 +39,7 @@ def test_no_service_settings_mean_a_sqlite_file_and_the_filesystem_broker(tmp_pa
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["name"] == str(var / "palate.sqlite3")
     assert var.is_dir()  # SQLite cannot create the folder itself
-    assert found["broker"] == "filesystem://"
+    assert found["broker"] == "filesystem://localhost/"
     assert found["queue_folder"] == str(var / "broker" / "queue")
 
 
