@@ -27,25 +27,43 @@ def kappa_colour(value: float | None) -> str:
     return f"#ff{g:02x}{b:02x}"
 
 
+# Axis labels are 11px text (palate.css); a generous average glyph width keeps
+# wide names inside the drawing. Longer names are shortened, in full on hover.
+CHAR_PX = 7.0
+LABEL_CHARS = 24
+
+
+def axis_label(name: str) -> str:
+    return name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"
+
+
 def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44) -> SafeString:
-    """An annotator × annotator matrix of Cohen's kappa, one labelled cell per pair."""
+    """An annotator × annotator matrix of Cohen's kappa, one labelled cell per pair.
+
+    The margins follow the longest label: the row labels need its length on the
+    left, the column labels (rotated 45°) need length × sin 45° above and reach
+    as far to the right of their column — a fixed margin cut names off."""
     n = len(names)
     if n == 0:
         return _join([])
-    left, top = 130, 110
-    width, height = left + n * cell + 10, top + n * cell + 10
+    longest = max(len(axis_label(name)) for name in names) * CHAR_PX
+    diagonal = round(longest * 0.7072) + 8
+    left, top = max(40, round(longest) + 14), max(40, diagonal + 8)
+    width, height = left + n * cell + max(10, diagonal - cell // 2), top + n * cell + 10
     parts = [format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" role="img" width="{}" height="{}" '
         'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">'
         "Cohen's kappa between each pair of annotators</title>", width, height, width, height)]
     for i, name in enumerate(names):
         y = top + i * cell + cell / 2 + 4
-        parts.append(format_html('<text x="{}" y="{}" text-anchor="end" class="axis">{}</text>',
-                                 left - 6, y, name))
+        label = axis_label(name)
+        parts.append(format_html(
+            '<text x="{}" y="{}" text-anchor="end" class="axis"><title>{}</title>{}</text>',
+            left - 6, y, name, label))
         x = left + i * cell + cell / 2
         parts.append(format_html(
-            '<text x="{}" y="{}" text-anchor="start" class="axis" transform="rotate(-45 {} {})">{}</text>',
-            x, top - 8, x, top - 8, name))
+            '<text x="{}" y="{}" text-anchor="start" class="axis" transform="rotate(-45 {} {})">'
+            "<title>{}</title>{}</text>", x, top - 8, x, top - 8, name, label))
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             x, y = left + j * cell, top + i * cell

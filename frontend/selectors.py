@@ -19,6 +19,7 @@ from annotation.models import (
     TaskType,
 )
 from frontend.rendering import markdown_render, word_diff
+from generation.selectors import jobs_generating
 
 # The home page counts at most this many remaining items per project, so a
 # project with a million items costs one bounded query.
@@ -38,6 +39,9 @@ class HomeRow:
     total: int
     remaining: int
     remaining_capped: bool
+    # The project's queued or running generation job: its items are still
+    # arriving, so "nothing remaining" does not mean "all done".
+    generating: object = None
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -72,6 +76,7 @@ def labeler_home_rows(*, user) -> list[HomeRow]:
     counts = labeler_counts(user=user, project_ids=[p.pk for p in projects])
     roles = dict(Membership.objects.filter(user=user, project__in=projects)
                  .values_list("project_id", "role"))
+    generating = jobs_generating(project_ids=[p.pk for p in projects])
     rows = []
     for project in projects:
         role = "admin" if user.is_superuser else roles.get(project.pk, "")
@@ -80,7 +85,8 @@ def labeler_home_rows(*, user) -> list[HomeRow]:
         mine = counts.get(project.pk, {"today": 0, "total": 0})
         rows.append(HomeRow(project=project, role=role, can_label=can_label, today=mine["today"],
                             total=mine["total"], remaining=remaining,
-                            remaining_capped=remaining >= REMAINING_CAP))
+                            remaining_capped=remaining >= REMAINING_CAP,
+                            generating=generating.get(project.pk)))
     return rows
 
 

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from annotation.errors import NotFound
 from annotation.models import Project, Response
-from generation.models import GenerationJob, GenerationJobPrompt, ModelSpec
+from generation.models import GenerationJob, GenerationJobPrompt, JobKind, JobStatus, ModelSpec
 
 
 def job_for_project(*, project: Project, job_id) -> GenerationJob:
@@ -36,3 +36,17 @@ def job_samples(*, job: GenerationJob, prompts: int = 3) -> list[Response]:
 
 def model_spec_list() -> QuerySet[ModelSpec]:
     return ModelSpec.objects.filter(is_active=True).order_by("name")
+
+
+def jobs_generating(*, project_ids: list[int]) -> dict[int, GenerationJob]:
+    """Per project, its oldest queued or running candidate-generation job (the
+    one whose items arrive next), in one query. For pages that must not call a
+    project "all done" while its items are still being written."""
+    jobs = (GenerationJob.objects.filter(project_id__in=project_ids, kind=JobKind.GENERATE,
+                                         status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+            .order_by("created_at", "pk").only("project_id", "status", "progress_done",
+                                               "progress_total", "items_created"))
+    found: dict[int, GenerationJob] = {}
+    for job in jobs:
+        found.setdefault(job.project_id, job)
+    return found

@@ -124,6 +124,57 @@ def quality_lines(quality: dict, task_type: str) -> list[str]:
     return lines
 
 
+FILTER_NAMES = {
+    "min_labels": "min_labels (items with too few labels)",
+    "both_bad": "both_bad: drop (items most labelers marked both bad)",
+    "min_agreement": "min_agreement (consensus below the threshold)",
+    "ties": "ties: drop (the consensus is a tie)",
+    "exclude_labelers": "exclude_labelers",
+    "include_model_labels": "include_model_labels: false (AI-judge labels)",
+    "date_from": "date_from",
+    "date_to": "date_to",
+}
+
+
+def _label_shares_lines(summary: dict, filters: dict) -> list[str]:
+    """What the labelers said (ties, both bad) and what each filter removed: the
+    pair figures alone read 0 ties after ``ties: drop`` whatever the labels said."""
+    lines = [
+        f"- Ties among the labels (a pairwise tie, or equal ranks): "
+        f"{_fmt(summary.get('tie_label_share'))}",
+        f"- Labels marking both responses bad: {_fmt(summary.get('both_bad_label_share'))}"
+        + (f" ({summary['both_bad_labels']} labels)" if "both_bad_labels" in summary else ""),
+        f"- Ties among the snapshot's pairs (after the filters, ties {filters.get('ties', 'drop')}): "
+        f"{_fmt(summary.get('tie_share'))}",
+    ]
+    excluded = summary.get("labels_excluded") or {}
+    dropped = summary.get("pairs_dropped") or {}
+    if excluded or dropped:
+        lines.append("- Dropped by each filter, in the order they apply:")
+        lines += [f"  - {FILTER_NAMES.get(name, name)}: {n} labels" for name, n in excluded.items()]
+        lines += [f"  - {FILTER_NAMES.get(name, name)}: {n} pairs" for name, n in dropped.items()]
+    return lines
+
+
+def _ties_lines(snapshot: DatasetSnapshot, manifest: dict) -> list[str]:
+    ties = manifest.get("ties") or {}
+    if manifest["format"] == "raw":
+        return ["Raw exports hold every label as given, ties and \"both bad\" included."]
+    if not ties.get("file"):
+        return [f"No ties in these files (filter ties: {snapshot.filters.get('ties', 'drop')}): "
+                "every row is a preference."]
+    return [
+        "## Ties",
+        "",
+        "Every row of the train and test files is a preference (chosen over rejected). "
+        "Ties kept by the `ties: keep` filter are not in those files — a trainer reading "
+        "prompt/chosen/rejected would learn a preference nobody expressed — but in "
+        "`ties.jsonl`, one line each, with the responses as `response_a` and `response_b` "
+        "(canonical order) and the columns `split`, `agreement`, `num_labels`, `weight`, "
+        "`item_id`, `model_a`, `model_b`. Use them with a loss that has a tie term.",
+    ]
+
+
 def datasheet_markdown(snapshot: DatasetSnapshot, manifest: dict) -> str:
     project = snapshot.project
     summary = snapshot.agreement or {}
@@ -138,14 +189,18 @@ def datasheet_markdown(snapshot: DatasetSnapshot, manifest: dict) -> str:
         "",
         "## Rows",
         "",
-        "| split | pairs | rows in this export |",
-        "|---|---|---|",
+        "| split | pairs | rows in this export | ties (in ties.jsonl) |",
+        "|---|---|---|---|",
     ]
+    ties = (manifest.get("ties") or {}).get("rows") or {}
     for split in ("train", "test"):
-        lines.append(f"| {split} | {snapshot.counts.get(split, 0)} | {manifest['rows'].get(split, 0)} |")
+        lines.append(f"| {split} | {snapshot.counts.get(split, 0)} | {manifest['rows'].get(split, 0)} "
+                     f"| {ties.get(split, 0)} |")
     lines += [
         "",
         "The split is fixed by a hash of each prompt: no prompt appears on both sides.",
+        "",
+        *_ties_lines(snapshot, manifest),
         "",
         "## Labels and agreement",
         "",
@@ -154,8 +209,7 @@ def datasheet_markdown(snapshot: DatasetSnapshot, manifest: dict) -> str:
         f"{_fmt(summary.get('labelers'))} labelers",
         f"- Mean agreement with the consensus of kept items: "
         f"{_fmt(summary.get('mean_item_agreement'))}",
-        f"- Share of ties among pairs: {_fmt(summary.get('tie_share'))}",
-        f"- Share of labels marking both responses bad: {_fmt(summary.get('both_bad_label_share'))}",
+        *_label_shares_lines(summary, snapshot.filters),
         *quality_lines(snapshot_quality(snapshot), project.task_type),
         "",
         "Biases compare a share with what no bias would give (position: the rate implied by "

@@ -34,19 +34,49 @@ META_COLUMNS = PAIR_COLUMNS[3:]
 
 
 def pair_tuples(snapshot: DatasetSnapshot, *, split: str, meta: bool = True) -> Iterator[tuple]:
-    """The snapshot's pairs of one split as tuples in PAIR_COLUMNS order (only
-    the first three without ``meta``), with the prompt as its JSON text. A
-    server-side cursor streams them: no model instances and no JSON round trip
-    on the hot path of a million-row export."""
+    """The snapshot's decided pairs (no ties) of one split as tuples in
+    PAIR_COLUMNS order (only the first three without ``meta``), with the prompt
+    as its JSON text. A server-side cursor streams them: no model instances and
+    no JSON round trip on the hot path of a million-row export.
+
+    Ties never appear here: a trainer reading only prompt/chosen/rejected would
+    learn from a tie a preference nobody expressed. They go to ``tie_lines``."""
     columns = ["CAST(prompt_messages AS text)", "chosen", "rejected"]
     if meta:
         columns += list(META_COLUMNS)
     sql = (f"SELECT {', '.join(columns)} FROM annotation_snapshotpair "  # noqa: S608 - fixed names
-           "WHERE snapshot_id = %s AND split = %s ORDER BY id")
+           "WHERE snapshot_id = %s AND split = %s AND NOT is_tie ORDER BY id")
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [snapshot.pk, split])
         while rows := cursor.fetchmany(CHUNK):
             yield from rows
+
+
+TIE_COLUMNS = ("prompt", "response_a", "response_b", "split", "agreement", "num_labels",
+               "weight", "item_id", "model_a", "model_b")
+
+
+def tie_lines(snapshot: DatasetSnapshot, *, style: str) -> Iterator[tuple[str, str]]:
+    """(split, JSON line) for each tie the snapshot kept (``ties: keep``), in
+    TIE_COLUMNS. The two responses are named response_a/response_b in canonical
+    order, never chosen/rejected, so no preference loader can read a tie as one."""
+    sql = ("SELECT CAST(prompt_messages AS text), chosen, rejected, split, agreement, num_labels,"
+           " weight, item_id, chosen_model, rejected_model FROM annotation_snapshotpair"
+           " WHERE snapshot_id = %s AND is_tie ORDER BY split DESC, id")  # train before test
+    dumps = json.dumps
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [snapshot.pk])
+        while rows := cursor.fetchmany(CHUNK):
+            for prompt_json, a, b, split, *extra in rows:
+                if style == "conversational":
+                    head = (f'{{"prompt": {prompt_json}, "response_a": {_assistant(a)}, '
+                            f'"response_b": {_assistant(b)}')
+                else:
+                    head = (f'{{"prompt": {dumps(transcript(json.loads(prompt_json)), ensure_ascii=False)}, '
+                            f'"response_a": {dumps(a, ensure_ascii=False)}, '
+                            f'"response_b": {dumps(b, ensure_ascii=False)}')
+                rest = dict(zip(TIE_COLUMNS[3:], [split, *extra], strict=True))
+                yield split, head + ", " + dumps(rest, ensure_ascii=False)[1:-1] + "}\n"
 
 
 def _assistant(text: str) -> str:

@@ -2,6 +2,12 @@
 
 Every format writes into a temporary folder beside the target and renames it
 into place at the end, so a crash never leaves a half-written export.
+
+Ties (kept with the ``ties: keep`` filter) are never written as
+prompt/chosen/rejected rows: a trainer reading only those three columns would
+learn a preference nobody expressed. The preference formats (trl, parquet, hf)
+hold decided pairs only; the ties go to ``ties.jsonl`` beside them, with the two
+responses as ``response_a``/``response_b`` (see rows.TIE_COLUMNS and the datasheet).
 """
 
 import json
@@ -14,11 +20,13 @@ from pathlib import Path
 from annotation.datasets.columns import trl_batches, trl_schema
 from annotation.datasets.datasheet import datasheet_markdown
 from annotation.datasets.privacy import filters_public
-from annotation.datasets.rows import raw_rows, trl_lines
+from annotation.datasets.rows import raw_rows, tie_lines, trl_lines
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
 
 FORMATS = ("trl", "raw", "parquet", "hf")
+PREFERENCE_FORMATS = ("trl", "parquet", "hf")
+TIES_FILE = "ties.jsonl"
 STYLES = ("conversational", "text")
 SPLITS = ("train", "test")
 PARQUET_BATCH = 10_000
@@ -88,11 +96,15 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
             done += counts[split]
         if fmt == "hf":
             _parquet_to_hf(tmp)
+        ties = {split: 0 for split in SPLITS}
+        if fmt in PREFERENCE_FORMATS:
+            ties = _write_ties(tmp / TIES_FILE, snapshot, style)
         manifest = {
             "project": snapshot.project.slug, "snapshot_version": snapshot.version,
             "content_hash": snapshot.content_hash, "format": fmt, "style": style,
             "rows": counts, "filters": filters_public(snapshot.filters),
             "code_version": snapshot.code_version,
+            "ties": {"file": TIES_FILE if any(ties.values()) else None, "rows": ties},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         (tmp / "datasheet.md").write_text(datasheet_markdown(snapshot, manifest))
@@ -102,6 +114,22 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_ties(path: Path, snapshot: DatasetSnapshot, style: str) -> dict[str, int]:
+    """The snapshot's ties, one JSON line each, in their own file (only when there are any)."""
+    counts = {split: 0 for split in SPLITS}
+    handle = None
+    try:
+        for split, line in tie_lines(snapshot, style=style):
+            if handle is None:
+                handle = path.open("w", encoding="utf-8")
+            handle.write(line)
+            counts[split] += 1
+    finally:
+        if handle is not None:
+            handle.close()
+    return counts
 
 
 def _parquet_to_hf(folder: Path) -> None:

@@ -6,7 +6,7 @@ pair count) and written in batches, so memory does not grow with the project.
 """
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime
 from itertools import groupby
 
@@ -122,24 +122,74 @@ def _dawid_skene_sides(rows) -> dict[int, tuple[int, float]]:
             in zip(result.item_ids, result.label, result.agreement, strict=True)}
 
 
-def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
-                   ds_sides: dict | None = None) -> list[PairOutcome]:
-    if len(labels) < f.min_labels:
-        return []
-    if f.both_bad == "drop" and sum(1 for row in labels if row[3]) * 2 > len(labels):
-        return []
+# The item and pair filters in the order they apply; the datasheet reports how
+# many pairs each one dropped, in this order (a pair is counted by the first
+# filter that drops it).
+PAIR_FILTERS = ("min_labels", "both_bad", "min_agreement", "ties")
+
+
+def _consensus_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
+                        ds_sides: dict | None = None) -> list[PairOutcome]:
+    """The pairs an item's labels give before any filter."""
     if ds_sides is not None:
         outcome = pairwise_from_side(ds_sides.get(labels[0][0]),
                                      [row[2] for row in labels if row[2] is not None])
-        outcomes = [outcome] if outcome else []
-    elif project.task_type == TaskType.PAIRWISE:
+        return [outcome] if outcome else []
+    if project.task_type == TaskType.PAIRWISE:
         outcome = pairwise_consensus([row[2] for row in labels if row[2] is not None],
                                      method=f.consensus)
-        outcomes = [outcome] if outcome else []
+        return [outcome] if outcome else []
+    return ranking_pairs([row[4] for row in labels if row[4]])
+
+
+def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
+                   ds_sides: dict | None = None, *, adjudicated: list[PairOutcome] | None = None,
+                   dropped: dict[str, int] | None = None) -> list[PairOutcome]:
+    """The item's pairs that pass the filters; ``dropped`` counts, per filter,
+    the pairs it removed. An admin's adjudication replaces the consensus and
+    passes the label filters (it is a decision, not a vote), not the ties filter."""
+    dropped = {} if dropped is None else dropped
+    if adjudicated is not None:
+        outcomes, checks = adjudicated, ["ties"]
     else:
-        outcomes = ranking_pairs([row[4] for row in labels if row[4]])
-    return [o for o in outcomes
-            if o.agreement >= f.min_agreement and (f.ties == "keep" or not o.is_tie)]
+        outcomes, checks = _consensus_outcomes(project, labels, f, ds_sides), list(PAIR_FILTERS)
+    for name in checks:
+        if name == "min_labels":
+            kept = outcomes if len(labels) >= f.min_labels else []
+        elif name == "both_bad":
+            bad = f.both_bad == "drop" and sum(1 for row in labels if row[3]) * 2 > len(labels)
+            kept = [] if bad else outcomes
+        elif name == "min_agreement":
+            kept = [o for o in outcomes if o.agreement >= f.min_agreement]
+        else:
+            kept = [o for o in outcomes if f.ties == "keep" or not o.is_tie]
+        if len(kept) < len(outcomes):
+            dropped[name] = dropped.get(name, 0) + len(outcomes) - len(kept)
+        outcomes = kept
+    return outcomes
+
+
+def _label_tie(row: tuple) -> bool:
+    """A label that expresses no preference between some responses: a pairwise
+    strength of 0, or a ranking with equal ranks."""
+    strength, ranking = row[2], row[4]
+    if ranking:
+        return len(set(ranking)) < len(ranking)
+    return strength == 0
+
+
+def _labels_excluded(project: Project, f: SnapshotFilters, *, until) -> dict[str, int]:
+    """How many labels each label-level filter removed (only the filters set)."""
+    everything = SnapshotFilters(consensus=f.consensus)
+    base = _annotations(project, everything, until=until).count()
+    excluded = {}
+    for name, value in (("exclude_labelers", f.exclude_labelers),
+                        ("include_model_labels", not f.include_model_labels),
+                        ("date_from", f.date_from), ("date_to", f.date_to)):
+        if value:
+            only = replace(everything, **{name: getattr(f, name)})
+            excluded[name] = base - _annotations(project, only, until=until).count()
+    return excluded
 
 
 class _Writer:
@@ -258,6 +308,8 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     rows = _annotations(project, f, until=snapshot.created_at).order_by(
         "item__prompt_id", "item_id", "pk").values_list(
         "item_id", "item__prompt_id", "strength", "both_bad", "ranking", "labeler_id")
+    dropped: dict[str, int] = {}
+    tie_labels = preference_labels = 0
     for prompt_id, prompt_rows in groupby(rows.iterator(chunk_size=2000), key=lambda r: r[1]):
         per_item = []
         for item_id, item_rows in groupby(prompt_rows, key=lambda r: r[0]):
@@ -265,10 +317,12 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
             items += 1
             labels += len(item_labels)
             both_bad += sum(1 for r in item_labels if r[3])
+            preference_labels += sum(1 for r in item_labels if r[2] is not None or r[4])
+            tie_labels += sum(1 for r in item_labels if _label_tie(r))
             labelers_seen.update(r[5] for r in item_labels)
-            outcomes = _item_outcomes(project, item_labels, f, ds_sides)
-            if item_id in adjudicated:  # an admin's decision overrides the consensus
-                outcomes = [o for o in adjudicated[item_id] if f.ties == "keep" or not o.is_tie]
+            # An admin's decision overrides the consensus.
+            outcomes = _item_outcomes(project, item_labels, f, ds_sides,
+                                      adjudicated=adjudicated.get(item_id), dropped=dropped)
             if outcomes:
                 items_kept += 1
                 ties += sum(o.is_tie for o in outcomes)
@@ -281,8 +335,15 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
         "items": items, "items_kept": items_kept, "labels": labels,
         "labelers": len(labelers_seen),
         "mean_item_agreement": round(agreement_sum / items_kept, 6) if items_kept else None,
+        # Among the snapshot's pairs, after the ties filter (0 when ties are dropped).
         "tie_share": round(ties / pairs, 6) if pairs else None,
+        "tie_pairs": ties,
+        # Among the labels the snapshot drew on: what labelers said, before any pair filter.
+        "tie_label_share": round(tie_labels / preference_labels, 6) if preference_labels else None,
         "both_bad_label_share": round(both_bad / labels, 6) if labels else None,
+        "both_bad_labels": both_bad,
+        "pairs_dropped": {name: dropped.get(name, 0) for name in PAIR_FILTERS},
+        "labels_excluded": _labels_excluded(project, f, until=snapshot.created_at),
     }
     values = {"status": SnapshotStatus.READY, "counts": writer.counts, "agreement": summary,
               "content_hash": writer.digest.hexdigest(), "finished_at": timezone.now()}

@@ -5,6 +5,12 @@ expired is accepted when the item still has room for it — its lease still
 holds the slot because the reclaimer has not run yet, or the item has fewer
 live leases + submissions than the overlap (gold items always have room).
 Otherwise it is refused with 409 ``lease_expired``.
+
+Replay rule: the same idempotency key with the same judgement returns the first
+annotation (200); the same key with a different judgement is refused with 409
+``idempotency_mismatch`` rather than answered with the first one, which would
+silently drop the new answer. ``time_on_task_ms`` is left out of the comparison:
+the page measures it again on every attempt, so an honest retry differs there.
 """
 
 from django.db import IntegrityError, transaction
@@ -50,11 +56,33 @@ class LeaseExpired(Conflict):
     code = "lease_expired"
 
 
-def _replay(*, labeler, idempotency_key: str, assignment: Assignment) -> Annotation | None:
+class IdempotencyMismatch(Conflict):
+    code = "idempotency_mismatch"
+
+
+# The judgement fields a replay must repeat (see the module docstring).
+REPLAY_FIELDS = ("strength", "both_bad", "ranking", "ratings", "rationale", "flagged_unsafe")
+
+
+def _same_judgement(annotation: Annotation, *, project, data: dict) -> Annotation:
+    """The first annotation, if ``data`` repeats its judgement; else IdempotencyMismatch."""
+    cleaned = label_clean(project, data)
+    differ = [name for name in REPLAY_FIELDS if cleaned[name] != getattr(annotation, name)]
+    if differ:
+        raise IdempotencyMismatch(
+            "this idempotency key already recorded a different answer "
+            f"({', '.join(differ)} differ); use a new key only for a new item",
+            field="idempotency_key")
+    return annotation
+
+
+def _replay(*, labeler, idempotency_key: str, assignment: Assignment, data: dict) -> Annotation | None:
     existing = Annotation.objects.filter(labeler=labeler, idempotency_key=idempotency_key).first()
     if existing is not None and existing.item_id != assignment.item_id:
         raise Conflict("this idempotency key was used for another item", field="idempotency_key")
-    return existing
+    if existing is None:
+        return None
+    return _same_judgement(existing, project=assignment.project, data=data)
 
 
 def annotation_submit(
@@ -65,7 +93,8 @@ def annotation_submit(
     source: str = AnnotationSource.HUMAN,
 ) -> tuple[Annotation, bool]:
     """Record the judgement for ``assignment``. Returns (annotation, created);
-    the same key again returns the first annotation with created=False."""
+    the same key and judgement again returns the first annotation with
+    created=False; the same key with another judgement raises IdempotencyMismatch."""
     if not isinstance(idempotency_key, str) or not 8 <= len(idempotency_key) <= 64:
         raise Invalid("must be a string of 8 to 64 characters", field="idempotency_key")
     labeler = assignment.labeler
@@ -83,7 +112,8 @@ def annotation_submit(
                 assignment_id=assignment.pk)
             if previous_id is not None:
                 if previous_key == idempotency_key:
-                    return Annotation.objects.get(pk=previous_id), False
+                    return _same_judgement(Annotation.objects.get(pk=previous_id),
+                                           project=project, data=data), False
                 raise Conflict("you already submitted this item")
             cleaned = label_clean(project, data)
             if status == AssignmentStatus.SKIPPED:
@@ -105,7 +135,8 @@ def annotation_submit(
             project_quality_schedule_on_commit(project=project)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay it.
-        existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment)
+        existing = _replay(labeler=labeler, idempotency_key=idempotency_key, assignment=assignment,
+                           data=data)
         if existing is None:
             raise
         return existing, False

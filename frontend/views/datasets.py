@@ -10,7 +10,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from annotation.models import DatasetExport, DatasetSnapshot
+from annotation import access
+from annotation.models import DatasetExport, DatasetSnapshot, Membership
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
 from frontend.views.common import post_action, project_for_page
@@ -22,11 +23,18 @@ def _project(request, project_id):
 
 def _build(request, project) -> None:
     filters = {"consensus": request.POST.get("consensus", "majority"),
-               "ties": request.POST.get("ties", "drop")}
+               "ties": request.POST.get("ties", "drop"),
+               "both_bad": request.POST.get("both_bad", "drop"),
+               "exclude_labelers": request.POST.getlist("exclude_labelers")}
     try:
         filters["min_agreement"] = float(request.POST.get("min_agreement") or 0)
     except ValueError:
         messages.error(request, "Minimum agreement must be a number from 0 to 1.")
+        return
+    try:
+        filters["min_labels"] = int(request.POST.get("min_labels") or 1)
+    except ValueError:
+        messages.error(request, "Minimum labels must be a whole number of at least 1.")
         return
     snapshot = dataset_snapshot_request(project=project, filters=filters, created_by=request.user)
     messages.success(request, f"Snapshot v{snapshot.version} is being built.")
@@ -43,6 +51,25 @@ def _export(request, project) -> None:
     messages.success(request, f"Export of v{snapshot.version} queued.")
 
 
+def filters_summary(filters: dict) -> list[str]:
+    """Every filter of a snapshot in words, defaults included, so two snapshots
+    whose filters differ never look alike on the page."""
+    parts = [f"consensus {filters.get('consensus', 'majority')}",
+             f"agreement ≥ {filters.get('min_agreement', 0)}",
+             f"labels ≥ {filters.get('min_labels', 1)}",
+             f"ties {filters.get('ties', 'drop')}",
+             f"both bad {filters.get('both_bad', 'drop')}"]
+    excluded = filters.get("exclude_labelers") or []
+    parts.append(f"excluding {', '.join(excluded)}" if excluded else "no labeler excluded")
+    if not filters.get("include_model_labels", True):
+        parts.append("no AI-judge labels")
+    if filters.get("date_from"):
+        parts.append(f"from {filters['date_from']}")
+    if filters.get("date_to"):
+        parts.append(f"to {filters['date_to']}")
+    return parts
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def datasets(request, project_id: int):
@@ -53,5 +80,10 @@ def datasets(request, project_id: int):
     exports: dict[int, list] = {}
     for export in DatasetExport.objects.filter(snapshot__in=snapshots).order_by("-pk"):
         exports.setdefault(export.snapshot_id, []).append(export)
-    rows = [{"snapshot": s, "exports": exports.get(s.pk, [])} for s in snapshots]
-    return render(request, "frontend/datasets.html", {"project": project, "rows": rows})
+    rows = [{"snapshot": s, "exports": exports.get(s.pk, []), "filters": filters_summary(s.filters)}
+            for s in snapshots]
+    # Labelers a snapshot can leave out: the project's members who label.
+    labelers = list(Membership.objects.filter(project=project, role__in=access.LABEL)
+                    .order_by("user__username").values_list("user__username", flat=True))
+    return render(request, "frontend/datasets.html",
+                  {"project": project, "rows": rows, "labelers": labelers})

@@ -11,6 +11,7 @@ from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -30,7 +31,9 @@ from annotation.services.quality_recompute import (
 from frontend.charts import heatmap_svg, trend_svg
 from frontend.views.common import post_action, project_for_page
 
-QUEUE_SIZE = 50
+# The low-agreement queue is shown a page at a time: each entry holds a prompt
+# and every response, so the whole queue inline made the page thousands of px tall.
+QUEUE_PAGE_SIZE = 10
 TEXT_PREVIEW = 600
 STRENGTH_CHOICES = [(-2, "A much better"), (-1, "A better"), (0, "Tie"), (1, "B better"),
                     (2, "B much better")]
@@ -47,6 +50,9 @@ def _adjudicate(request, project: Project) -> None:
         raise Http404("Item not found.") from None
     data: dict = {"note": request.POST.get("note", "")}
     raw = request.POST.get("strength" if project.task_type == TaskType.PAIRWISE else "ranking", "")
+    if not raw.strip():
+        field = "strength" if project.task_type == TaskType.PAIRWISE else "ranking"
+        raise Invalid("choose a decision: there is no default", field=field)
     try:
         if project.task_type == TaskType.PAIRWISE:
             data["strength"] = int(raw)
@@ -78,16 +84,21 @@ def _votes(items: list[int], task_type: str) -> dict[int, str]:
     return {i: " · ".join(f"{k} ×{n}" for k, n in sorted(c.items())) for i, c in counts.items()}
 
 
-def _queue(project: Project) -> list[dict]:
-    rows = list(ItemConsensus.objects.filter(project=project, needs_adjudication=True)
+def _queue(project: Project, page_number) -> tuple[list[dict], Page]:
+    """One page of the low-agreement queue, weakest first (an out-of-range or
+    malformed page number gives the nearest page)."""
+    queryset = (ItemConsensus.objects.filter(project=project, needs_adjudication=True)
                 .select_related("item__prompt").prefetch_related("item__slots__response")
-                .order_by("confidence", "item_id")[:QUEUE_SIZE])
+                .order_by("confidence", "item_id"))
+    page = Paginator(queryset, QUEUE_PAGE_SIZE).get_page(page_number)
+    rows = list(page.object_list)
     votes = _votes([r.item_id for r in rows], project.task_type)
-    return [{"consensus": r, "prompt": r.item.prompt.text[:TEXT_PREVIEW],
-             "responses": [(chr(ord("A") + s.position), s.response.text[:TEXT_PREVIEW],
-                            s.response.model_name) for s in r.item.slots.all()],
-             "votes": votes.get(r.item_id, ""),
-             "api_url": reverse("api-adjudicate", args=[project.pk, r.item_id])} for r in rows]
+    entries = [{"consensus": r, "prompt": r.item.prompt.text[:TEXT_PREVIEW],
+                "responses": [(chr(ord("A") + s.position), s.response.text[:TEXT_PREVIEW],
+                               s.response.model_name) for s in r.item.slots.all()],
+                "votes": votes.get(r.item_id, ""),
+                "api_url": reverse("api-adjudicate", args=[project.pk, r.item_id])} for r in rows]
+    return entries, page
 
 
 def _heatmap(report: dict):
@@ -109,6 +120,7 @@ def quality(request, project_id: int):
     report = state.report
     trend = report.get("trend") or {"periods": []}
     role = access.project_role(user=request.user, project=project)
+    queue, queue_page = _queue(project, request.GET.get("queue_page"))
     context = {
         "project": project, "state": state, "report": report,
         "pairwise": project.task_type == TaskType.PAIRWISE,
@@ -116,7 +128,7 @@ def quality(request, project_id: int):
         "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},
         "leaderboard": report.get("leaderboard") or {"rows": []},
-        "queue": _queue(project), "can_manage": role == Role.ADMIN,
+        "queue": queue, "queue_page": queue_page, "can_manage": role == Role.ADMIN,
         "strength_choices": STRENGTH_CHOICES, "methods": ConsensusMethod.choices,
         "debounce_seconds": debounce_seconds(),
         "recompute_pending": bool(state.recompute_due_at and state.recompute_due_at > timezone.now()),

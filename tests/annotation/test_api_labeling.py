@@ -143,6 +143,34 @@ def test_submit_creates_then_the_same_key_replays(project, items, labeler):
     assert Assignment.objects.get(pk=lease["assignment"]).status == AssignmentStatus.SUBMITTED
 
 
+def test_same_key_with_another_answer_is_refused_and_the_first_kept(project, items, labeler):
+    client = client_for(labeler)
+    lease = ask_next(client, project).json()
+    first = submit(client, lease["assignment"], idempotency_key="retry-key-2", strength=-2,
+                   rationale="A is right")
+    changed = submit(client, lease["assignment"], idempotency_key="retry-key-2", strength=2,
+                     rationale="A is right")
+    assert (first.status_code, changed.status_code) == (201, 409)
+    body = changed.json()
+    assert body["code"] == "idempotency_mismatch" and body["field"] == "idempotency_key"
+    assert "strength" in body["detail"]
+    assert Annotation.objects.get(labeler=labeler).strength == -2
+    # The page measures time on task again on every attempt: not part of the answer.
+    again = submit(client, lease["assignment"], idempotency_key="retry-key-2", strength=-2,
+                   rationale="A is right", time_on_task_ms=9000)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+
+
+def test_same_key_with_another_rationale_is_refused(project, items, labeler):
+    client = client_for(labeler)
+    assignment = ask_next(client, project).json()["assignment"]
+    submit(client, assignment, idempotency_key="retry-key-3", strength=1, rationale="short")
+    changed = submit(client, assignment, idempotency_key="retry-key-3", strength=1,
+                     rationale="longer reasoning")
+    assert changed.status_code == 409 and changed.json()["code"] == "idempotency_mismatch"
+    assert Annotation.objects.get(labeler=labeler).rationale == "short"
+
+
 def test_submit_with_another_key_on_the_same_item_is_a_conflict(project, items, labeler):
     client = client_for(labeler)
     assignment = ask_next(client, project).json()["assignment"]
@@ -309,8 +337,8 @@ def test_submit_query_count(project, items, labeler, django_assert_max_num_queri
         assert submit(client, assignment, idempotency_key="count-key-1", strength=1,
                       ratings={"helpfulness": [3, 5]}).status_code == 201
     with django_assert_max_num_queries(6):
-        assert submit(client, assignment, idempotency_key="count-key-1",
-                      strength=1).status_code == 200
+        assert submit(client, assignment, idempotency_key="count-key-1", strength=1,
+                      ratings={"helpfulness": [3, 5]}).status_code == 200
 
 
 # ----- tokens -----

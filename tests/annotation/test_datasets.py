@@ -94,7 +94,7 @@ def test_every_filter_is_covered_by_the_hash_test():
 def test_min_agreement_drops_disputed_items(crowd):
     project, _, items = crowd
     disputed = {i.pk for i in items if i.pk % 3 == 0}
-    snapshot = dataset_snapshot_build(project=project, filters={"min_agreement": 0.9})
+    snapshot = dataset_snapshot_build(project=project, filters={"min_agreement": 0.6})
     kept = set(snapshot.pairs.values_list("item_id", flat=True))
     assert kept == {i.pk for i in items} - disputed
 
@@ -389,3 +389,93 @@ def test_datasheet_quality_follows_the_snapshot_filters(crowd, tmp_path):
     agreeing = _line(_sheet(project, tmp_path / "x", exclude_labelers=["ds_lab2"]),
                      "- Krippendorff's alpha (ordinal)")
     assert everyone != agreeing and agreeing.endswith("n/a")  # two labelers, no variation
+
+
+# ----- ties are never preference rows; the datasheet says what labelers gave -----
+
+
+@pytest.fixture
+def tied(db):
+    """Six items: two labelers agree on A for items 0–2 and split A/B (a tie by
+    majority) on items 3–5; a third labeler, excluded later, says tie everywhere."""
+    admin = user_make("tie_admin")
+    project = project_make(creator=admin, overlap=3, test_fraction=0.5)
+    people = [user_make(f"tie_lab{i}") for i in range(3)]
+    for user in people:
+        member_add(project, user, Role.LABELER)
+    items = items_make(project, 6)
+    split = {item.pk for item in items[3:]}
+
+    def decide(u, lease):
+        if u == people[2]:
+            return {"strength": 0}
+        return {"strength": 1 if (u == people[1] and lease.item_id in split) else -1}
+
+    label_all(project, people[:2], decide)
+    label_all(project, people[2:], decide)
+    return project, people, split
+
+
+@pytest.mark.parametrize("fmt", ["trl", "parquet", "hf"])
+def test_kept_ties_are_written_apart_never_as_chosen_rejected(tied, tmp_path, fmt):
+    project, people, split = tied
+    snapshot = dataset_snapshot_build(project=project, filters={
+        "ties": "keep", "exclude_labelers": [people[2].username]})
+    assert snapshot.pairs.filter(is_tie=True).count() == 3
+    manifest = writers.export_write(snapshot=snapshot, fmt=fmt, out=tmp_path / "out")
+    out = tmp_path / "out"
+    if fmt == "trl":
+        rows = _read_jsonl(out / "train.jsonl") + _read_jsonl(out / "test.jsonl")
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = [r for s in ("train", "test") for r in pq.read_table(out / f"{s}.parquet").to_pylist()]
+    else:
+        import datasets
+
+        loaded = datasets.load_from_disk(str(out / "dataset"))
+        rows = [r for s in ("train", "test") for r in loaded[s]]
+    decided = SnapshotPair.objects.filter(snapshot=snapshot, is_tie=False)
+    assert len(rows) == decided.count() == 3
+    assert sum(manifest["rows"].values()) == 3
+    assert {r["chosen"][0]["content"] for r in rows} == set(decided.values_list("chosen", flat=True))
+    ties = _read_jsonl(out / "ties.jsonl")
+    assert len(ties) == 3 and sum(manifest["ties"]["rows"].values()) == 3
+    assert manifest["ties"]["file"] == "ties.jsonl"
+    assert all("chosen" not in t and "rejected" not in t for t in ties)
+    assert {t["item_id"] for t in ties} == split
+    assert {t["split"] for t in ties} <= {"train", "test"}
+    sheet = (out / "datasheet.md").read_text()
+    assert "`ties.jsonl`" in sheet and "response_a" in sheet
+
+
+def test_an_export_without_ties_writes_no_ties_file(tied, tmp_path):
+    project, _, _ = tied
+    snapshot = dataset_snapshot_build(project=project)
+    manifest = writers.export_write(snapshot=snapshot, fmt="trl", out=tmp_path / "out")
+    assert not (tmp_path / "out" / "ties.jsonl").exists()
+    assert manifest["ties"] == {"file": None, "rows": {"train": 0, "test": 0}}
+    assert "every row is a preference" in (tmp_path / "out" / "datasheet.md").read_text()
+
+
+def test_datasheet_reports_label_ties_and_what_each_filter_dropped(tied, tmp_path):
+    project, people, _ = tied
+    snapshot = dataset_snapshot_build(project=project, filters={"min_agreement": 0.6})
+    writers.export_write(snapshot=snapshot, fmt="trl", out=tmp_path / "out")
+    sheet = (tmp_path / "out" / "datasheet.md").read_text()
+    # 18 labels: 6 ties from the third labeler; items 3–5 are split three ways (a tie).
+    assert _line(sheet, "- Ties among the labels").endswith(": 0.333")
+    assert _line(sheet, "- Ties among the snapshot's pairs").endswith(": 0.000")
+    # Items 0–2: A by 2 of 3 (agreement 0.667), kept; items 3–5: a tie with
+    # agreement 1/3, dropped by min_agreement before the ties filter sees them.
+    assert _line(sheet, "  - min_agreement") == \
+        "  - min_agreement (consensus below the threshold): 3 pairs"
+    assert _line(sheet, "  - ties: drop") == "  - ties: drop (the consensus is a tie): 0 pairs"
+
+    excluded = dataset_snapshot_build(project=project, filters={"exclude_labelers": [people[2].username]})
+    writers.export_write(snapshot=excluded, fmt="trl", out=tmp_path / "ex")
+    sheet = (tmp_path / "ex" / "datasheet.md").read_text()
+    assert _line(sheet, "  - exclude_labelers") == "  - exclude_labelers: 6 labels"
+    assert _line(sheet, "  - ties: drop") == "  - ties: drop (the consensus is a tie): 3 pairs"
+    assert _line(sheet, "- Ties among the labels").endswith(": 0.000")
+    assert excluded.agreement["pairs_dropped"]["ties"] == 3

@@ -111,3 +111,43 @@ def test_dashboard_shows_the_figures_and_an_adjudication_empties_the_queue(page,
     page.reload()
     assert page.locator(f"#queue li[data-item='{target}']").count() == 0
     assert page.evaluate("window.__cspViolations") == []
+
+
+def test_long_annotator_names_fit_and_a_decision_needs_a_choice(page, live_app):
+    admin = user("qa_long_admin")
+    names = ["palate-import-labeler-01", "palate-import-labeler-02"]
+    labelers = [user(name) for name in names]
+    project = project_make(creator=admin, name="Long names", overlap=2)
+    for labeler in labelers:
+        member_add(project, labeler, Role.LABELER)
+    prompt_create_many(project=project, entries=[
+        PromptInput(messages=[{"role": "user", "content": f"Question {k}"}]) for k in range(6)])
+    for prompt in project.prompts.order_by("pk"):
+        item_create(project=project, prompt=prompt,
+                    responses=[ResponseInput(text="Left"), ResponseInput(text="Right")])
+    # Agree on four items, split A against B on two: both in the queue.
+    label_all(project, labelers, lambda u, lease: {
+        "strength": 2 if (u == labelers[1] and lease.item_id % 3 == 0) else -2})
+    project_quality_recompute(project=project, method="majority", n_resamples=20)
+    log_in(page, live_app, "qa_long_admin", next_path=f"/projects/{project.pk}/quality/")
+
+    # Every axis label lies wholly inside the heatmap's drawing.
+    outside = page.evaluate("""() => {
+        const svg = document.querySelector('#heatmap svg').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#heatmap text.axis')).map((t) => {
+            const r = t.getBoundingClientRect();
+            return [t.textContent, r.left >= svg.left - 0.5 && r.top >= svg.top - 0.5
+                    && r.right <= svg.right + 0.5 && r.bottom <= svg.bottom + 0.5];
+        }).filter(([, inside]) => !inside).map(([text]) => text);
+    }""")
+    assert outside == []
+    assert page.locator("#heatmap text.axis").count() == 4
+
+    # Decide without choosing: nothing is sent, nothing recorded.
+    entry = page.locator("#queue li.queue-item").first
+    menu = entry.get_by_label("Decision")
+    assert menu.input_value() == ""
+    entry.get_by_role("button", name="Decide").click()
+    assert menu.evaluate("m => m.validity.valueMissing") is True
+    assert entry.is_visible() and not Adjudication.objects.exists()
+    assert page.evaluate("window.__cspViolations") == []

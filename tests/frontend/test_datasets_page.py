@@ -44,3 +44,32 @@ def test_a_bad_filter_is_shown_and_builds_nothing(labeled, admin, client):
                            {"action": "build", "ties": "sometimes"}, follow=True)
     assert "must be drop or keep" in response.content.decode()
     assert not DatasetSnapshot.objects.exists()
+
+
+def test_build_form_excludes_labelers_and_keeps_both_bad(labeled, engineer, client,
+                                                         django_capture_on_commit_callbacks):
+    client.force_login(engineer)
+    url = f"/projects/{labeled.pk}/datasets/"
+    form = client.get(url).content.decode()
+    assert 'name="both_bad"' in form and 'name="min_labels"' in form
+    assert '<option value="lab_lena">lab_lena</option>' in form
+    assert '<option value="lab_liam">lab_liam</option>' in form
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "build", "consensus": "majority", "min_agreement": "0",
+                          "ties": "drop", "both_bad": "keep", "min_labels": "1",
+                          "exclude_labelers": ["lab_liam"]})
+        client.post(url, {"action": "build", "consensus": "majority", "min_agreement": "0",
+                          "ties": "drop", "min_labels": "2"})
+    excluding, everyone = DatasetSnapshot.objects.filter(project=labeled).order_by("version")
+    assert excluding.filters["exclude_labelers"] == ["lab_liam"]
+    assert excluding.filters["both_bad"] == "keep" and everyone.filters["min_labels"] == 2
+    assert set(excluding.pairs.values_list("num_labels", flat=True)) == {1}
+
+    page = client.get(url).content.decode()
+    cells = {s.pk: page.split(f'data-snapshot="{s.pk}"')[1].split('data-field="filters"')[1]
+             .split("</td>")[0] for s in (excluding, everyone)}
+    assert "excluding lab_liam" in cells[excluding.pk] and "both bad keep" in cells[excluding.pk]
+    assert "labels ≥ 1" in cells[excluding.pk]
+    assert "no labeler excluded" in cells[everyone.pk] and "both bad drop" in cells[everyone.pk]
+    assert "labels ≥ 2" in cells[everyone.pk]
+    assert cells[excluding.pk] != cells[everyone.pk]

@@ -125,6 +125,29 @@ def test_home_shows_no_start_for_a_role_that_does_not_label(web, project, engine
     assert label_url(project) not in response.content.decode()
 
 
+def test_home_shows_generation_in_progress_instead_of_all_done(web, project, labeler):
+    from generation.models import GenerationJob, JobKind, JobStatus
+
+    job = GenerationJob.objects.create(project=project, kind=JobKind.GENERATE,
+                                       status=JobStatus.RUNNING, progress_total=5, progress_done=2)
+    html = web(labeler).get(reverse("home")).content.decode()
+    assert "All done" not in html
+    assert "Generating items: 2 / 5 prompts" in html
+    assert '<progress max="5" value="2"' in html
+
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress_done=5)
+    html = web(labeler).get(reverse("home")).content.decode()
+    assert "All done" in html and "Generating items" not in html
+
+
+def test_home_says_a_queued_generation_job_is_coming(web, project, labeler):
+    from generation.models import GenerationJob, JobKind, JobStatus
+
+    GenerationJob.objects.create(project=project, kind=JobKind.GENERATE, status=JobStatus.QUEUED)
+    html = web(labeler).get(reverse("home")).content.decode()
+    assert "All done" not in html and "about to be generated" in html
+
+
 # ----- headers ------------------------------------------------------------------
 
 

@@ -157,3 +157,61 @@ def test_a_pending_recompute_is_announced_with_its_due_time(dashboard, admin, we
     ProjectQuality.objects.filter(project=project).update(recompute_due_at=due)
     html = web(admin).get(url(project)).content.decode()
     assert 'id="recompute-due"' in html and due.strftime("%H:%M:%S") in html
+
+
+def test_adjudication_menus_have_no_default_decision(dashboard, admin, web):
+    html = web(admin).get(url(dashboard["project"])).content.decode()
+    menu = html.split(f'id="strength-{dashboard["disputed"].pk}"')[1].split("</select>")[0]
+    assert " required>" in menu.split("\n")[0]
+    assert '<option value="" selected disabled>Choose…</option>' in menu
+    assert menu.count(" selected") == 1
+
+
+def test_a_decision_posted_without_a_choice_records_nothing(dashboard, admin, web):
+    response = web(admin).post(url(dashboard["project"]), {
+        "action": "adjudicate", "item": dashboard["disputed"].pk, "strength": ""}, follow=True)
+    assert "choose a decision" in response.content.decode()
+    assert not Adjudication.objects.exists()
+
+
+@pytest.fixture
+def long_queue(project, labeler, labeler2):
+    """24 items, every one split A against B: 24 entries in the low-agreement queue."""
+    prompt_create_many(project=project, entries=[
+        PromptInput(messages=[{"role": "user", "content": f"Question {k}"}]) for k in range(24)])
+    for prompt in project.prompts.order_by("pk"):
+        item_create(project=project, prompt=prompt, responses=[
+            ResponseInput(text="Left"), ResponseInput(text="Right")])
+    label_all(project, [labeler, labeler2],
+              lambda u, lease: {"strength": 2 if u == labeler2 else -2})
+    project_quality_recompute(project=project, method="majority", n_resamples=20)
+    return project
+
+
+def test_the_low_agreement_queue_is_paginated(long_queue, admin, web):
+    flagged = list(ItemConsensus.objects.filter(project=long_queue, needs_adjudication=True)
+                   .order_by("confidence", "item_id").values_list("item_id", flat=True))
+    assert len(flagged) == 24
+    client = web(admin)
+    first = client.get(url(long_queue)).content.decode()
+    assert first.count('class="card queue-item"') == 10
+    assert f'data-item="{flagged[0]}"' in first and f'data-item="{flagged[10]}"' not in first
+    assert "Items 1–10 of 24" in first and "Page 1 of 3" in first
+    assert '?queue_page=2#queue-title" rel="next"' in first
+    last = client.get(url(long_queue) + "?queue_page=3").content.decode()
+    assert last.count('class="card queue-item"') == 4 and f'data-item="{flagged[23]}"' in last
+    assert "Items 21–24 of 24" in last and 'rel="next"' not in last
+    # A page number out of range or malformed shows the nearest page, not an error.
+    assert "Page 3 of 3" in client.get(url(long_queue) + "?queue_page=99").content.decode()
+    assert "Page 1 of 3" in client.get(url(long_queue) + "?queue_page=x").content.decode()
+
+
+def test_heatmap_margins_fit_the_longest_annotator_name():
+    from frontend.charts import CHAR_PX, heatmap_svg
+
+    names = ["palate-import-labeler-01", "bo"]
+    svg = str(heatmap_svg(names=names, matrix=[[1.0, 0.2], [0.2, 1.0]]))
+    left = float(svg.split('class="axis"><title>palate-import-labeler-01</title>')[0]
+                 .rsplit('<text x="', 1)[1].split('"')[0]) + 6
+    assert left >= len(names[0]) * CHAR_PX
+    assert ">palate-import-labeler-01</text>" in svg  # shown in full, not cut

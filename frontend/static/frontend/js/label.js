@@ -450,11 +450,14 @@
       if (failure.status === 409) {
         // Expired and full, already submitted, or skipped: this item is done.
         clearDraft(assignment);
-        showNotice(
-          failure.code === "lease_expired"
-            ? "Your time on that item ran out and it already had all its labels, so your answer was not needed. Here is a new item."
-            : `That item is closed (${failure.message}). Here is a new one.`,
-        );
+        const notices = {
+          lease_expired:
+            "Your time on that item ran out and it already had all its labels, so your answer was not needed. Here is a new item.",
+          // An earlier attempt reached the server before the answer was changed: that one counts.
+          idempotency_mismatch:
+            "Your first answer to that item had already been recorded and was kept. Here is a new item.",
+        };
+        showNotice(notices[failure.code] || `That item is closed (${failure.message}). Here is a new one.`);
         state.submitStartedAt = startedAt;
         await loadNext();
         return;

@@ -43,6 +43,8 @@
   function decision(form) {
     const data = { note: form.elements.note.value };
     if (form.dataset.task === "pairwise") {
+      // No default decision: an unchosen menu is refused here, never sent as 0 (a tie).
+      if (form.elements.strength.value === "") return null;
       data.strength = Number(form.elements.strength.value);
     } else {
       data.ranking = form.elements.ranking.value
@@ -65,9 +67,14 @@
     const error = form.querySelector("[data-error]");
     const button = form.querySelector("button[type=submit]");
     error.textContent = "";
+    const data = decision(form);
+    if (data === null) {
+      error.textContent = "Choose a decision first.";
+      return;
+    }
     button.disabled = true;
     try {
-      await window.Palate.api.post(form.dataset.api, decision(form));
+      await window.Palate.api.post(form.dataset.api, data);
     } catch (failure) {
       const field = failure.body && failure.body.field ? `${failure.body.field}: ` : "";
       error.textContent = field + failure.message;
