@@ -157,6 +157,7 @@ class RecomputeApi(APIView):
                                           need=access.MANAGE)
         data = RecomputeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        state = project_quality_request(project=project, method=data.validated_data.get("method"))
+        state = project_quality_request(project=project, method=data.validated_data.get("method"),
+                                        actor=request.user)
         return Response({"queued": True, "computed_at": state.computed_at},
                         status=status.HTTP_202_ACCEPTED)

@@ -60,7 +60,8 @@ def _adjudicate(request, project: Project) -> None:
 
 
 def _recompute(request, project: Project) -> None:
-    project_quality_request(project=project, method=request.POST.get("method") or None)
+    project_quality_request(project=project, method=request.POST.get("method") or None,
+                            actor=request.user)
     messages.success(request, "Recompute queued; reload in a moment for the new figures.")
 
 
