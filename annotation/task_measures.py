@@ -96,3 +96,11 @@ def adjudicate_below_for(project: Project, method: str) -> float:
     if project.adjudicate_below is not None:
         return float(project.adjudicate_below)
     return task_measures(project.task_type).adjudicate_below[method]
+
+
+def consensus_choices(project: Project) -> list[tuple[str, str, bool]]:
+    """(method, what it computes for this task type, whether it is the project's
+    default) for the selectors of the quality and datasets pages."""
+    chosen = consensus_method_for(project)
+    return [(value, label, value == chosen)
+            for value, label in task_measures(project.task_type).consensus.items()]

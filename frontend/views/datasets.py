@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from annotation.models import DatasetExport, DatasetSnapshot
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
+from annotation.task_measures import consensus_choices
 from frontend.views.common import post_action, project_for_page
 
 
@@ -21,7 +22,7 @@ def _project(request, project_id):
 
 
 def _build(request, project) -> None:
-    filters = {"consensus": request.POST.get("consensus", "majority"),
+    filters = {"consensus": request.POST.get("consensus") or None,
                "ties": request.POST.get("ties", "drop")}
     try:
         filters["min_agreement"] = float(request.POST.get("min_agreement") or 0)
@@ -54,4 +55,5 @@ def datasets(request, project_id: int):
     for export in DatasetExport.objects.filter(snapshot__in=snapshots).order_by("-pk"):
         exports.setdefault(export.snapshot_id, []).append(export)
     rows = [{"snapshot": s, "exports": exports.get(s.pk, [])} for s in snapshots]
-    return render(request, "frontend/datasets.html", {"project": project, "rows": rows})
+    return render(request, "frontend/datasets.html", {"project": project, "rows": rows,
+                                                      "consensus_choices": consensus_choices(project)})

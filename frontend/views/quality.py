@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from annotation import access
 from annotation.errors import Invalid, NotFound
-from annotation.models import Annotation, ConsensusMethod, ItemConsensus, Project, Role, TaskType
+from annotation.models import Annotation, ItemConsensus, Project, Role, TaskType
 from annotation.services.adjudication import item_adjudicate
 from annotation.services.quality_figures import labeler_rows
 from annotation.services.quality_recompute import (
@@ -27,6 +27,7 @@ from annotation.services.quality_recompute import (
     project_quality_current,
     project_quality_request,
 )
+from annotation.task_measures import consensus_choices, task_measures
 from frontend.charts import heatmap_svg, trend_svg
 from frontend.views.common import post_action, project_for_page
 
@@ -110,6 +111,7 @@ def quality(request, project_id: int):
     report = state.report
     trend = report.get("trend") or {"periods": []}
     role = access.project_role(user=request.user, project=project)
+    measures = task_measures(project.task_type)
     context = {
         "project": project, "state": state, "report": report,
         "pairwise": project.task_type == TaskType.PAIRWISE,
@@ -118,7 +120,9 @@ def quality(request, project_id: int):
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},
         "leaderboard": report.get("leaderboard") or {"rows": []},
         "queue": _queue(project), "can_manage": role == Role.ADMIN,
-        "strength_choices": STRENGTH_CHOICES, "methods": ConsensusMethod.choices,
+        "strength_choices": STRENGTH_CHOICES, "methods": consensus_choices(project),
+        "measures": measures,
+        "consensus_label": measures.consensus.get((report.get("consensus") or {}).get("method")),
         "debounce_seconds": debounce_seconds(),
         "recompute_pending": bool(state.recompute_due_at and state.recompute_due_at > timezone.now()),
     }
