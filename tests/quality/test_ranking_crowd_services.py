@@ -118,7 +118,8 @@ class RankingCrowdThroughTheServices(TestCase):
         stored = {c.item_id: c for c in ItemConsensus.objects.filter(project=project)}
         assert {c.method for c in stored.values()} == {"weighted_rank"}  # the ranking default
         weighted = _tau_to_truth(truth, {i: c.ranking for i, c in stored.items()})
-        rows = list(Annotation.objects.filter(project=project).values_list("item_id", "labeler_id", "ranking"))
+        rows = list(Annotation.objects.filter(project=project).values_list(
+            "item_id", "labeler_id", "ranking"))
         plain = consensus_rankings(items=[r[0] for r in rows], labelers=[r[1] for r in rows],
                                    rankings=[r[2] for r in rows])
         mean_rank = _tau_to_truth(truth, dict(zip(plain.item_ids.tolist(), plain.ranking, strict=True)))
@@ -165,11 +166,11 @@ class RankingCrowdThroughTheServices(TestCase):
         page = web.get(f"/projects/{self.crowd['project'].pk}/quality/").content.decode()
         assert "Krippendorff&#x27;s α on ranks (ordinal)" in page
         assert "A / tie / B" not in page and "Mean strength" not in page
-        assert "Reliability-weighted mean rank" in page and "Kendall&#x27;s W of the labelers who count" in page
+        assert "Reliability-weighted mean rank" in page
+        assert "Kendall&#x27;s W of the labelers who count" in page
         assert "No labels yet" not in page.split('id="annotators-title"')[1].split("</section>")[0]
         table = page.split('id="annotators"')[1].split("</table>")[0]
-        order = [name for name in NOISE if f'data-username="{name}"' in table]
-        assert len(order) == len(NOISE)
+        assert all(f'data-username="{name}"' in table for name in NOISE)
         positions = sorted(NOISE, key=lambda n: table.index(f'data-username="{n}"'))
         assert set(positions[-2:]) == {"rk_shuffler", "rk_in_order"}
 
