@@ -12,6 +12,12 @@ from annotation.quality._common import FloatArray, IntArray, as_id_vector, encod
 from annotation.quality.rankings import ranking_agreement
 
 
+def _pair_signs(scores: FloatArray) -> FloatArray:
+    """sign(s[i] - s[j]) for every pair i < j, per row."""
+    first, second = np.triu_indices(scores.shape[1], k=1)
+    return np.sign(scores[:, first] - scores[:, second])
+
+
 @dataclass(frozen=True)
 class RankingConsensus:
     """Per ``item_ids[i]``: ``ranking[i]`` the dense consensus ranking (1 is best),
@@ -71,25 +77,33 @@ def consensus_rankings(
                                     rankings=[r for r, c in zip(rows, counted, strict=True) if c])
             kendall[np.searchsorted(fit.item_ids, sub.item_ids)] = sub.kendall_w
     item_ids, item = encode(item_arr)
-    order = np.argsort(item, kind="stable")
+    n_items = len(item_ids)
     consensus: list[list[int]] = [[] for _ in item_ids]
-    agreement = np.zeros(len(item_ids))
-    bounds = np.searchsorted(item[order], np.arange(len(item_ids) + 1))
-    for i in range(len(item_ids)):
-        members = order[bounds[i]:bounds[i + 1]]
+    agreement = np.ones(n_items)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    # Vectorized over the items of each ranking length (all rankings of one item
+    # have the same length; ranking_agreement checked it).
+    for k in np.unique(lengths):
+        members = np.flatnonzero(lengths == k)
         group = np.stack([rows[t] for t in members])
+        local_items, local = np.unique(item[members], return_inverse=True)
+        local = local.reshape(-1)
+        n_local = len(local_items)
         gw = w[members]
-        if gw.sum() <= 0:
-            gw = np.ones(len(members))  # nobody counts: fall back to the plain mean
-        mean = (gw[:, None] * group).sum(axis=0) / gw.sum()
+        total = np.bincount(local, weights=gw, minlength=n_local)
+        nobody = total <= 0
+        gw = np.where(nobody[local], 1.0, gw)  # nobody counts: fall back to the plain mean
+        total = np.bincount(local, weights=gw, minlength=n_local)
+        sums = np.stack([np.bincount(local, weights=gw * group[:, j], minlength=n_local)
+                         for j in range(int(k))], axis=1)
         # Rounding keeps float noise of the weighted sum from splitting true ties.
-        consensus[i] = (np.unique(np.round(mean, 9), return_inverse=True)[1].reshape(-1) + 1).tolist()
-        first, second = np.triu_indices(group.shape[1], k=1)
-        if len(first):
-            want = np.sign(np.round(mean[first] - mean[second], 9))
-            match = (np.sign(group[:, first] - group[:, second]) == want).mean(axis=1)
-            agreement[i] = float((gw * match).sum() / gw.sum())
-        else:
-            agreement[i] = 1.0
+        mean = np.round(sums / total[:, None], 9)
+        for row, i in enumerate(local_items):
+            consensus[i] = (np.unique(mean[row], return_inverse=True)[1].reshape(-1) + 1).tolist()
+        if k < 2:
+            continue
+        want = _pair_signs(mean)
+        match = (_pair_signs(group) == want[local]).mean(axis=1)
+        agreement[local_items] = np.bincount(local, weights=gw * match, minlength=n_local) / total
     return RankingConsensus(item_ids=item_ids, ranking=consensus, agreement=agreement,
                             kendall_w=kendall, n_votes=fit.n_raters)

@@ -157,27 +157,36 @@ def _position_shares(
     rows: list[FloatArray], orders: list[FloatArray]
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per ranking: share of decided pairs for the earlier-shown response, the number of
-    decided pairs, and the share's variance under a uniformly random display order."""
+    decided pairs, and the share's variance under a uniformly random display order.
+    Vectorized over the rankings of each length."""
     share = np.full(len(rows), np.nan)
     decided = np.zeros(len(rows))
     variance = np.full(len(rows), np.nan)
-    for t, (ranking, order) in enumerate(zip(rows, orders, strict=True)):
-        k = len(ranking)
-        if len(order) != k or sorted(order.astype(int).tolist()) != list(range(k)):
-            raise ValueError(f"display order {order.tolist()} is not a permutation of the {k} responses")
-        slot = np.empty(k)
-        slot[order.astype(int)] = np.arange(k)  # slot[i]: where canonical response i was shown
-        first, second = np.triu_indices(k, k=1)
-        pref = np.sign(ranking[first] - ranking[second])  # -1: i ranked better
-        shown = np.sign(slot[first] - slot[second])  # -1: i shown earlier
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    if any(len(o) != len(r) for r, o in zip(rows, orders, strict=True)):
+        raise ValueError("each display order must list every response of its ranking once")
+    for k in np.unique(lengths):
+        members = np.flatnonzero(lengths == k)
+        if k < 2:
+            continue
+        ranking = np.stack([rows[t] for t in members])
+        order = np.stack([orders[t] for t in members])
+        if not (np.sort(order, axis=1) == np.arange(k)).all():
+            raise ValueError("each display order must list every response of its ranking once")
+        slot = np.empty_like(ranking)  # slot[t, i]: where canonical response i was shown
+        np.put_along_axis(slot, order.astype(np.int64), np.broadcast_to(np.arange(k, dtype=np.float64),
+                                                                        order.shape), axis=1)
+        pref = _pair_signs(ranking)  # -1: i ranked better than j
+        shown = _pair_signs(slot)  # -1: i shown earlier than j
         keep = pref != 0
-        if keep.any():
-            decided[t] = keep.sum()
-            share[t] = float((pref[keep] == shown[keep]).mean())
-            # Without ties the share is (1 + tau) / 2 of tau between the ranking and a
-            # uniformly random permutation: Var tau = 2 (2K + 5) / (9 K (K - 1)).
-            # Ties only shrink it, so this variance is conservative for them.
-            variance[t] = (2 * k + 5) / (18.0 * k * (k - 1))
+        n_decided = keep.sum(axis=1)
+        ok = n_decided > 0
+        decided[members] = n_decided
+        share[members[ok]] = ((pref == shown) & keep).sum(axis=1)[ok] / n_decided[ok]
+        # Without ties the share is (1 + tau) / 2 of tau between the ranking and a
+        # uniformly random permutation: Var tau = 2 (2K + 5) / (9 K (K - 1)).
+        # Ties only shrink it, so this variance is conservative for them.
+        variance[members[ok]] = (2 * k + 5) / (18.0 * k * (k - 1))
     return share, decided, variance
 
 
