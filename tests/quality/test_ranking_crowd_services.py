@@ -7,8 +7,11 @@ one who always ranks in the order shown. Labelers take turns in a random order
 each round, so every item gets three different ones.
 """
 
+from io import StringIO
+
 import numpy as np
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client, TestCase, override_settings
 from rest_framework.test import APIClient
 
@@ -181,3 +184,13 @@ class RankingCrowdThroughTheServices(TestCase):
         project.consensus_method = "mean"
         project.save(update_fields=["consensus_method"])
         assert dataset_snapshot_build(project=project).filters["consensus"] == "mean"
+
+    def test_the_agreement_command_prints_the_ranking_figures_and_flags(self):
+        out = StringIO()
+        call_command("agreement", self.crowd["project"].slug, "--resamples", "20", stdout=out)
+        text = out.getvalue()
+        assert "Krippendorff's α on ranks (ordinal):" in text and "mean Kendall's W" in text
+        assert "position bias:" in text and "flagged, driven by L-" in text
+        lines = {line.split(":")[0].strip(): line for line in text.splitlines() if line.startswith("  ")}
+        assert lines["rk_in_order"].endswith("flags: position_bias")
+        assert "spammer" in lines["rk_shuffler"] and lines["rk_careful_a"].endswith("flags: -")
