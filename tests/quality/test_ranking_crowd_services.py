@@ -16,7 +16,7 @@ from django.test import Client, TestCase, override_settings
 from rest_framework.test import APIClient
 
 from annotation.datasets.rows import labeler_pseudonym
-from annotation.models import Annotation, ItemConsensus, Role, TaskType
+from annotation.models import Annotation, ItemConsensus, ItemResponse, Role, TaskType
 from annotation.quality import consensus_rankings, kendall_tau_b
 from annotation.services.consensus import item_consensus_recompute
 from annotation.services.datasets import dataset_snapshot_build
@@ -181,6 +181,14 @@ class RankingCrowdThroughTheServices(TestCase):
         project = self.crowd["project"]
         snapshot = dataset_snapshot_build(project=project)
         assert snapshot.filters["consensus"] == "weighted_rank"
+        # Its pairs follow the stored weighted consensus, not the mean rank.
+        stored = {c.item_id: c.ranking for c in ItemConsensus.objects.filter(project=project)}
+        position = dict(ItemResponse.objects.filter(item__project=project).values_list(
+            "response_id", "position"))
+        pairs = list(snapshot.pairs.filter(is_tie=False).values_list(
+            "item_id", "chosen_response_id", "rejected_response_id"))
+        assert len(pairs) > 0.9 * N_ITEMS * K * (K - 1) / 2
+        assert all(stored[i][position[c]] < stored[i][position[r]] for i, c, r in pairs)
         project.consensus_method = "mean"
         project.save(update_fields=["consensus_method"])
         assert dataset_snapshot_build(project=project).filters["consensus"] == "mean"
