@@ -28,6 +28,9 @@ class TaskMeasures:
     alpha_titles: dict[str, str]
     # What the per-period column of "agreement over time" computes.
     trend_measure: str
+    # The annotator × annotator heatmap: report key of its matrix, and what it shows.
+    heatmap_key: str
+    heatmap_measure: str
 
     @property
     def default_consensus(self) -> str:
@@ -53,6 +56,8 @@ MEASURES: dict[str, TaskMeasures] = {
         alpha_titles={"alpha_ordinal": "Krippendorff's α, 5-point strength (ordinal)",
                       "alpha_nominal": "Krippendorff's α, A / tie / B (nominal)"},
         trend_measure="Krippendorff's α (A / tie / B, nominal)",
+        heatmap_key="kappa",
+        heatmap_measure="Cohen's kappa on A / tie / B",
     ),
     TaskType.RANKING: TaskMeasures(
         consensus={
@@ -69,6 +74,8 @@ MEASURES: dict[str, TaskMeasures] = {
         reliability_measure="Kendall's τ-b with the leave-one-out (weighted) mean rank",
         alpha_titles={"alpha_ordinal": "Krippendorff's α on ranks (ordinal)"},
         trend_measure="Krippendorff's α on ranks (ordinal)",
+        heatmap_key="tau_b",
+        heatmap_measure="Mean Kendall's τ-b between the two annotators' rankings",
     ),
 }
 

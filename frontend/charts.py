@@ -27,8 +27,10 @@ def kappa_colour(value: float | None) -> str:
     return f"#ff{g:02x}{b:02x}"
 
 
-def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44) -> SafeString:
-    """An annotator × annotator matrix of Cohen's kappa, one labelled cell per pair."""
+def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44,
+                title: str = "Cohen's kappa between each pair of annotators") -> SafeString:
+    """An annotator × annotator matrix of an agreement coefficient in [-1, 1] (Cohen's
+    kappa, or Kendall's tau-b for rankings), one labelled cell per pair."""
     n = len(names)
     if n == 0:
         return _join([])
@@ -36,8 +38,8 @@ def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int
     width, height = left + n * cell + 10, top + n * cell + 10
     parts = [format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" role="img" width="{}" height="{}" '
-        'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">'
-        "Cohen's kappa between each pair of annotators</title>", width, height, width, height)]
+        'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">{}</title>',
+        width, height, width, height, title)]
     for i, name in enumerate(names):
         y = top + i * cell + cell / 2 + 4
         parts.append(format_html('<text x="{}" y="{}" text-anchor="end" class="axis">{}</text>',

@@ -225,6 +225,8 @@ def ranking_quality_report(
         {"n_annotations", "n_items", "n_labelers", "tie_share",
          "alpha_ordinal": {"estimate", "low", "high"},   # on ranks, 95% CI over items
          "mean_kendall_w", "mean_kendall_tau_b",
+         "tau_b": {"labeler_ids", "nominal"},            # labeler × labeler mean tau-b (1 on
+                                                         # the diagonal; "nominal" as kappa's key)
          "position_bias": {n, share, expected, difference, z, flagged, drivers} or None,
          "labelers": [{"id", "n", "loo_agreement", "n_loo", "first_share", "first_z",
                        "reliability", "median_seconds", "flags"}, ...]}
@@ -261,6 +263,8 @@ def ranking_quality_report(
             "first_z": nan_to_none(fit.first_z[g:g + 1])[0],
             "reliability": float(fit.weight[g]), "median_seconds": median, "flags": flags,
         })
+    tau = agreement.tau_b.copy()
+    np.fill_diagonal(tau, 1.0)
     n = len(rows)
     position = None
     if display_orders is not None:
@@ -274,6 +278,8 @@ def ranking_quality_report(
                                     n_resamples=n_resamples, seed=seed),
         "mean_kendall_w": agreement.mean_w(),
         "mean_kendall_tau_b": agreement.mean_tau_b(),
+        "tau_b": {"labeler_ids": [_plain(k) for k in agreement.annotator_ids],
+                  "nominal": nan_to_none(tau)},
         "position_bias": position,
         "labelers": rows_out,
     }

@@ -72,7 +72,8 @@ def project_agreement_report(*, project: Project, n_resamples: int = 1000) -> di
             rankings=[r[2] for r in rows], display_orders=[r[3] for r in rows],
             seconds=[math.nan if r[4] is None else r[4] / 1000 for r in rows],
             n_resamples=n_resamples)
-        _name_labelers(report, [r[1] for r in rows])
+        names = _name_labelers(report, [r[1] for r in rows])
+        report["tau_b"]["labelers"] = [names.get(i) for i in report["tau_b"]["labeler_ids"]]
         return header | report
     rows = list(labels.annotate(length_a=_length(0), length_b=_length(1)).values_list(
         "item_id", "labeler_id", "strength", "display_order", "time_on_task_ms",

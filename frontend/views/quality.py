@@ -92,11 +92,14 @@ def _queue(project: Project) -> list[dict]:
              "api_url": reverse("api-adjudicate", args=[project.pk, r.item_id])} for r in rows]
 
 
-def _heatmap(report: dict):
-    kappa = report.get("kappa") or {}
-    names = [str(n) for n in kappa.get("labelers") or []]
-    matrix = kappa.get("nominal") or []
-    return heatmap_svg(names=names, matrix=matrix) if names and matrix else None
+def _heatmap(report: dict, measures):
+    figure = report.get(measures.heatmap_key) or {}
+    names = [str(n) for n in figure.get("labelers") or []]
+    matrix = figure.get("nominal") or []
+    if not (names and matrix):
+        return None
+    return heatmap_svg(names=names, matrix=matrix,
+                       title=f"{measures.heatmap_measure}, each pair of annotators")
 
 
 @login_required
@@ -115,7 +118,7 @@ def quality(request, project_id: int):
     context = {
         "project": project, "state": state, "report": report,
         "pairwise": project.task_type == TaskType.PAIRWISE,
-        "labelers": labeler_rows(report), "heatmap": _heatmap(report),
+        "labelers": labeler_rows(report), "heatmap": _heatmap(report, measures),
         "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},
         "leaderboard": report.get("leaderboard") or {"rows": []},

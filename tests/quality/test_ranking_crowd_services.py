@@ -170,6 +170,10 @@ class RankingCrowdThroughTheServices(TestCase):
         assert "Krippendorff&#x27;s α on ranks (ordinal)" in page
         assert "A / tie / B" not in page and "Mean strength" not in page
         assert "Reliability-weighted mean rank" in page
+        # The heatmap shows Kendall's tau-b between annotators, the shuffler near 0 with everyone.
+        assert "Mean Kendall&#x27;s τ-b between the two annotators&#x27; rankings" in page
+        cell = page.split('data-a="rk_careful_a" data-b="rk_shuffler" data-kappa="')[1].split('"')[0]
+        assert abs(float(cell)) < 0.3
         assert "Kendall&#x27;s W of the labelers who count" in page
         assert "No labels yet" not in page.split('id="annotators-title"')[1].split("</section>")[0]
         table = page.split('id="annotators"')[1].split("</table>")[0]
