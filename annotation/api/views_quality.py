@@ -126,7 +126,8 @@ class AdjudicateApi(APIView):
 
 class ReliabilityApi(APIView):
     """The annotator table: volume, gold accuracy, agreement with the others'
-    consensus, speed, position and length bias, Dawid–Skene reliability, flags."""
+    consensus, speed, position bias and flags; pairwise adds length bias and
+    Dawid–Skene reliability, rankings the consensus weight. Flagged labelers last."""
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):

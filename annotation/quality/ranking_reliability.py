@@ -139,6 +139,7 @@ def leave_one_out_tau_b(
             continue
         group = np.stack([rows[t] for t in members])
         local_items, local = np.unique(item[members], return_inverse=True)
+        local = local.reshape(-1)
         k = len(local_items)
         wm = w[members]
         total_w = np.bincount(local, weights=wm, minlength=k)
@@ -147,7 +148,9 @@ def leave_one_out_tau_b(
         rest_w = total_w[local] - wm
         has_others = rest_w > 1e-12
         with np.errstate(invalid="ignore", divide="ignore"):
-            others = (sums[local] - wm[:, None] * group) / rest_w[:, None]
+            # Rounded: subtracting one's own ranking from the item sum leaves float
+            # noise that would break the others' true ties.
+            others = np.round((sums[local] - wm[:, None] * group) / rest_w[:, None], 9)
         tau = _tau_b_rows(group[has_others], others[has_others])
         out[members[has_others]] = tau
     return out
