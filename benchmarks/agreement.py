@@ -19,6 +19,18 @@ as (item, labeler, label) triples; there is no packaged baseline for it.
 
     .venv/bin/python benchmarks/agreement.py            # defaults, a few minutes on 2 cores
     .venv/bin/python benchmarks/agreement.py --items 10000 --repeat 1   # quick
+    .venv/bin/python benchmarks/agreement.py --ranking-only              # ranking consensus, ~20 s
+
+Ranking consensus (always run; ``--ranking-only`` runs only it): simulated
+crowds of ``--ranking-items`` items, K = 4, overlap 3, four careful rankers
+(quality + Gaussian noise), one who shuffles and one who ranks in display
+order (tests/quality/ranking_crowd.py), one per seed in ``--ranking-seeds``.
+Named baseline: the mean-rank consensus. Printed: mean Kendall's tau-b of each
+consensus with the hidden truth, the careful rankers alone (the oracle the
+weighted consensus should approach), the items sent to adjudication by the
+old rule (W on all rankers below 0.6) and the new one (W of the rankers who
+count below 0.5), and the time of the reliability fit plus the weighted
+consensus on ``--ranking-timing-items`` items.
 """
 
 from __future__ import annotations
@@ -91,7 +103,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ci-resamples", type=int, default=1000, help="bootstrap resamples (0 skips)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the krippendorff package")
+    parser.add_argument("--ranking-only", action="store_true", help="only the ranking consensus part")
+    parser.add_argument("--ranking-items", type=int, default=200)
+    parser.add_argument("--ranking-seeds", type=int, nargs="+", default=[11, 12, 13, 14, 15])
+    parser.add_argument("--ranking-timing-items", type=int, default=20_000)
     args = parser.parse_args()
+    if args.ranking_only:
+        ranking_consensus_benchmark(args)
+        return
 
     data = make_data(items=args.items, labelers=args.labelers, missing=args.missing, seed=args.seed)
     n_annotations = int((~np.isnan(data)).sum())
@@ -158,6 +177,56 @@ def main() -> None:
         print("# ratio = krippendorff package time / our time; >= 1.0 means ours is faster")
         print("# PASS: alpha equals the package to 1e-9 and is at least as fast" if ok else
               "# FAIL: alpha differs from the package or is slower")
+    print()
+    ranking_consensus_benchmark(args)
+
+
+def ranking_consensus_benchmark(args: argparse.Namespace) -> None:
+    from annotation.quality import consensus_rankings, kendall_tau_b, ranking_reliability
+    from tests.quality.ranking_crowd import SHUFFLER, simulate_ranking_crowd
+
+    def tau_to_truth(crowd, result) -> np.ndarray:
+        return np.array([kendall_tau_b(x=crowd.truth[i], y=result.ranking[k])
+                         for k, i in enumerate(result.item_ids)])
+
+    print(f"# ranking consensus: {args.ranking_items} items, K = 4, overlap 3, 4 careful rankers, "
+          "1 shuffler, 1 display-order ranker; baseline: mean rank")
+    header = (f"{'seed':>5s} {'mean rank':>10s} {'weighted':>10s} {'careful':>10s} {'gain':>8s} "
+              f"{'flag old':>9s} {'flag new':>9s} {'tau flagged':>12s} {'tau rest':>9s}")
+    print(header)
+    print("-" * len(header))
+    gains = []
+    for seed in args.ranking_seeds:
+        c = simulate_ranking_crowd(n_items=args.ranking_items, seed=seed)
+        rankings = list(c.rankings)
+        fit = ranking_reliability(items=c.items, labelers=c.labelers, rankings=rankings,
+                                  display_orders=list(c.display_orders))
+        plain = consensus_rankings(items=c.items, labelers=c.labelers, rankings=rankings)
+        weighted = consensus_rankings(items=c.items, labelers=c.labelers, rankings=rankings,
+                                      weights=fit.annotation_weight)
+        keep = c.labelers < SHUFFLER
+        careful = consensus_rankings(items=c.items[keep], labelers=c.labelers[keep],
+                                     rankings=list(c.rankings[keep]))
+        t_plain, t_weighted = tau_to_truth(c, plain), tau_to_truth(c, weighted)
+        old_flags = int((np.nan_to_num(plain.kendall_w, nan=1.0) < 0.6).sum())
+        confidence = np.where(np.isnan(weighted.kendall_w), weighted.agreement, weighted.kendall_w)
+        flagged = confidence < 0.5
+        gains.append(t_weighted.mean() - t_plain.mean())
+        print(f"{seed:5d} {t_plain.mean():10.3f} {t_weighted.mean():10.3f} "
+              f"{tau_to_truth(c, careful).mean():10.3f} {gains[-1]:+8.3f} {old_flags:9d} "
+              f"{int(flagged.sum()):9d} {t_weighted[flagged].mean():12.3f} "
+              f"{t_weighted[~flagged].mean():9.3f}")
+    print(f"# weighted beats mean rank on {sum(g > 0 for g in gains)} of {len(gains)} crowds "
+          f"(mean gain in tau-b {np.mean(gains):+.3f})")
+
+    c = simulate_ranking_crowd(n_items=args.ranking_timing_items, seed=1)
+    start = time.perf_counter()
+    fit = ranking_reliability(items=c.items, labelers=c.labelers, rankings=list(c.rankings),
+                              display_orders=list(c.display_orders))
+    consensus_rankings(items=c.items, labelers=c.labelers, rankings=list(c.rankings),
+                       weights=fit.annotation_weight)
+    print(f"# reliability fit + weighted consensus on {len(c.items):,} rankings: "
+          f"{time.perf_counter() - start:.2f} s")
 
 
 if __name__ == "__main__":

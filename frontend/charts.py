@@ -37,8 +37,10 @@ def axis_label(name: str) -> str:
     return name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"
 
 
-def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44) -> SafeString:
-    """An annotator × annotator matrix of Cohen's kappa, one labelled cell per pair.
+def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int = 44,
+                title: str = "Cohen's kappa between each pair of annotators") -> SafeString:
+    """An annotator × annotator matrix of an agreement coefficient in [-1, 1] (Cohen's
+    kappa, or Kendall's tau-b for rankings), one labelled cell per pair.
 
     The margins follow the longest label: the row labels need its length on the
     left, the column labels (rotated 45°) need length × sin 45° above and reach
@@ -52,8 +54,8 @@ def heatmap_svg(*, names: list[str], matrix: list[list[float | None]], cell: int
     width, height = left + n * cell + max(10, diagonal - cell // 2), top + n * cell + 10
     parts = [format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" role="img" width="{}" height="{}" '
-        'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">'
-        "Cohen's kappa between each pair of annotators</title>", width, height, width, height)]
+        'viewBox="0 0 {} {}" aria-labelledby="heatmap-title"><title id="heatmap-title">{}</title>',
+        width, height, width, height, title)]
     for i, name in enumerate(names):
         y = top + i * cell + cell / 2 + 4
         label = axis_label(name)

@@ -6,6 +6,7 @@ from annotation.models import (
     Annotation,
     ApiToken,
     ComparisonItem,
+    ConsensusMethod,
     DatasetExport,
     DatasetSnapshot,
     Membership,
@@ -45,6 +46,13 @@ class ProjectInput(serializers.Serializer):
     gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     disagreement_first = serializers.BooleanField(required=False)
+    consensus_method = serializers.ChoiceField(
+        choices=[("", "task type default"), *ConsensusMethod.choices], required=False,
+        help_text="Consensus for the dashboard, stored consensus and new snapshots "
+                  "(pairwise: dawid_skene, majority, mean; ranking: weighted_rank, mean).")
+    adjudicate_below = serializers.FloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True,
+        help_text="Adjudication threshold on the task type's measure (null: its default).")
 
 
 class MembershipInput(serializers.Serializer):
@@ -116,7 +124,8 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
             "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
-            "disagreement_first", "created_at", "updated_at",
+            "disagreement_first", "consensus_method", "adjudicate_below", "created_at",
+            "updated_at",
         ]
 
 

@@ -126,7 +126,8 @@ class AdjudicateApi(APIView):
 
 class ReliabilityApi(APIView):
     """The annotator table: volume, gold accuracy, agreement with the others'
-    consensus, speed, position and length bias, Dawid–Skene reliability, flags."""
+    consensus, speed, position bias and flags; pairwise adds length bias and
+    Dawid–Skene reliability, rankings the consensus weight. Flagged labelers last."""
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
@@ -157,6 +158,7 @@ class RecomputeApi(APIView):
                                           need=access.MANAGE)
         data = RecomputeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        state = project_quality_request(project=project, method=data.validated_data.get("method"))
+        state = project_quality_request(project=project, method=data.validated_data.get("method"),
+                                        actor=request.user)
         return Response({"queued": True, "computed_at": state.computed_at},
                         status=status.HTTP_202_ACCEPTED)

@@ -70,22 +70,29 @@ def pairwise_from_side(decision: tuple[int, float] | None,
                        agreement=confidence)
 
 
-def ranking_pairs(rankings: list[list[int]]) -> list[PairOutcome]:
+def ranking_pairs(rankings: list[list[int]], weights: list[float] | None = None) -> list[PairOutcome]:
     """All C(K, 2) pairs of a ranked item from its labelers' rankings.
 
-    Each pair is decided by the mean rank of its two responses; equal means are
-    ties. margin is the difference of mean ranks; agreement is the share of
-    labelers ordering the pair the same way as the consensus (ties count for a
-    tie).
+    Each pair is decided by the (weighted) mean rank of its two responses;
+    equal means are ties. ``weights`` are per ranking (the labelers'
+    reliability for the weighted-rank consensus; all 0 falls back to equal
+    weights). margin is the difference of mean ranks; agreement is the
+    (weighted) share of labelers ordering the pair the same way as the
+    consensus (ties count for a tie).
     """
     if not rankings:
         return []
     k = len(rankings[0])
-    mean_rank = [mean(r[i] for r in rankings) for i in range(k)]
+    w = list(weights) if weights is not None and sum(weights) > 0 else [1.0] * len(rankings)
+    total = sum(w)
+    # Rounded so float noise in a weighted sum cannot split a true tie.
+    mean_rank = [round(sum(wt * r[i] for wt, r in zip(w, rankings, strict=True)) / total, 9)
+                 for i in range(k)]
     outcomes = []
     for i, j in combinations(range(k), 2):
         side = (mean_rank[i] > mean_rank[j]) - (mean_rank[i] < mean_rank[j])  # 1: j better
-        agree = sum(((r[i] > r[j]) - (r[i] < r[j])) == side for r in rankings) / len(rankings)
+        agree = sum(wt for wt, r in zip(w, rankings, strict=True)
+                    if ((r[i] > r[j]) - (r[i] < r[j])) == side) / total
         winner, loser = (j, i) if side > 0 else (i, j)
         outcomes.append(PairOutcome(winner=winner, loser=loser,
                                     margin=float(abs(mean_rank[i] - mean_rank[j])),

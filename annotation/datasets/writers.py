@@ -63,6 +63,17 @@ def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str
     return count
 
 
+def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
+    """The rows ``fmt`` writes: raw writes one per label the snapshot drew on,
+    the other formats one per snapshot pair (a ranking's label gives C(K, 2)
+    pairs, a pairwise item's labels one)."""
+    if fmt == "raw":
+        from annotation.services.datasets import annotations_for_snapshot
+
+        return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()
+    return sum(snapshot.counts.values())
+
+
 def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str = "conversational",
                  meta: bool = False, overwrite: bool = False,
                  progress: Progress | None = None) -> dict:

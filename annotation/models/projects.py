@@ -16,6 +16,16 @@ class TaskType(models.TextChoices):
     RANKING = "ranking", "K-way ranking"
 
 
+class ConsensusMethod(models.TextChoices):
+    """Every consensus method; which ones a task type offers, under which name,
+    is stated in annotation.task_measures."""
+
+    MAJORITY = "majority", "Majority vote"
+    MEAN = "mean", "Mean (strength or rank)"
+    DAWID_SKENE = "dawid_skene", "Dawid–Skene posterior"
+    WEIGHTED_RANK = "weighted_rank", "Reliability-weighted mean rank"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -51,6 +61,17 @@ class Project(models.Model):
         default=0.1,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of prompts in the test split (fixed by a hash of the prompt).",
+    )
+    consensus_method = models.CharField(
+        max_length=16, choices=ConsensusMethod.choices, blank=True, default="",
+        help_text="The consensus that the dashboard, the stored consensus and new snapshots use; "
+                  "blank: the task type's default.",
+    )
+    adjudicate_below = models.FloatField(
+        null=True, blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Items whose agreement measure (the task type's) is below this go to "
+                  "adjudication; blank: the task type's default.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -2,13 +2,9 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models.content import ComparisonItem
-from annotation.models.projects import Project
+from annotation.models.projects import ConsensusMethod, Project
 
-
-class ConsensusMethod(models.TextChoices):
-    MAJORITY = "majority", "Majority vote"
-    MEAN = "mean", "Mean strength"
-    DAWID_SKENE = "dawid_skene", "Dawid–Skene posterior"
+__all__ = ["Adjudication", "ConsensusMethod", "ItemConsensus", "ProjectQuality"]
 
 
 class ItemConsensus(models.Model):
@@ -17,11 +13,13 @@ class ItemConsensus(models.Model):
     Pairwise: ``label`` is the side (−1 A, 0 tie, 1 B) and ``strength`` the
     consensus on the −2..2 scale (majority: mean strength of the winning side;
     mean: the mean; Dawid–Skene: the posterior mean side). Ranking:
-    ``ranking`` is the dense consensus ranking by mean rank. ``agreement`` is
-    the share of labels that agree with the consensus; ``confidence`` the
-    method's own support (the vote share, or the Dawid–Skene posterior of the
-    label); low confidence with enough labels sets ``needs_adjudication``
-    until an admin records an Adjudication.
+    ``ranking`` is the dense consensus ranking by (reliability-weighted) mean
+    rank. ``agreement`` is the share of labels that agree with the consensus;
+    ``confidence`` the task type's adjudication measure (pairwise: the vote
+    share or the Dawid–Skene posterior of the label; ranking: Kendall's W of
+    the labelers who count, see annotation.task_measures); low confidence
+    with enough labels sets ``needs_adjudication`` until an admin records an
+    Adjudication.
     """
 
     item = models.OneToOneField(ComparisonItem, on_delete=models.CASCADE, related_name="consensus")

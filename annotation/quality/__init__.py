@@ -17,9 +17,11 @@ Modules, each named for its job:
   and leave-one-out agreement of each labeler with the others.
 * :mod:`.reliability` — gold accuracy, position bias, length bias, implausible speed.
 * :mod:`.leaderboard` — Bradley–Terry model ratings with bootstrap intervals.
-* :mod:`.ranking_consensus` — per-item consensus of rankings by mean rank.
+* :mod:`.ranking_consensus` — per-item consensus of rankings by (weighted) mean rank.
+* :mod:`.ranking_reliability` — ranking labelers' leave-one-out tau-b, position
+  bias, random-ranker flag and consensus weights.
 * :mod:`.trend` — agreement of the items finished in each period.
-* :mod:`.report` — optional: all of a pairwise project's figures in one JSON-ready dict.
+* :mod:`.report` — optional: all of a pairwise or ranking project's figures in one JSON-ready dict.
 
 Conventions shared by every function:
 
@@ -83,6 +85,11 @@ from annotation.quality.pairwise import (
     outcome_for_a,
 )
 from annotation.quality.ranking_consensus import RankingConsensus, consensus_rankings
+from annotation.quality.ranking_reliability import (
+    RankingReliability,
+    leave_one_out_tau_b,
+    ranking_reliability,
+)
 from annotation.quality.rankings import (
     RankingAgreement,
     average_ranks,
@@ -100,7 +107,7 @@ from annotation.quality.reliability import (
     length_bias,
     position_bias,
 )
-from annotation.quality.report import pairwise_quality_report
+from annotation.quality.report import pairwise_quality_report, rank_alpha, ranking_quality_report
 from annotation.quality.trend import AgreementPeriod, agreement_over_time
 
 __all__ = [
@@ -121,6 +128,7 @@ __all__ = [
     "PairwiseAgreement",
     "RankingAgreement",
     "RankingConsensus",
+    "RankingReliability",
     "ReliabilityMatrix",
     "ShareSummary",
     "ShareTest",
@@ -147,13 +155,17 @@ __all__ = [
     "labeler_weights",
     "leaderboard",
     "leave_one_out_agreement",
+    "leave_one_out_tau_b",
     "length_bias",
     "outcome_for_a",
     "pairwise_quality_report",
     "pairwise_agreement",
     "percent_agreement",
     "position_bias",
+    "rank_alpha",
     "ranking_agreement",
+    "ranking_quality_report",
+    "ranking_reliability",
     "reliability_bootstrap_ci",
     "reliability_matrix",
     "value_counts",

@@ -1,4 +1,4 @@
-"""Per-item consensus of K-way rankings: mean ranks, their dense order, and agreement."""
+"""Per-item consensus of K-way rankings: (weighted) mean ranks, their dense order, and agreement."""
 
 from __future__ import annotations
 
@@ -12,12 +12,19 @@ from annotation.quality._common import FloatArray, IntArray, as_id_vector, encod
 from annotation.quality.rankings import ranking_agreement
 
 
+def _pair_signs(scores: FloatArray) -> FloatArray:
+    """sign(s[i] - s[j]) for every pair i < j, per row."""
+    first, second = np.triu_indices(scores.shape[1], k=1)
+    return np.sign(scores[:, first] - scores[:, second])
+
+
 @dataclass(frozen=True)
 class RankingConsensus:
     """Per ``item_ids[i]``: ``ranking[i]`` the dense consensus ranking (1 is best),
-    ``agreement[i]`` the share of (labeler, response pair) orderings that match
-    it, ``kendall_w[i]`` (NaN where undefined: one labeler, or all ties) and
-    ``n_votes[i]``."""
+    ``agreement[i]`` the (weighted) share of (labeler, response pair) orderings
+    that match it, ``kendall_w[i]`` the concordance of the labelers who count
+    (positive weight; NaN where undefined: fewer than two count, or all ties)
+    and ``n_votes[i]``."""
 
     item_ids: np.ndarray
     ranking: list[list[int]]
@@ -27,37 +34,76 @@ class RankingConsensus:
 
 
 def consensus_rankings(
-    *, items: npt.ArrayLike, labelers: npt.ArrayLike, rankings: Sequence[npt.ArrayLike]
+    *,
+    items: npt.ArrayLike,
+    labelers: npt.ArrayLike,
+    rankings: Sequence[npt.ArrayLike],
+    weights: npt.ArrayLike | None = None,
 ) -> RankingConsensus:
-    """Consensus ranking per item by mean rank.
+    """Consensus ranking per item by (weighted) mean rank.
 
-    For item ``i`` with rankings ``r_1..r_m`` of ``K`` responses:
-    ``mean_k = mean_t r_t[k]``; the consensus is the dense rank of ``mean``
-    (equal means share a rank). For each pair ``j < k`` the consensus order is
-    ``sign(mean_j - mean_k)`` and::
+    For item ``i`` with rankings ``r_1..r_m`` of ``K`` responses and weights
+    ``w_t`` (1 when ``weights`` is None; per annotation, e.g. the labeler's
+    reliability from :func:`annotation.quality.ranking_reliability.ranking_reliability`):
+    ``mean_k = sum_t w_t r_t[k] / sum_t w_t``, or the plain mean when every
+    weight of the item is 0; the consensus is the dense rank of ``mean``
+    (equal means share a rank). For each pair ``j < k`` the consensus order
+    is ``sign(mean_j - mean_k)`` and::
 
-        agreement_i = mean over (t, j < k) of [sign(r_t[j] - r_t[k]) == sign(mean_j - mean_k)]
+        agreement_i = sum over (t, j < k) of w_t [sign(r_t[j] - r_t[k]) == sign(mean_j - mean_k)]
+                      / sum over (t, j < k) of w_t
 
     (a tie agrees only with a tie). Kendall's W comes from
-    :func:`annotation.quality.rankings.ranking_agreement`.
+    :func:`annotation.quality.rankings.ranking_agreement`, over the rankings
+    with positive weight.
     """
     item_arr = as_id_vector(items, name="items")
-    fit = ranking_agreement(items=item_arr, annotators=labelers, rankings=rankings)
-    item_ids, item = encode(item_arr)
     rows = [np.asarray(r, dtype=np.float64).reshape(-1) for r in rankings]
-    order = np.argsort(item, kind="stable")
+    w = np.ones(len(item_arr)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != len(item_arr):
+        raise ValueError("weights must have one entry per annotation")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError("weights must be finite and non-negative")
+    fit = ranking_agreement(items=item_arr, annotators=labelers, rankings=rows)
+    kendall = fit.kendall_w.copy()
+    counted = w > 0
+    if weights is not None and not counted.all():
+        # Only the labelers who count: an item whose one reliable ranking stands
+        # against zero-weight ones is not disputed (NaN: fewer than two count).
+        kendall[:] = np.nan
+        if counted.any():
+            labeler_arr = np.asarray(labelers)
+            sub = ranking_agreement(items=item_arr[counted], annotators=labeler_arr[counted],
+                                    rankings=[r for r, c in zip(rows, counted, strict=True) if c])
+            kendall[np.searchsorted(fit.item_ids, sub.item_ids)] = sub.kendall_w
+    item_ids, item = encode(item_arr)
+    n_items = len(item_ids)
     consensus: list[list[int]] = [[] for _ in item_ids]
-    agreement = np.zeros(len(item_ids))
-    bounds = np.searchsorted(item[order], np.arange(len(item_ids) + 1))
-    for i in range(len(item_ids)):
-        group = np.stack([rows[t] for t in order[bounds[i]:bounds[i + 1]]])
-        mean = group.mean(axis=0)
-        consensus[i] = (np.unique(mean, return_inverse=True)[1].reshape(-1) + 1).tolist()
-        first, second = np.triu_indices(group.shape[1], k=1)
-        if len(first):
-            want = np.sign(mean[first] - mean[second])
-            agreement[i] = float((np.sign(group[:, first] - group[:, second]) == want).mean())
-        else:
-            agreement[i] = 1.0
+    agreement = np.ones(n_items)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    # Vectorized over the items of each ranking length (all rankings of one item
+    # have the same length; ranking_agreement checked it).
+    for k in np.unique(lengths):
+        members = np.flatnonzero(lengths == k)
+        group = np.stack([rows[t] for t in members])
+        local_items, local = np.unique(item[members], return_inverse=True)
+        local = local.reshape(-1)
+        n_local = len(local_items)
+        gw = w[members]
+        total = np.bincount(local, weights=gw, minlength=n_local)
+        nobody = total <= 0
+        gw = np.where(nobody[local], 1.0, gw)  # nobody counts: fall back to the plain mean
+        total = np.bincount(local, weights=gw, minlength=n_local)
+        sums = np.stack([np.bincount(local, weights=gw * group[:, j], minlength=n_local)
+                         for j in range(int(k))], axis=1)
+        # Rounding keeps float noise of the weighted sum from splitting true ties.
+        mean = np.round(sums / total[:, None], 9)
+        for row, i in enumerate(local_items):
+            consensus[i] = (np.unique(mean[row], return_inverse=True)[1].reshape(-1) + 1).tolist()
+        if k < 2:
+            continue
+        want = _pair_signs(mean)
+        match = (_pair_signs(group) == want[local]).mean(axis=1)
+        agreement[local_items] = np.bincount(local, weights=gw * match, minlength=n_local) / total
     return RankingConsensus(item_ids=item_ids, ranking=consensus, agreement=agreement,
-                            kendall_w=fit.kendall_w, n_votes=fit.n_raters)
+                            kendall_w=kendall, n_votes=fit.n_raters)

@@ -73,6 +73,14 @@ class ShareTest:
             "overall": self.overall.as_dict(),
         }
 
+    def drivers(self, *, z_threshold: float = 3.0) -> np.ndarray:
+        """The labelers whose own share deviates the same way as the overall one
+        with ``|z| >= z_threshold``: who drives a project-level bias."""
+        if self.overall.difference is None or self.overall.difference == 0:
+            return self.labeler_ids[:0]
+        same_way = np.sign(np.nan_to_num(self.difference)) == np.sign(self.overall.difference)
+        return self.labeler_ids[same_way & (np.abs(np.nan_to_num(self.z)) >= z_threshold)]
+
 
 def _z(difference: FloatArray, expected: FloatArray, n: FloatArray) -> FloatArray:
     variance = expected * (1.0 - expected)
@@ -101,8 +109,10 @@ def _share_test(
     min_n: int,
     min_effect: float,
     z_threshold: float,
+    overall_min_effect: float | None = None,
 ) -> ShareTest:
-    """Per-labeler and overall share of ``hits`` against the given expected shares."""
+    """Per-labeler and overall share of ``hits`` against the given expected shares
+    (the overall one flagged at ``overall_min_effect``, default ``min_effect``)."""
     n_groups = len(labeler_ids)
     n = np.bincount(groups, minlength=n_groups).astype(np.float64)
     share = _group_mean(groups, n_groups, hits)
@@ -118,7 +128,8 @@ def _share_test(
         o_share = float(hits.mean())
         o_diff = o_share - expected_overall
         o_z = float(_z(np.array(o_diff), np.array(expected_overall), np.array(float(total))))
-        o_flag = bool(_flags(total, o_diff, o_z, min_n=min_n, min_effect=min_effect, z_threshold=z_threshold))
+        o_effect = min_effect if overall_min_effect is None else overall_min_effect
+        o_flag = bool(_flags(total, o_diff, o_z, min_n=min_n, min_effect=o_effect, z_threshold=z_threshold))
         overall = ShareSummary(
             n=total, share=o_share, expected=float(expected_overall), difference=o_diff, z=o_z, flagged=o_flag
         )
@@ -167,6 +178,7 @@ def position_bias(
     min_effect: float = 0.1,
     z_threshold: float = 3.0,
     min_n: int = 20,
+    overall_min_effect: float = 0.05,
 ) -> ShareTest:
     """Share of decisions for the response shown first (left), beyond what the canonical order implies.
 
@@ -183,6 +195,12 @@ def position_bias(
     randomized); a labeler who always clicks left has share 1. The test
     assumes the display order is randomized independently of the content, as
     the queue does. ``labelers`` None gives only the overall figure.
+
+    The project-level figure is flagged from ``overall_min_effect`` (0.05): it
+    is what a model trained on the dataset learns, and over thousands of
+    decisions a 0.097 shift (one labeler always picking the first response,
+    z = 7) is both certain and material, though under one labeler's 0.1 bar.
+    ``ShareTest.drivers()`` names the labelers behind it.
     """
     _check_test_params(min_effect, z_threshold, min_n)
     first = np.asarray(a_first)
@@ -206,6 +224,7 @@ def position_bias(
         min_n=min_n,
         min_effect=min_effect,
         z_threshold=z_threshold,
+        overall_min_effect=overall_min_effect,
     )
 
 

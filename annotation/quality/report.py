@@ -1,4 +1,4 @@
-"""One call that computes a pairwise project's quality figures, JSON-ready.
+"""One call that computes a project's quality figures (pairwise or ranking), JSON-ready.
 
 An optional convenience over the other modules, so that the API, the
 ``agreement`` command and the dashboard can share one computation. Every
@@ -18,10 +18,12 @@ from annotation.quality.agreement import (
     percent_agreement,
     reliability_matrix,
 )
-from annotation.quality.bootstrap import ConfidenceInterval, krippendorff_alpha_ci
+from annotation.quality.bootstrap import ConfidenceInterval, bootstrap_ci, krippendorff_alpha_ci
 from annotation.quality.consensus import consensus_dawid_skene, leave_one_out_agreement
 from annotation.quality.dawid_skene import dawid_skene
 from annotation.quality.pairwise import COLLAPSED_CLASSES, STRENGTH_SCALE, collapse_strength
+from annotation.quality.ranking_reliability import ranking_reliability
+from annotation.quality.rankings import ranking_agreement
 from annotation.quality.reliability import labeler_speed, length_bias, position_bias
 
 
@@ -60,7 +62,8 @@ def pairwise_quality_report(
          "alpha_nominal": {...},                           # collapsed A/tie/B
          "percent_agreement",                              # collapsed
          "kappa": {"labeler_ids", "nominal", "quadratic"},  # labeler × labeler matrices
-         "position_bias", "length_bias",                   # project level (or None)
+         "position_bias", "length_bias",                   # project level (or None);
+                                                           # position_bias["drivers"]: labeler ids
          "low_agreement_item_ids",                          # Dawid–Skene posterior < threshold
          "labelers": [{"id", "n", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
                        "first_share", "longer_share", "median_seconds", "flags"}, ...]}
@@ -125,7 +128,7 @@ def pairwise_quality_report(
     if a_first is not None:
         bias = position_bias(strengths=s, a_first=np.asarray(a_first, dtype=bool), labelers=labeler_arr)
         put(bias.labeler_ids, "first_share", bias.share, bias.flagged, "position_bias")
-        position = bias.overall.as_dict()
+        position = bias.overall.as_dict() | {"drivers": [_plain(d) for d in bias.drivers()]}
     length = None
     if length_a is not None and length_b is not None:
         bias = length_bias(strengths=s, length_a=length_a, length_b=length_b, labelers=labeler_arr)
@@ -160,4 +163,123 @@ def pairwise_quality_report(
         "length_bias": length,
         "low_agreement_item_ids": low_agreement,
         "labelers": list(rows.values()),
+    }
+
+
+def _rank_units(items: np.ndarray, labelers: np.ndarray, rows: list[np.ndarray]):
+    """Alpha's units for rankings: (item, response) with the rank as an ordinal value,
+    and for each item the columns of its units (the bootstrap resamples items)."""
+    unit_ids, coders, values = [], [], []
+    for item, labeler, ranking in zip(items, labelers, rows, strict=True):
+        for position, rank in enumerate(ranking):
+            unit_ids.append(f"{item}\x1f{position}")
+            coders.append(labeler)
+            values.append(rank)
+    matrix = reliability_matrix(items=unit_ids, annotators=coders, values=values)
+    unit_item = np.array([u.split("\x1f")[0] for u in matrix.item_ids.tolist()])
+    _, unit_group = np.unique(unit_item, return_inverse=True)
+    return matrix.data, unit_group.reshape(-1)
+
+
+def rank_alpha(*, items: npt.ArrayLike, labelers: npt.ArrayLike, rankings, n_resamples: int = 1000,
+               seed: int = 0) -> dict:
+    """Krippendorff's alpha on ranks (ordinal) with its 95% bootstrap interval over items.
+
+    Each (item, response) is a unit and its rank an ordinal value. The ranks
+    of one item are not independent (a permutation), so the bootstrap draws
+    whole items, not units.
+    """
+    item_arr = as_id_vector(items, name="items")
+    labeler_arr = as_id_vector(labelers, name="labelers")
+    rows = [np.asarray(r, dtype=np.float64).reshape(-1) for r in rankings]
+    if not rows:
+        return {"estimate": None, "low": None, "high": None}
+    data, unit_group = _rank_units(item_arr, labeler_arr, rows)
+    n_items = int(unit_group.max()) + 1
+    columns = [np.flatnonzero(unit_group == g) for g in range(n_items)]
+
+    def statistic(picked: np.ndarray) -> float | None:
+        return krippendorff_alpha(reliability_data=data[:, np.concatenate([columns[g] for g in picked])],
+                                  level="ordinal")
+
+    estimate = krippendorff_alpha(reliability_data=data, level="ordinal")
+    ci = bootstrap_ci(statistic=statistic, n_items=n_items, n_resamples=n_resamples, seed=seed) \
+        if n_resamples else None
+    return _interval(ci, estimate)
+
+
+def ranking_quality_report(
+    *,
+    items: npt.ArrayLike,
+    labelers: npt.ArrayLike,
+    rankings,
+    display_orders=None,
+    seconds: npt.ArrayLike | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Quality figures of a K-way ranking project from one row per annotation.
+
+    Returns::
+
+        {"n_annotations", "n_items", "n_labelers", "tie_share",
+         "alpha_ordinal": {"estimate", "low", "high"},   # on ranks, 95% CI over items
+         "mean_kendall_w", "mean_kendall_tau_b",
+         "tau_b": {"labeler_ids", "nominal"},            # labeler × labeler mean tau-b (1 on
+                                                         # the diagonal; "nominal" as kappa's key)
+         "position_bias": {n, share, expected, difference, z, flagged, drivers} or None,
+         "labelers": [{"id", "n", "loo_agreement", "n_loo", "first_share", "first_z",
+                       "reliability", "median_seconds", "flags"}, ...]}
+
+    ``loo_agreement`` is the leave-one-out Kendall's tau-b and ``reliability``
+    the consensus weight (:func:`annotation.quality.ranking_reliability.ranking_reliability`).
+    ``flags`` lists any of ``"spammer"`` (ranks no better than chance),
+    ``"position_bias"`` (ranks by display order) and ``"too_fast"``.
+    """
+    item_arr = as_id_vector(items, name="items")
+    labeler_arr = as_id_vector(labelers, name="labelers")
+    check_lengths(items=item_arr, labelers=labeler_arr)
+    rows = [np.asarray(r, dtype=np.float64).reshape(-1) for r in rankings]
+    agreement = ranking_agreement(items=item_arr, annotators=labeler_arr, rankings=rows)
+    fit = ranking_reliability(items=item_arr, labelers=labeler_arr, rankings=rows,
+                              display_orders=display_orders)
+    rows_out = []
+    speed = labeler_speed(labelers=labeler_arr, seconds=seconds) if seconds is not None else None
+    for g, key in enumerate(fit.labeler_ids):
+        flags = []
+        if fit.random_flagged[g]:
+            flags.append("spammer")
+        if fit.position_flagged[g]:
+            flags.append("position_bias")
+        median = None
+        if speed is not None:
+            median = nan_to_none(speed.median_seconds[g:g + 1])[0]
+            if speed.flagged[g]:
+                flags.append("too_fast")
+        rows_out.append({
+            "id": _plain(key), "n": int(fit.n[g]),
+            "loo_agreement": nan_to_none(fit.loo_tau_b[g:g + 1])[0], "n_loo": int(fit.n_loo[g]),
+            "first_share": nan_to_none(fit.first_share[g:g + 1])[0],
+            "first_z": nan_to_none(fit.first_z[g:g + 1])[0],
+            "reliability": float(fit.weight[g]), "median_seconds": median, "flags": flags,
+        })
+    tau = agreement.tau_b.copy()
+    np.fill_diagonal(tau, 1.0)
+    n = len(rows)
+    position = None
+    if display_orders is not None:
+        position = fit.position.as_dict() | {"drivers": [_plain(d) for d in fit.position_drivers]}
+    return {
+        "n_annotations": n,
+        "n_items": len(np.unique(item_arr)),
+        "n_labelers": len(fit.labeler_ids),
+        "tie_share": float(sum(len(set(r.tolist())) < len(r) for r in rows) / n) if n else None,
+        "alpha_ordinal": rank_alpha(items=item_arr, labelers=labeler_arr, rankings=rows,
+                                    n_resamples=n_resamples, seed=seed),
+        "mean_kendall_w": agreement.mean_w(),
+        "mean_kendall_tau_b": agreement.mean_tau_b(),
+        "tau_b": {"labeler_ids": [_plain(k) for k in agreement.annotator_ids],
+                  "nominal": nan_to_none(tau)},
+        "position_bias": position,
+        "labelers": rows_out,
     }

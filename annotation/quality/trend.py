@@ -37,14 +37,17 @@ def agreement_over_time(
     labelers: npt.ArrayLike,
     labels: npt.ArrayLike,
     periods: npt.ArrayLike,
+    level: str = "nominal",
 ) -> list[AgreementPeriod]:
-    """Nominal Krippendorff's alpha and percent agreement per period, oldest first.
+    """Krippendorff's alpha (``level``, nominal by default) and percent agreement per
+    period, oldest first. Rankings pass one row per (item, response) unit with the
+    rank as the label and ``level="ordinal"``.
 
     ``periods[t]`` is any sortable key of annotation ``t``'s time (an ISO week
     or day string, an integer); item ``i``'s period is the largest key among
     its annotations. Per period, over the items it finished::
 
-        alpha   = krippendorff_alpha(labels of those items, nominal)
+        alpha   = krippendorff_alpha(labels of those items, level)
         percent = percent_agreement(same matrix)
 
     A period whose items have no pair of labels gets None for both.
@@ -74,7 +77,7 @@ def agreement_over_time(
             period=key,
             n_items=int(len(np.unique(item[mask]))),
             n_annotations=int(mask.sum()),
-            alpha=krippendorff_alpha(reliability_data=matrix, level="nominal"),
+            alpha=krippendorff_alpha(reliability_data=matrix, level=level),
             percent=percent_agreement(reliability_data=matrix),
         ))
     return out

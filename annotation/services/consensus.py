@@ -1,7 +1,9 @@
 """Per-item consensus, stored: annotations in, one ItemConsensus row per labeled item out.
 
 The numbers come from annotation.quality (majority vote, mean strength or the
-Dawid–Skene posterior for pairwise items; mean ranks for rankings); this
+Dawid–Skene posterior for pairwise items; mean or reliability-weighted mean
+ranks for rankings); the methods and thresholds per task type are in
+annotation.task_measures; this
 module gathers the arrays, flags the items whose consensus is weak for
 adjudication, and writes the rows in one transaction.
 """
@@ -12,7 +14,6 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.errors import Invalid
 from annotation.models import (
     Adjudication,
     Annotation,
@@ -28,15 +29,9 @@ from annotation.quality.consensus import (
 )
 from annotation.quality.dawid_skene import dawid_skene
 from annotation.quality.ranking_consensus import consensus_rankings
+from annotation.quality.ranking_reliability import ranking_reliability
+from annotation.task_measures import adjudicate_below_for, consensus_method_for
 
-# An item is sent to adjudication when the consensus is supported by less than
-# this and it has at least MIN_LABELS. Majority and mean measure support as
-# the share of votes on the consensus side; Dawid–Skene as the posterior of
-# its label, which is overconfident with few labels per item (on a simulated
-# crowd, posteriors below 0.6 caught only a third of the items whose two
-# reliable labelers disagreed), hence its higher bar.
-ADJUDICATE_BELOW = {ConsensusMethod.MAJORITY: 0.6, ConsensusMethod.MEAN: 0.6,
-                    ConsensusMethod.DAWID_SKENE: 0.8}
 MIN_LABELS = 2
 SIDES = np.array([-1, 0, 1])
 
@@ -53,19 +48,12 @@ class _Row:
 
 
 def consensus_method_default(project: Project) -> str:
-    """Dawid–Skene for pairwise projects (it discounts unreliable labelers);
-    mean ranks are the only method for rankings."""
-    return ConsensusMethod.DAWID_SKENE if project.task_type == TaskType.PAIRWISE else ConsensusMethod.MEAN
+    """The project's own default, else its task type's (annotation.task_measures)."""
+    return consensus_method_for(project)
 
 
 def consensus_method_clean(project: Project, method) -> str:
-    if method is None or method == "":
-        return consensus_method_default(project)
-    if method not in ConsensusMethod.values:
-        raise Invalid(f"must be one of {', '.join(ConsensusMethod.values)}", field="method")
-    if project.task_type == TaskType.RANKING and method != ConsensusMethod.MEAN:
-        raise Invalid("ranking projects use the mean-rank consensus", field="method")
-    return method
+    return consensus_method_for(project, method or None)
 
 
 def _pairwise(project: Project, method: str) -> list[_Row]:
@@ -102,18 +90,30 @@ def _pairwise(project: Project, method: str) -> list[_Row]:
             for k, i in enumerate(item_ids)]
 
 
-def _ranking(project: Project) -> list[_Row]:
+def ranking_weights(rows: list[tuple]) -> np.ndarray | None:
+    """Per (item, labeler, ranking, display_order) row, its labeler's reliability
+    weight (annotation.quality.ranking_reliability), fitted on these rows."""
+    if not rows:
+        return None
+    fit = ranking_reliability(items=[r[0] for r in rows], labelers=[r[1] for r in rows],
+                              rankings=[r[2] for r in rows], display_orders=[r[3] for r in rows])
+    return fit.annotation_weight
+
+
+def _ranking(project: Project, method: str) -> list[_Row]:
     rows = list(Annotation.objects.filter(project=project, item__is_gold=False, ranking__isnull=False)
-                .order_by("pk").values_list("item_id", "labeler_id", "ranking"))
+                .order_by("pk").values_list("item_id", "labeler_id", "ranking", "display_order"))
     if not rows:
         return []
+    weights = ranking_weights(rows) if method == ConsensusMethod.WEIGHTED_RANK else None
     result = consensus_rankings(items=[r[0] for r in rows], labelers=[r[1] for r in rows],
-                                rankings=[r[2] for r in rows])
+                                rankings=[r[2] for r in rows], weights=weights)
     out = []
     for k, item_id in enumerate(result.item_ids):
         w = result.kendall_w[k]
-        # Kendall's W measures the labelers' concordance; undefined (one
-        # labeler, or all ties) falls back to the pair agreement share.
+        # Kendall's W measures the concordance of the labelers who count;
+        # undefined (fewer than two count, or all ties) falls back to the
+        # (weighted) pair agreement share.
         confidence = result.agreement[k] if np.isnan(w) else w
         out.append(_Row(item_id=int(item_id), label=None, strength=None, ranking=result.ranking[k],
                         agreement=round(float(result.agreement[k]), 6),
@@ -125,15 +125,16 @@ def item_consensus_recompute(*, project: Project, method: str | None = None,
                              threshold: float | None = None, min_labels: int = MIN_LABELS) -> dict:
     """Recompute and store the consensus of every labeled (non-gold) item.
 
-    Items with ``confidence < threshold`` (default: ADJUDICATE_BELOW for the
-    method) and at least ``min_labels`` labels need adjudication unless an
-    admin already decided them. Rows of items that lost all their labels are
-    removed. Returns counts for the report.
+    Items with ``confidence < threshold`` (default: the project's, else the
+    task type's for the method, annotation.task_measures) and at least
+    ``min_labels`` labels need adjudication unless an admin already decided
+    them. Rows of items that lost all their labels are removed. Returns counts for the report.
     """
     method = consensus_method_clean(project, method)
     if threshold is None:
-        threshold = ADJUDICATE_BELOW[method]
-    rows = _pairwise(project, method) if project.task_type == TaskType.PAIRWISE else _ranking(project)
+        threshold = adjudicate_below_for(project, method)
+    rows = (_pairwise(project, method) if project.task_type == TaskType.PAIRWISE
+            else _ranking(project, method))
     decided = set(Adjudication.objects.filter(project=project).values_list("item_id", flat=True))
     now = timezone.now()
     objects = [ItemConsensus(

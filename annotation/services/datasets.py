@@ -24,6 +24,7 @@ from annotation.errors import Invalid
 from annotation.models import (
     Annotation,
     AnnotationSource,
+    ConsensusMethod,
     DatasetSnapshot,
     ItemResponse,
     Project,
@@ -34,14 +35,17 @@ from annotation.models import (
 )
 from annotation.services.adjudication import adjudicated_item_outcomes
 from annotation.splits import canonical_json
+from annotation.task_measures import consensus_method_for, task_measures
 from annotation.versioning import code_version
 
 FLUSH_ITEMS = 500
-CONSENSUS_METHODS = ("majority", "mean", "dawid_skene")
+CONSENSUS_METHODS = ("majority", "mean", "dawid_skene", "weighted_rank")
 
 
 @dataclass(frozen=True)
 class SnapshotFilters:
+    # Stored explicitly at creation (the project's default unless asked
+    # otherwise), so a rebuild uses the method the snapshot was made with.
     consensus: str = "majority"
     min_agreement: float = 0.0
     min_labels: int = 1
@@ -53,12 +57,22 @@ class SnapshotFilters:
     date_to: str | None = None
 
 
-def filters_clean(data: dict | None) -> SnapshotFilters:
+def filters_clean(data: dict | None, *, project: Project | None = None) -> SnapshotFilters:
+    """Checked filters. With ``project`` (a new snapshot), a missing or empty
+    ``consensus`` is the project's default consensus, the one the dashboard
+    and the stored consensus use (annotation.task_measures)."""
     data = dict(data or {})
     known = {f.name for f in fields(SnapshotFilters)}
     unknown = set(data) - known
     if unknown:
         raise Invalid("unknown filter", field=sorted(unknown)[0])
+    if project is not None:
+        if not data.get("consensus"):
+            data["consensus"] = consensus_method_for(project)
+        elif data["consensus"] in (ConsensusMethod.DAWID_SKENE, ConsensusMethod.WEIGHTED_RANK) and \
+                data["consensus"] not in task_measures(project.task_type).consensus:
+            raise Invalid(f"{data['consensus']} is not offered for {project.get_task_type_display()} "
+                          "projects", field="consensus")
     if data.get("consensus", "majority") not in CONSENSUS_METHODS:
         raise Invalid(f"must be one of {', '.join(CONSENSUS_METHODS)}", field="consensus")
     for name in ("ties", "both_bad"):
@@ -128,8 +142,21 @@ def _dawid_skene_sides(rows) -> dict[int, tuple[int, float]]:
 PAIR_FILTERS = ("min_labels", "both_bad", "min_agreement", "ties")
 
 
+def _ranking_weights(rows) -> dict[tuple[int, int], float]:
+    """Per (item, labeler), the labeler's reliability weight fitted once over all
+    the snapshot's rankings (annotation.quality.ranking_reliability)."""
+    from annotation.services.consensus import ranking_weights
+
+    rows = [r for r in rows if r[2]]
+    weights = ranking_weights(rows)
+    if weights is None:
+        return {}
+    return {(r[0], r[1]): float(w) for r, w in zip(rows, weights, strict=True)}
+
+
 def _consensus_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
-                        ds_sides: dict | None = None) -> list[PairOutcome]:
+                        ds_sides: dict | None = None,
+                        rank_weights: dict | None = None) -> list[PairOutcome]:
     """The pairs an item's labels give before any filter."""
     if ds_sides is not None:
         outcome = pairwise_from_side(ds_sides.get(labels[0][0]),
@@ -139,11 +166,14 @@ def _consensus_outcomes(project: Project, labels: list[tuple], f: SnapshotFilter
         outcome = pairwise_consensus([row[2] for row in labels if row[2] is not None],
                                      method=f.consensus)
         return [outcome] if outcome else []
-    return ranking_pairs([row[4] for row in labels if row[4]])
+    ranked = [row for row in labels if row[4]]
+    return ranking_pairs([row[4] for row in ranked], None if rank_weights is None else
+                         [rank_weights.get((row[0], row[5]), 0.0) for row in ranked])
 
 
 def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
-                   ds_sides: dict | None = None, *, adjudicated: list[PairOutcome] | None = None,
+                   ds_sides: dict | None = None, rank_weights: dict | None = None, *,
+                   adjudicated: list[PairOutcome] | None = None,
                    dropped: dict[str, int] | None = None) -> list[PairOutcome]:
     """The item's pairs that pass the filters; ``dropped`` counts, per filter,
     the pairs it removed. An admin's adjudication replaces the consensus and
@@ -152,7 +182,8 @@ def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
     if adjudicated is not None:
         outcomes, checks = adjudicated, ["ties"]
     else:
-        outcomes, checks = _consensus_outcomes(project, labels, f, ds_sides), list(PAIR_FILTERS)
+        outcomes = _consensus_outcomes(project, labels, f, ds_sides, rank_weights)
+        checks = list(PAIR_FILTERS)
     for name in checks:
         if name == "min_labels":
             kept = outcomes if len(labels) >= f.min_labels else []
@@ -260,7 +291,7 @@ def _next_version(project: Project) -> int:
 def dataset_snapshot_create(*, project: Project, filters: dict | None = None,
                             created_by=None) -> DatasetSnapshot:
     """The next snapshot version, to be filled by dataset_snapshot_fill."""
-    cleaned = filters_clean(filters)
+    cleaned = filters_clean(filters, project=project)
     with transaction.atomic():
         return DatasetSnapshot.objects.create(
             project=project, version=_next_version(project), created_by=created_by,
@@ -298,7 +329,13 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     items = items_kept = labels = ties = both_bad = 0
     agreement_sum = 0.0
     labelers_seen: set[int] = set()
-    ds_sides = None
+    ds_sides = rank_weights = None
+    if f.consensus == "weighted_rank":
+        if project.task_type != TaskType.RANKING:
+            raise Invalid("the weighted-rank consensus is for ranking projects", field="consensus")
+        rank_weights = _ranking_weights(list(_annotations(project, f, until=snapshot.created_at)
+                                             .order_by("pk").values_list(
+                                                 "item_id", "labeler_id", "ranking", "display_order")))
     if f.consensus == "dawid_skene":
         if project.task_type != TaskType.PAIRWISE:
             raise Invalid("Dawid–Skene consensus is for pairwise projects", field="consensus")
@@ -321,7 +358,7 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
             tie_labels += sum(1 for r in item_labels if _label_tie(r))
             labelers_seen.update(r[5] for r in item_labels)
             # An admin's decision overrides the consensus.
-            outcomes = _item_outcomes(project, item_labels, f, ds_sides,
+            outcomes = _item_outcomes(project, item_labels, f, ds_sides, rank_weights,
                                       adjudicated=adjudicated.get(item_id), dropped=dropped)
             if outcomes:
                 items_kept += 1

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotation.datasets.writers import FORMATS, STYLES, export_write
+from annotation.datasets.writers import FORMATS, STYLES, export_row_count, export_write
 from annotation.errors import Invalid
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
 
@@ -81,14 +81,14 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     folder = work / name
     archive = base / f"{name}.zip"
     try:
-        mine.update(total_rows=sum(snapshot.counts.values()))
+        mine.update(total_rows=export_row_count(snapshot=snapshot, fmt=export.format))
 
         def progress(rows: int) -> None:
             if rows % PROGRESS_EVERY == 0:
                 mine.update(progress_rows=rows)
 
-        export_write(snapshot=snapshot, fmt=export.format, out=folder, style=export.style,
-                     meta=export.meta, overwrite=True, progress=progress)
+        manifest = export_write(snapshot=snapshot, fmt=export.format, out=folder, style=export.style,
+                                meta=export.meta, overwrite=True, progress=progress)
         packed = work / f"{name}.zip"
         _zip_folder(folder, packed)
         with transaction.atomic():
@@ -102,7 +102,8 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
                 if stale != work:
                     shutil.rmtree(stale, ignore_errors=True)
             mine.update(status=ExportStatus.SUCCEEDED, archive=str(archive.relative_to(settings.EXPORTS_DIR)),
-                        size_bytes=archive.stat().st_size, progress_rows=sum(snapshot.counts.values()),
+                        size_bytes=archive.stat().st_size,
+                        progress_rows=sum(manifest["rows"].values()),
                         finished_at=timezone.now())
     except Exception as error:
         mine.update(status=ExportStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())

@@ -4,10 +4,12 @@ from django.db import IntegrityError, transaction
 
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import Membership, Project, Role, TaskType, default_criteria
+from annotation.task_measures import task_measures
 
 PROJECT_FIELDS = (
     "name", "slug", "description", "guidelines", "task_type", "num_responses", "overlap",
     "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction", "disagreement_first",
+    "consensus_method", "adjudicate_below",
 )
 
 
@@ -37,6 +39,10 @@ def _project_check(project: Project) -> None:
     if project.task_type == TaskType.RANKING and project.num_responses < 3:
         raise Invalid("ranking projects compare 3 or more responses", field="num_responses")
     project.criteria = criteria_clean(project.criteria)
+    offered = task_measures(project.task_type).consensus
+    if project.consensus_method and project.consensus_method not in offered:
+        raise Invalid(f"{project.get_task_type_display()} projects offer {', '.join(offered)}",
+                      field="consensus_method")
     try:
         project.full_clean(exclude=["created_by"])
     except ValidationError as error:

@@ -2,6 +2,7 @@
 over time and the model leaderboard. Database rows in, annotation.quality out."""
 
 import math
+from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
@@ -33,6 +34,8 @@ def project_health(*, project: Project, report: dict) -> dict:
         rankings = list(_labels(project).filter(ranking__isnull=False).values_list("ranking", flat=True))
         health["tie_share"] = (sum(1 for r in rankings if len(set(r)) < len(r)) / len(rankings)
                                if rankings else None)
+        # Pairs of each ranking decided for the response shown earlier (0.5 expected).
+        health["position_bias"] = report.get("position_bias")
     return health
 
 
@@ -44,21 +47,31 @@ def _period(created, daily: bool) -> str:
 
 
 def project_agreement_trend(*, project: Project) -> dict:
-    """Agreement of the items finished in each day (or ISO week), oldest first."""
+    """Agreement of the items finished in each day (or ISO week), oldest first:
+    pairwise, nominal alpha on A / tie / B; ranking, ordinal alpha on ranks (each
+    (item, response) a unit, as the headline figure). The measure's name is in
+    annotation.task_measures."""
+    level = "nominal"
     if project.task_type == TaskType.PAIRWISE:
         rows = [(i, la, (s > 0) - (s < 0), c) for i, la, s, c in _labels(project).filter(
             strength__isnull=False).values_list("item_id", "labeler_id", "strength", "created_at")]
     else:
-        # The response ranked first stands for the ranking (as disagreement-first does).
-        rows = [(i, la, r.index(min(r)), c) for i, la, r, c in _labels(project).filter(
-            ranking__isnull=False).values_list("item_id", "labeler_id", "ranking", "created_at")]
+        level = "ordinal"
+        rows = [(f"{i}:{k}", la, rank, c) for i, la, r, c in _labels(project).filter(
+            ranking__isnull=False).values_list("item_id", "labeler_id", "ranking", "created_at")
+            for k, rank in enumerate(r)]
     if not rows:
         return {"granularity": "day", "periods": []}
     first, last = min(r[3] for r in rows), max(r[3] for r in rows)
     daily = (last - first).days <= DAILY_UP_TO_DAYS
     periods = agreement_over_time(items=[r[0] for r in rows], labelers=[r[1] for r in rows],
                                   labels=[r[2] for r in rows],
-                                  periods=[_period(r[3], daily) for r in rows])
+                                  periods=[_period(r[3], daily) for r in rows], level=level)
+    if level == "ordinal":
+        # Units are (item, response): count items, not units.
+        k = project.num_responses
+        periods = [replace(p, n_items=p.n_items // k, n_annotations=p.n_annotations // k)
+                   for p in periods]
     return {"granularity": "day" if daily else "week", "periods": [p.as_dict() for p in periods]}
 
 
@@ -112,7 +125,8 @@ def project_model_leaderboard(*, project: Project, n_resamples: int = 200, seed:
 
 def labeler_rows(report: dict) -> list[dict]:
     """The annotator table (dashboard and API): the report's per-labeler figures
-    with gold accuracy joined in, most annotations first."""
+    with gold accuracy joined in; flagged labelers last, then the most reliable
+    (ranking: consensus weight) and the most annotations first."""
     gold = (report.get("gold") or {}).get("labelers") or {}
     rows = []
     for row in report.get("labelers") or []:
@@ -126,6 +140,8 @@ def labeler_rows(report: dict) -> list[dict]:
             "median_seconds": row.get("median_seconds"), "too_fast": "too_fast" in flags,
             "first_share": row.get("first_share"), "longer_share": row.get("longer_share"),
             "ds_accuracy": row.get("ds_accuracy"),
-            "ds_informativeness": row.get("ds_informativeness"), "flags": flags,
+            "ds_informativeness": row.get("ds_informativeness"),
+            "first_z": row.get("first_z"), "reliability": row.get("reliability"), "flags": flags,
         })
-    return sorted(rows, key=lambda r: (-(r["n"] or 0), r["username"] or ""))
+    return sorted(rows, key=lambda r: (bool(r["flags"]), -(r["reliability"] or 0), -(r["n"] or 0),
+                                       r["username"] or ""))

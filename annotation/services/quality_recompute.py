@@ -27,6 +27,7 @@ from annotation.services.quality_figures import (
     project_health,
     project_model_leaderboard,
 )
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,10 @@ def project_quality_schedule_on_commit(*, project: Project) -> None:
 
 def project_quality_recompute(*, project: Project, method: str | None = None,
                               n_resamples: int = REPORT_RESAMPLES) -> ProjectQuality:
-    """Recompute the stored consensus and the dashboard figures of ``project`` now."""
+    """Recompute the stored consensus and the dashboard figures of ``project`` now,
+    with ``method`` or else the project's default consensus (the one snapshots use)."""
     state = _state(project.pk)
-    method = consensus_method_clean(project, method or state.method or None)
+    method = consensus_method_clean(project, method)
     started, clock = timezone.now(), time.monotonic()
     consensus = item_consensus_recompute(project=project, method=method)
     report = project_agreement_report(project=project, n_resamples=n_resamples)
@@ -108,13 +110,25 @@ def project_quality_recompute(*, project: Project, method: str | None = None,
     return state
 
 
-def project_quality_request(*, project: Project, method: str | None = None) -> ProjectQuality:
-    """On demand (the dashboard's button, the API): recompute on a worker, now."""
+def project_quality_request(*, project: Project, method: str | None = None,
+                            actor=None) -> ProjectQuality:
+    """On demand (the dashboard's button, the API): recompute on a worker, now.
+
+    A ``method`` chosen here becomes the project's default consensus (audited),
+    so the stored consensus, the next debounced recompute and new snapshots all
+    use it: one default, not one per screen.
+    """
     from annotation.tasks import project_quality_recompute_task
 
     method = consensus_method_clean(project, method)
-    state = _state(project.pk)
-    project_quality_recompute_task.delay_on_commit(project.pk, method)
+    with transaction.atomic():
+        if method != consensus_method_clean(project, None):
+            previous = project.consensus_method
+            Project.objects.filter(pk=project.pk).update(consensus_method=method)
+            project.consensus_method = method
+            audit_record(actor, "project.consensus_method", project, previous=previous, method=method)
+        state = _state(project.pk)
+        project_quality_recompute_task.delay_on_commit(project.pk, method)
     return state
 
 

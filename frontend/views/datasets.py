@@ -14,6 +14,7 @@ from annotation import access
 from annotation.models import DatasetExport, DatasetSnapshot, Membership
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
+from annotation.task_measures import consensus_choices
 from frontend.views.common import post_action, project_for_page
 
 
@@ -22,7 +23,7 @@ def _project(request, project_id):
 
 
 def _build(request, project) -> None:
-    filters = {"consensus": request.POST.get("consensus", "majority"),
+    filters = {"consensus": request.POST.get("consensus") or None,
                "ties": request.POST.get("ties", "drop"),
                "both_bad": request.POST.get("both_bad", "drop"),
                "exclude_labelers": request.POST.getlist("exclude_labelers")}
@@ -86,4 +87,5 @@ def datasets(request, project_id: int):
     labelers = list(Membership.objects.filter(project=project, role__in=access.LABEL)
                     .order_by("user__username").values_list("user__username", flat=True))
     return render(request, "frontend/datasets.html",
-                  {"project": project, "rows": rows, "labelers": labelers})
+                  {"project": project, "rows": rows, "labelers": labelers,
+                   "consensus_choices": consensus_choices(project)})

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from annotation import access
 from annotation.errors import Invalid, NotFound
-from annotation.models import Annotation, ConsensusMethod, ItemConsensus, Project, Role, TaskType
+from annotation.models import Annotation, ItemConsensus, Project, Role, TaskType
 from annotation.services.adjudication import item_adjudicate
 from annotation.services.quality_figures import labeler_rows
 from annotation.services.quality_recompute import (
@@ -28,6 +28,7 @@ from annotation.services.quality_recompute import (
     project_quality_current,
     project_quality_request,
 )
+from annotation.task_measures import consensus_choices, task_measures
 from frontend.charts import heatmap_svg, trend_svg
 from frontend.views.common import post_action, project_for_page
 
@@ -66,7 +67,8 @@ def _adjudicate(request, project: Project) -> None:
 
 
 def _recompute(request, project: Project) -> None:
-    project_quality_request(project=project, method=request.POST.get("method") or None)
+    project_quality_request(project=project, method=request.POST.get("method") or None,
+                            actor=request.user)
     messages.success(request, "Recompute queued; reload in a moment for the new figures.")
 
 
@@ -101,11 +103,14 @@ def _queue(project: Project, page_number) -> tuple[list[dict], Page]:
     return entries, page
 
 
-def _heatmap(report: dict):
-    kappa = report.get("kappa") or {}
-    names = [str(n) for n in kappa.get("labelers") or []]
-    matrix = kappa.get("nominal") or []
-    return heatmap_svg(names=names, matrix=matrix) if names and matrix else None
+def _heatmap(report: dict, measures):
+    figure = report.get(measures.heatmap_key) or {}
+    names = [str(n) for n in figure.get("labelers") or []]
+    matrix = figure.get("nominal") or []
+    if not (names and matrix):
+        return None
+    return heatmap_svg(names=names, matrix=matrix,
+                       title=f"{measures.heatmap_measure}, each pair of annotators")
 
 
 @login_required
@@ -121,15 +126,18 @@ def quality(request, project_id: int):
     trend = report.get("trend") or {"periods": []}
     role = access.project_role(user=request.user, project=project)
     queue, queue_page = _queue(project, request.GET.get("queue_page"))
+    measures = task_measures(project.task_type)
     context = {
         "project": project, "state": state, "report": report,
         "pairwise": project.task_type == TaskType.PAIRWISE,
-        "labelers": labeler_rows(report), "heatmap": _heatmap(report),
+        "labelers": labeler_rows(report), "heatmap": _heatmap(report, measures),
         "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},
         "leaderboard": report.get("leaderboard") or {"rows": []},
         "queue": queue, "queue_page": queue_page, "can_manage": role == Role.ADMIN,
-        "strength_choices": STRENGTH_CHOICES, "methods": ConsensusMethod.choices,
+        "strength_choices": STRENGTH_CHOICES, "methods": consensus_choices(project),
+        "measures": measures,
+        "consensus_label": measures.consensus.get((report.get("consensus") or {}).get("method")),
         "debounce_seconds": debounce_seconds(),
         "recompute_pending": bool(state.recompute_due_at and state.recompute_due_at > timezone.now()),
     }

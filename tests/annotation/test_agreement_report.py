@@ -64,6 +64,22 @@ def test_gold_accuracy_per_labeler(db):
                                 "g_bad": {"n": 4, "accuracy": 0.0}}
 
 
+def test_ranking_gold_accuracy_checks_the_pairs_the_gold_orders(db):
+    admin = user_make("rg_admin")
+    project = project_make(creator=admin, task_type=TaskType.RANKING, num_responses=3, gold_rate=1.0)
+    users = {name: user_make(name) for name in ("rg_exact", "rg_swaps_tied", "rg_wrong")}
+    for user in users.values():
+        member_add(project, user, Role.LABELER)
+    # A partial order: response 0 best, 1 and 2 tied (either order is right).
+    items_make(project, 3, is_gold=True, gold_answer={"ranking": [1, 2, 2]})
+    answers = {"rg_exact": [1, 2, 3], "rg_swaps_tied": [1, 3, 2], "rg_wrong": [2, 1, 3]}
+    label_all(project, list(users.values()), lambda u, lease: {"ranking": answers[u.username]})
+    gold = project_agreement_report(project=project, n_resamples=10)["gold"]
+    assert gold["labelers"] == {"rg_exact": {"n": 3, "accuracy": 1.0},
+                                "rg_swaps_tied": {"n": 3, "accuracy": 1.0},
+                                "rg_wrong": {"n": 3, "accuracy": 0.0}}
+
+
 def test_empty_project_gives_a_defined_report(project):
     assert project_agreement_report(project=project)["n_annotations"] == 0
 
@@ -78,6 +94,8 @@ def test_ranking_project_reports_kendall(db):
     label_all(project, labelers, lambda u, lease: {"ranking": [1, 2, 3]})
     report = project_agreement_report(project=project)
     assert report["mean_kendall_w"] == pytest.approx(1.0)
+    assert report["alpha_ordinal"]["estimate"] == pytest.approx(1.0)
+    assert {row["username"] for row in report["labelers"]} == {"r_a", "r_b"}
 
 
 def test_agreement_command_prints_json(crowd, capsys):

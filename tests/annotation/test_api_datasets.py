@@ -98,3 +98,26 @@ def test_download_before_the_export_finishes_is_a_conflict(labeled, engineer, ap
     export = DatasetExport.objects.create(snapshot=snapshot, format="trl")
     response = api(engineer).get(f"/api/projects/{labeled.pk}/exports/{export.pk}/download/")
     assert response.status_code == 409
+
+
+@pytest.mark.parametrize("fmt", ["raw", "trl"])
+def test_export_progress_counts_the_rows_each_format_writes(fmt, admin, labeler, labeler2,
+                                                            django_capture_on_commit_callbacks):
+    """Two items of a 4-way ranking, two labels each: raw writes the 4 label rows,
+    TRL the C(4, 2) = 6 consensus pairs per item; total_rows says which."""
+    from annotation.models import Role, TaskType
+    from annotation.services.datasets import dataset_snapshot_build
+    from tests.factories import items_make, member_add, project_make
+
+    project = project_make(creator=admin, task_type=TaskType.RANKING, num_responses=4, overlap=2,
+                           test_fraction=0.0)
+    for user in (labeler, labeler2):
+        member_add(project, user, Role.LABELER)
+    items_make(project, 2)
+    label_all(project, [labeler, labeler2], lambda u, lease: {"ranking": [1, 2, 3, 4]})
+    snapshot = dataset_snapshot_build(project=project, filters={"consensus": "mean"})
+    assert sum(snapshot.counts.values()) == 12  # 2 items × 6 pairs
+    export = DatasetExport.objects.create(snapshot=snapshot, format=fmt)
+    done = dataset_export_run(export_id=export.pk)
+    expected = {"raw": 4, "trl": 12}[fmt]
+    assert (done.total_rows, done.progress_rows) == (expected, expected)

@@ -80,8 +80,8 @@ def test_snapshot_hash_is_stable_across_rebuilds(crowd):
 ])
 def test_any_filter_changes_the_hash(crowd, change):
     project, _, _ = crowd
-    base = dataset_snapshot_build(project=project)
-    other = dataset_snapshot_build(project=project, filters=change)
+    base = dataset_snapshot_build(project=project, filters={"consensus": "majority"})
+    other = dataset_snapshot_build(project=project, filters={"consensus": "majority"} | change)
     assert other.content_hash != base.content_hash
 
 
@@ -94,7 +94,8 @@ def test_every_filter_is_covered_by_the_hash_test():
 def test_min_agreement_drops_disputed_items(crowd):
     project, _, items = crowd
     disputed = {i.pk for i in items if i.pk % 3 == 0}
-    snapshot = dataset_snapshot_build(project=project, filters={"min_agreement": 0.6})
+    snapshot = dataset_snapshot_build(project=project, filters={"min_agreement": 0.9,
+                                                                "consensus": "majority"})
     kept = set(snapshot.pairs.values_list("item_id", flat=True))
     assert kept == {i.pk for i in items} - disputed
 
@@ -154,10 +155,26 @@ def test_model_labels_can_be_left_out(db):
         member_add(project, user, Role.LABELER)
     items_make(project, 4)
     label_all(project, [human, judge], lambda u, lease: {"strength": -1 if u == human else 2})
-    with_model = dataset_snapshot_build(project=project, filters={"ties": "keep"})
+    with_model = dataset_snapshot_build(project=project, filters={"ties": "keep", "consensus": "majority"})
     humans_only = dataset_snapshot_build(project=project, filters={"include_model_labels": False})
     assert set(with_model.pairs.values_list("is_tie", flat=True)) == {True}
     assert set(humans_only.pairs.values_list("num_labels", flat=True)) == {1}
+
+
+def test_a_snapshot_defaults_to_the_project_consensus_the_dashboard_uses(crowd):
+    from annotation.services.quality_recompute import project_quality_recompute
+
+    project, _, _ = crowd
+    state = project_quality_recompute(project=project, n_resamples=10)
+    snapshot = dataset_snapshot_build(project=project)
+    assert snapshot.filters["consensus"] == state.method == "dawid_skene"
+    project.consensus_method = "majority"
+    project.save(update_fields=["consensus_method"])
+    assert dataset_snapshot_build(project=project).filters["consensus"] == "majority"
+    assert project_quality_recompute(project=project, n_resamples=10).method == "majority"
+    with pytest.raises(Invalid) as error:
+        dataset_snapshot_build(project=project, filters={"consensus": "weighted_rank"})
+    assert error.value.field == "consensus"
 
 
 def test_bad_filter_names_the_field(crowd):
@@ -270,7 +287,7 @@ def test_export_dataset_command_builds_and_writes(crowd, tmp_path, capsys):
 
     project, _, _ = crowd
     call_command("export_dataset", project.slug, "--format", "trl", "--out", str(tmp_path / "o"),
-                 "--min-agreement", "0.9")
+                 "--min-agreement", "0.9", "--consensus", "majority")
     assert "snapshot v1" in capsys.readouterr().out
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["filters"]["min_agreement"] == 0.9
@@ -400,6 +417,9 @@ def tied(db):
     majority) on items 3–5; a third labeler, excluded later, says tie everywhere."""
     admin = user_make("tie_admin")
     project = project_make(creator=admin, overlap=3, test_fraction=0.5)
+    # Majority vote, so a 1–1 split is a tie (Dawid–Skene would pick a side).
+    project.consensus_method = "majority"
+    project.save(update_fields=["consensus_method"])
     people = [user_make(f"tie_lab{i}") for i in range(3)]
     for user in people:
         member_add(project, user, Role.LABELER)

@@ -92,7 +92,7 @@ def pair_of(snapshot, item):
 
 
 def test_the_decision_overrides_the_consensus_in_snapshots(project, disputed, admin):
-    before = dataset_snapshot_build(project=project, filters={"ties": "keep"})
+    before = dataset_snapshot_build(project=project, filters={"ties": "keep", "consensus": "majority"})
     assert pair_of(before, disputed[2]).is_tie  # split vote: a tie by majority
     item_adjudicate(project=project, item=disputed[2], decided_by=admin, data={"strength": 2})
     item_adjudicate(project=project, item=disputed[0], decided_by=admin, data={"strength": 1})
@@ -118,7 +118,7 @@ def test_the_latest_decision_wins_and_a_decided_tie_follows_the_ties_filter(proj
 def test_a_snapshot_rebuilt_later_ignores_decisions_made_after_it(project, disputed, admin):
     from annotation.services.datasets import dataset_snapshot_create, dataset_snapshot_fill
 
-    snapshot = dataset_snapshot_create(project=project, filters={"ties": "keep"})
+    snapshot = dataset_snapshot_create(project=project, filters={"ties": "keep", "consensus": "majority"})
     item_adjudicate(project=project, item=disputed[2], decided_by=admin, data={"strength": 2})
     dataset_snapshot_fill(snapshot=snapshot)
     assert pair_of(snapshot, disputed[2]).is_tie

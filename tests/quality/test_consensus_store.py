@@ -110,7 +110,8 @@ def test_ranking_consensus_orders_by_mean_rank(db):
     agreed, split = items_make(project, 2)
     label_all(project, labelers, lambda u, lease: {"ranking": [1, 2, 3] if lease.item_id == agreed.pk
                                                    else ([1, 2, 3] if u == labelers[0] else [3, 2, 1])})
-    assert item_consensus_recompute(project=project)["method"] == "mean"
+    assert item_consensus_recompute(project=project)["method"] == "weighted_rank"  # the default
+    assert item_consensus_recompute(project=project, method="mean")["method"] == "mean"
     stored = rows(project)
     assert stored[agreed.pk].ranking == [1, 2, 3] and stored[agreed.pk].confidence == 1.0
     assert stored[split.pk].ranking == [1, 1, 1]  # equal mean ranks tie

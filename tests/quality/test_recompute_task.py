@@ -144,3 +144,45 @@ def test_reliability_and_leaderboard_read_the_stored_figures(project, many, labe
     assert board["rows"][0]["ci_low"] <= board["rows"][0]["rating"] <= board["rows"][0]["ci_high"]
     assert board["n_battles"] == 16 and board["computed_at"] == table["computed_at"]
     assert ProjectQuality.objects.get(project=project).runs == 1  # the second read used the stored figures
+
+
+def test_a_method_chosen_for_a_recompute_becomes_the_project_default_audited(
+        project, many, labeler, labeler2, admin, api, django_capture_on_commit_callbacks):
+    from audit.models import AuditEvent
+
+    submit_all(project, [labeler, labeler2])
+    with django_capture_on_commit_callbacks(execute=True):
+        api(admin).post(f"/api/projects/{project.pk}/quality/recompute/", {"method": "majority"},
+                        format="json")
+    project.refresh_from_db()
+    assert project.consensus_method == "majority"
+    event = AuditEvent.objects.get(action="project.consensus_method")
+    assert event.details == {"previous": "", "method": "majority"} and event.actor_id == admin.pk
+    # The next recompute (a submission's, without a method) keeps the project's choice.
+    project_quality_recompute_task(project.pk)
+    assert ProjectQuality.objects.get(project=project).method == "majority"
+
+
+def test_project_consensus_settings_are_checked_against_the_task_type(project, admin, api):
+    url = f"/api/projects/{project.pk}/"
+    refused = api(admin).patch(url, {"consensus_method": "weighted_rank"}, format="json")
+    assert refused.status_code == 400 and refused.json()["field"] == "consensus_method"
+    accepted = api(admin).patch(url, {"consensus_method": "mean", "adjudicate_below": 0.9},
+                                format="json")
+    assert accepted.status_code == 200, accepted.content
+    assert (accepted.json()["consensus_method"], accepted.json()["adjudicate_below"]) == ("mean", 0.9)
+    out_of_range = api(admin).patch(url, {"adjudicate_below": 1.5}, format="json")
+    assert out_of_range.status_code == 400
+
+
+def test_the_project_threshold_decides_adjudication(project, many, labeler, labeler2):
+    from annotation.services.consensus import item_consensus_recompute
+
+    n_items = submit_all(project, [labeler], strength=-1)
+    submit_all(project, [labeler2], strength=1)  # A against B everywhere: support 0
+    default = item_consensus_recompute(project=project, method="majority")
+    assert (default["threshold"], default["n_flagged"]) == (0.6, n_items)
+    project.adjudicate_below = 0.0
+    project.save(update_fields=["adjudicate_below"])
+    summary = item_consensus_recompute(project=project, method="majority")
+    assert (summary["threshold"], summary["n_flagged"]) == (0.0, 0)

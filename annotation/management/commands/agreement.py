@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.models import Project
 from annotation.services.quality import project_agreement_report
+from annotation.services.quality_figures import labeler_rows
+from annotation.task_measures import task_measures
 
 
 def _fmt(figure) -> str:
@@ -33,16 +35,26 @@ class Command(BaseCommand):
             self.stdout.write(_dumps(report))
             return
         self.stdout.write(f"{slug}: {report.get('n_annotations', 0)} annotations")
+        measures = task_measures(project.task_type)
+        for key, title in measures.alpha_titles.items():
+            self.stdout.write(f"{title}: {_fmt(report.get(key))}")
         if project.task_type == "ranking":
             self.stdout.write(f"mean Kendall's W: {_fmt(report.get('mean_kendall_w'))}")
             self.stdout.write(f"mean Kendall's tau-b: {_fmt(report.get('mean_kendall_tau_b'))}")
-            return
-        for key in ("alpha_ordinal", "alpha_nominal"):
-            self.stdout.write(f"{key.replace('_', ' ')}: {_fmt(report.get(key))}")
-        self.stdout.write(f"percent agreement: {_fmt(report.get('percent_agreement'))}")
-        for row in report.get("labelers", []):
+        else:
+            self.stdout.write(f"percent agreement: {_fmt(report.get('percent_agreement'))}")
+        position = report.get("position_bias")
+        if position and position.get("n"):
+            flagged = (f" — flagged, driven by {', '.join(position['drivers']) or 'no single labeler'}"
+                       if position.get("flagged") else "")
+            self.stdout.write(f"position bias: {_fmt(position['share'])} "
+                              f"(expected {_fmt(position['expected'])}, z = {_fmt(position['z'])}){flagged}")
+        self.stdout.write(f"annotators (agreement: {measures.reliability_measure}):")
+        for row in labeler_rows(report):
             flags = ", ".join(row["flags"]) or "-"
-            self.stdout.write(f"  {row['username']}: {row['n']} labels, flags: {flags}")
+            weight = f", reliability {_fmt(row['reliability'])}" if row.get("reliability") is not None else ""
+            self.stdout.write(f"  {row['username']}: {row['n']} labels, "
+                              f"agreement {_fmt(row['loo_agreement'])}{weight}, flags: {flags}")
 
 
 def _dumps(report: dict) -> str:

@@ -22,7 +22,8 @@ class Command(BaseCommand):
                             help="Add margin, weight, agreement and ids to each TRL row.")
         parser.add_argument("--overwrite", action="store_true")
         parser.add_argument("--snapshot", type=int, help="Export this existing snapshot version.")
-        parser.add_argument("--consensus", choices=["majority", "mean", "dawid_skene"], default="majority")
+        parser.add_argument("--consensus", choices=["majority", "mean", "dawid_skene", "weighted_rank"],
+                            default=None, help="Default: the project's consensus method.")
         parser.add_argument("--min-agreement", type=float, default=0.0)
         parser.add_argument("--min-labels", type=int, default=1)
         parser.add_argument("--ties", choices=["drop", "keep"], default="drop")
