@@ -9,6 +9,9 @@ come from the stored ItemConsensus rows and the ProjectQuality report that the
 submissions' recompute wrote.
 """
 
+import random
+from unittest import mock
+
 import numpy as np
 from django.test import TestCase
 
@@ -52,7 +55,18 @@ def _label_the_project() -> dict:
     # The submissions' on-commit hooks run: the debounced recompute fires once
     # (eager Celery), on the first submission; a final on-demand recompute
     # below sees every label.
-    with TestCase.captureOnCommitCallbacks(execute=True):
+    # The queue shuffles each display order with the system's randomness; the
+    # always-left labeler's answers follow it, so a seeded shuffle here keeps
+    # the crowd (and what gets flagged) the same on every run.
+    shuffler = random.Random(SEED)
+
+    def display_order(k: int) -> list[int]:
+        order = list(range(k))
+        shuffler.shuffle(order)
+        return order
+
+    with TestCase.captureOnCommitCallbacks(execute=True), \
+            mock.patch("annotation.services.queue._display_order", display_order):
         for name, user in users.items():
             while (lease := item_claim_next(project=project, labeler=user)) is not None:
                 k = index[lease.item_id]

@@ -67,6 +67,14 @@ def test_every_module_imports_with_the_runtime_requirements_alone(runtime_venv, 
     assert result.stdout.strip().endswith(": 0 failed")
 
 
+def wait_until(condition, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.5)
+
+
 class MakeRun:
     """`make run` in its own process group, as a terminal runs it."""
 
@@ -134,8 +142,11 @@ def test_make_run_answers_and_prints_its_banner_last(make_run):
     # Celery's banners and worker chatter are in the log files, not on screen.
     assert "celery@" not in output
     assert "[tasks]" not in output
-    worker_log = (make_run.var / "log" / "worker.log").read_text(errors="replace")
-    assert "[tasks]" in worker_log and " ready." in worker_log
+    # The web server can answer before the worker has finished starting.
+    worker_log = make_run.var / "log" / "worker.log"
+    wait_until(lambda: " ready." in worker_log.read_text(errors="replace"), timeout=JOB_TIMEOUT_S,
+               what=f"the worker's ready line in {worker_log}")
+    assert "[tasks]" in worker_log.read_text(errors="replace")
     assert (make_run.var / "log" / "beat.log").exists()
     assert (make_run.var / "log" / "trainer.log").exists()
 
