@@ -42,7 +42,8 @@ print("web tier ok")
 
 def test_the_web_tier_loads_without_the_training_stack():
     lines = (ROOT / "requirements-web.txt").read_text().splitlines()
-    names = {line.split("[")[0].strip().lower() for line in lines if line.strip() and not line.startswith(("#", "-"))}
+    names = {line.split("[")[0].strip().lower() for line in lines
+             if line.strip() and not line.startswith(("#", "-"))}
     assert not names & {"torch", "transformers", "peft", "accelerate"}
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings_test")
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True,  # noqa: S603
