@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from training.distributed.launch import RankFailed, distributed_train
 from training.distributed.resources import Resources
-from training.hooks import TrainingHooks
+from training.hooks import StopTraining, TrainingHooks
 from training.policy.config import policy_config_from_dict
 from training.policy.synthetic import tiny_policy
 from training.policy.trainer import train_policy
@@ -146,3 +146,30 @@ def test_killing_one_rank_fails_the_attempt_and_the_resumed_run_ends_with_the_sa
     assert log.started[0][1] in (3, 6, 9) and resumed.resumed_from == log.started[0][1]
     assert_same_weights(whole.model_dir, resumed.model_dir, atol=0)
     assert resumed.eval_metrics == whole.eval_metrics
+
+
+class CancelAt(Log):
+    """What RunHooks does when the run was cancelled: StopTraining from a hook."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_progress(self, *, step, total_steps):
+        super().on_progress(step=step, total_steps=total_steps)
+        if step == self.step:
+            raise StopTraining("cancelled")
+
+
+def test_a_cancel_stops_every_rank(tiny_model_dir, tmp_path):
+    config = RewardConfig(max_steps=400, batch_size=2, device="cpu", checkpoint_every_steps=0,
+                          logging_steps=50).to_dict()
+    with pytest.raises(StopTraining):
+        distributed_train(trainer="reward", kind="reward", config=config, resources=TWO,
+                          model_path=tiny_model_dir, train_pairs=synthetic_pairs(32, seed=1),
+                          eval_pairs=synthetic_pairs(4, seed=2), output_dir=tmp_path, hooks=CancelAt(2))
+    # The launcher waited for the process group: no rank is left running.
+    for pid_file in (tmp_path / "launch").glob("rank-*.pid"):
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), 0)
+    assert not (tmp_path / "model").exists()
