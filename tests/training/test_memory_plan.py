@@ -56,3 +56,18 @@ def test_the_estimate_is_within_a_factor_of_the_measured_cpu_peak(probe_model, t
     ratio = result["measured_mb"] / result["planned_mb"]
     # Seen: 0.97 plain, 1.15 with checkpointing (allocator slack, tokenized data).
     assert 0.75 <= ratio <= 1.4, result
+
+
+def test_a_config_the_planner_cannot_read_is_not_checked(tmp_path):
+    from training.distributed.memory import memory_plan_for_run
+    from training.distributed.resources import Resources
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "exotic", "d_model": 64}))
+    plan = memory_plan_for_run(kind="dpo", config={"batch_size": 4, "max_length": 512}, model_path=tmp_path,
+                               resources=Resources(gpu_memory_gb=1))
+    assert plan is None
+    gpt2 = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257}
+    (tmp_path / "config.json").write_text(json.dumps(gpt2))
+    plan = memory_plan_for_run(kind="dpo", config={"batch_size": 4, "max_length": 512}, model_path=tmp_path,
+                               resources=Resources(gpu_memory_gb=1))
+    assert plan.parameters == pytest.approx(124e6, rel=0.02)  # GPT-2 small

@@ -60,7 +60,8 @@ class ModelShape:
                    heads=heads, kv_heads=config.get("num_key_value_heads") or heads,
                    head_dim=config.get("head_dim") or h // heads,
                    gated_mlp=config.get("model_type") in GATED_MLP,
-                   tied=bool(config.get("tie_word_embeddings", not causal)), causal=causal)
+                   # transformers defaults to tied input and output embeddings
+                   tied=bool(config.get("tie_word_embeddings", True)), causal=causal)
 
     def linear_shapes(self) -> list[tuple[int, int]]:
         """(in, out) of one layer's linear maps."""
@@ -152,7 +153,15 @@ def memory_plan_for_run(*, kind: str, config: dict, resources, model_path: str |
     if not path.is_file():
         return None
     causal = kind != "reward"
-    shape = ModelShape.from_config(json.loads(path.read_text()), causal=causal)
+    raw = json.loads(path.read_text())
+    # GPT-2-style configs name the same sizes differently.
+    for ours, theirs in (("hidden_size", "n_embd"), ("num_hidden_layers", "n_layer"),
+                         ("num_attention_heads", "n_head"), ("intermediate_size", "n_inner")):
+        if raw.get(ours) is None and raw.get(theirs) is not None:
+            raw[ours] = raw[theirs]
+    if any(raw.get(k) is None for k in ("hidden_size", "num_hidden_layers", "vocab_size")):
+        return None  # an architecture the planner cannot read: not checked rather than guessed
+    shape = ModelShape.from_config(raw, causal=causal)
     per_pair = 1 if config.get("loss") == "sft" else 2
     return memory_plan(
         shape, method="lora" if config.get("lora") else "full", lora_rank=config.get("lora_r", 16),
