@@ -103,3 +103,16 @@ bench-generation: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(RUNTIME_VENV) var staticfiles
+
+# The prepared GPU check (benchmarks/gpu_check.py): reward and DPO training on
+# 1B / 7B-shaped random models, tokens/s, peak memory, MFU, bf16 vs fp32, and
+# TRL where installed; writes var/gpu_check.json and a RESULTS.md section.
+# Needs only torch, transformers, accelerate and peft (no Django, no venv):
+# GPU_PYTHON is the GPU machine's interpreter. gpu-check-smoke: tiny, on CPU.
+GPU_PYTHON ?= python3
+.PHONY: gpu-check gpu-check-smoke
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py
+
+gpu-check-smoke: $(VENV)/.runtime
+	$(BIN)/python benchmarks/gpu_check.py --cpu-smoke --results-md ''

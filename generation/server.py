@@ -37,9 +37,18 @@ CPU_MAX_MODEL_LEN = 2048
 def vllm_command(*, python: str, model_path: str | Path, served_name: str, host: str, port: int,
                  device: str, dtype: str = "auto", max_model_len: int | None = None,
                  gpu_memory_utilization: float | None = None, kv_cache_gib: float = 2.0,
-                 enforce_eager: bool | None = None, extra: Sequence[str] = ()) -> list[str]:
+                 enforce_eager: bool | None = None, extra: Sequence[str] = (), tensor_parallel: int = 1,
+                 pipeline_parallel: int = 1) -> list[str]:
     """The server's argv. The API key is not in it (argv is visible in `ps`):
-    pass it with ``vllm_env``."""
+    pass it with ``vllm_env``.
+
+    ``tensor_parallel`` splits every layer over that many GPUs of the node;
+    ``pipeline_parallel`` splits the layers into stages (across nodes, vLLM
+    runs the stages through a Ray cluster the nodes have joined)."""
+    if tensor_parallel < 1 or pipeline_parallel < 1:
+        raise ValueError("tensor and pipeline parallel sizes are 1 or more")
+    if device == "cpu" and tensor_parallel * pipeline_parallel > 1:
+        raise ValueError("tensor/pipeline parallelism splits a model over GPUs; a CPU server runs one")
     for arg in extra:
         if arg.split("=")[0] in FORBIDDEN_ARGS:
             raise ValueError("remote code is never enabled: drop --trust-remote-code")
@@ -59,6 +68,10 @@ def vllm_command(*, python: str, model_path: str | Path, served_name: str, host:
             command.append("--enforce-eager")
     else:
         command += ["--gpu-memory-utilization", str(gpu_memory_utilization or 0.9)]
+        if tensor_parallel > 1:
+            command += ["--tensor-parallel-size", str(tensor_parallel)]
+        if pipeline_parallel > 1:
+            command += ["--pipeline-parallel-size", str(pipeline_parallel)]
         if enforce_eager:
             command.append("--enforce-eager")
     return command + list(extra)

@@ -34,6 +34,11 @@ class TrainingRunInput(serializers.Serializer):
         help_text="Fields of training.reward.config.RewardConfig (kind reward) or "
                   "training.policy.config.PolicyConfig (kinds dpo and sft: loss, beta, label_smoothing, "
                   "simpo_gamma, rpo_alpha, kto_*, lora, …); checked per kind, errors name the field.")
+    resources = serializers.DictField(
+        required=False, default=dict,
+        help_text="training.distributed.resources.Resources: strategy (single, ddp), processes_per_node, "
+                  "nodes, master_addr/master_port (multi-node), gpu_memory_gb (per GPU: the memory "
+                  "planner refuses a run that will not fit). Empty: one process.")
 
 
 class TrainingRunOutput(serializers.Serializer):
@@ -44,6 +49,7 @@ class TrainingRunOutput(serializers.Serializer):
     snapshot = serializers.SerializerMethodField()
     base_model = serializers.CharField(source="base_model.name")
     hyperparameters = serializers.DictField()
+    resources = serializers.DictField()
     step = serializers.IntegerField()
     total_steps = serializers.IntegerField()
     progress = serializers.SerializerMethodField()
@@ -120,7 +126,7 @@ class TrainingRunListApi(APIView):
         run = run_services.training_run_create(
             project=project, kind=values["kind"], snapshot_id=values["snapshot_id"],
             base_model=values["base_model"] or None, hyperparameters=values["hyperparameters"],
-            created_by=request.user)
+            resources=values["resources"] or None, created_by=request.user)
         audit_record(request.user, "training_run.create", run, kind=run.kind,
                      snapshot_id=run.snapshot_id, via="api")
         run = selectors.training_run_list(project=project).get(pk=run.pk)

@@ -40,6 +40,10 @@ class TrainingRun(models.Model):
                                    help_text="The backbone the run starts from.")
     hyperparameters = models.JSONField(default=dict, blank=True,
                                        help_text="The full, validated configuration of the trainer.")
+    resources = models.JSONField(
+        default=dict, blank=True,
+        help_text="Processes per node, nodes and strategy (training.distributed.resources); "
+                  "empty: one process.")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     error = models.TextField(blank=True)
     # progress

@@ -27,6 +27,7 @@ from annotation.models import DatasetSnapshot, Project, SnapshotStatus
 from frontend.views.common import post_action, project_for_page
 from generation.models import ModelSpec
 from training import selectors
+from training.distributed.resources import STRATEGIES
 from training.loop import selectors as loop_selectors
 from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
 from training.reward.config import LOSS_NAMES, TIE_MODES, RewardConfig
@@ -192,6 +193,40 @@ def hyperparameters_from_form(post) -> dict:
     return values
 
 
+RESOURCE_NUMBERS: dict[str, type] = {"processes_per_node": int, "nodes": int, "gpu_memory_gb": float}
+
+
+def resources_from_form(post) -> dict:
+    """The run's resources from the form (blank fields keep the defaults); Invalid names a bad one."""
+    from annotation.errors import Invalid
+
+    values: dict = {"strategy": (post.get("strategy") or "single").strip()}
+    for name, kind in RESOURCE_NUMBERS.items():
+        raw = (post.get(name) or "").strip()
+        if raw:
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise Invalid("must be a number", field=f"resources.{name}") from None
+    return values
+
+
+def _memory_hint(backbone: str) -> str:
+    """The planner's per-GPU estimate for the default backbone with the form's defaults."""
+    from generation.services.runtime import spec_path
+    from training.distributed.memory import memory_plan_for_run
+    from training.distributed.resources import Resources
+
+    spec = ModelSpec.objects.filter(name=backbone, is_active=True).exclude(path="").first()
+    if spec is None:
+        return ""
+    plan = memory_plan_for_run(kind=RunKind.REWARD, config=RewardConfig().to_dict(), resources=Resources(),
+                               model_path=spec_path(spec))
+    if plan is None:
+        return ""
+    return f"{spec.name} with these defaults: about {plan.total_gb:.1f} GB per GPU ({plan.breakdown()})"
+
+
 def _start(request, project: Project) -> None:
     snapshot = (request.POST.get("snapshot") or "").strip()
     try:
@@ -202,7 +237,8 @@ def _start(request, project: Project) -> None:
     run = run_services.training_run_create(
         project=project, kind=RunKind.REWARD, snapshot_id=snapshot_id,
         base_model=(request.POST.get("base_model") or "").strip() or None,
-        hyperparameters=hyperparameters_from_form(request.POST), created_by=request.user)
+        hyperparameters=hyperparameters_from_form(request.POST),
+        resources=resources_from_form(request.POST), created_by=request.user)
     messages.success(request, f"Run {run.pk} queued on snapshot v{run.snapshot.version}.")
 
 
@@ -243,6 +279,8 @@ def training(request, project_id: int):
         "defaults": RewardConfig(),
         "losses": LOSS_NAMES,
         "tie_modes": TIE_MODES,
+        "strategies": list(STRATEGIES.values()),
+        "memory_hint": _memory_hint(_default_backbone()),
         "schedules": list(TrainingSchedule.objects.filter(project=project).select_related("base_model")),
         "chart_w": CHART_W,
         "chart_h": CHART_H,

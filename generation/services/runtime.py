@@ -32,14 +32,18 @@ def backend_for(spec: ModelSpec, backend: str = "", *, timeout: float | None = N
     worker loads a model once, not once per job); HTTP clients are not."""
     name = backend_name_for(spec, backend)
     if name == BackendName.VLLM_SERVER:
+        from generation.backends.vllm_pool import VllmServerPool, server_urls
         from generation.backends.vllm_server import VllmServerBackend
 
-        return VllmServerBackend(
-            spec.endpoint_url or settings.PALATE_VLLM_URL,
-            model=spec.served_name or spec.name, api_key=settings.PALATE_VLLM_API_KEY,
+        # Several URLs (comma- or space-separated): a pool, each server capped at
+        # PALATE_VLLM_MAX_CONCURRENCY requests in flight.
+        servers = [VllmServerBackend(
+            url, model=spec.served_name or spec.name, api_key=settings.PALATE_VLLM_API_KEY,
             timeout=timeout or settings.PALATE_VLLM_TIMEOUT_S,
             max_concurrency=settings.PALATE_VLLM_MAX_CONCURRENCY,
             retries=settings.PALATE_VLLM_RETRIES if retries is None else retries)
+            for url in server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL) or [""]]
+        return servers[0] if len(servers) == 1 else VllmServerPool(servers)
     if not spec.path:
         raise Invalid(f"model '{spec.name}' has no local checkpoint; use the vllm-server backend",
                       field="backend")

@@ -178,3 +178,23 @@ def test_errors_and_schedule_messages_are_shown_as_text(web, project, engineer, 
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt; 12 new pairs" in page
     assert "≥ 50 new pairs" in page
+
+
+def test_the_form_chooses_a_runs_resources_and_shows_the_memory_plan(
+        web, project, engineer, backbone, training_dir, snapshot, django_capture_on_commit_callbacks):
+    client = web(engineer)
+    page = client.get(url(project)).content.decode()
+    assert 'name="strategy"' in page and '<option value="ddp"' in page
+    assert 'id="memory-plan"' in page and "tiny-bert with these defaults: about" in page
+    with django_capture_on_commit_callbacks():  # queued, not trained here
+        client.post(url(project), start_form(snapshot, strategy="ddp", processes_per_node="2"))
+    run = TrainingRun.objects.get(project=project)
+    assert run.resources["strategy"] == "ddp" and run.resources["processes_per_node"] == 2
+
+
+def test_a_run_that_will_not_fit_is_refused_on_the_page_with_the_numbers(
+        web, project, engineer, backbone, training_dir, snapshot):
+    client = web(engineer)
+    response = client.post(url(project), start_form(snapshot, gpu_memory_gb="0.5"), follow=True)
+    assert "per GPU but 0.5 GB are available" in response.content.decode()
+    assert not TrainingRun.objects.exists()

@@ -34,6 +34,15 @@ def test_gpu_servers_use_the_gpu_share(tiny_spec):
     assert "--gpu-memory-utilization 0.9" in command and "kv-cache-memory-bytes" not in command
 
 
+def test_gpu_servers_take_tensor_and_pipeline_parallel_sizes(tiny_spec):
+    command = dry_run("tiny", "--device", "cuda", "--api-key", "k-1234567", "--tensor-parallel-size", "4",
+                      "--pipeline-parallel-size", "2")
+    assert "--tensor-parallel-size 4" in command and "--pipeline-parallel-size 2" in command
+    assert "--tensor-parallel-size" not in dry_run("tiny", "--device", "cuda", "--api-key", "k-1234567")
+    with pytest.raises(CommandError, match="CPU server runs one"):
+        dry_run("tiny", "--device", "cpu", "--api-key", "k-1234567", "--tensor-parallel-size", "2")
+
+
 def test_without_a_key_one_is_generated_and_shown_once(tiny_spec, settings):
     settings.PALATE_VLLM_API_KEY = ""
     assert "export PALATE_VLLM_API_KEY=" in dry_run("tiny", "--device", "cpu")

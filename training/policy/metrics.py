@@ -138,3 +138,15 @@ def window_values(window: MetricWindow, config: PolicyConfig) -> dict:
         "chosen_length": w.len_chosen / w.n_chosen if w.n_chosen else None,
         "rejected_length": w.len_rejected / w.n_rejected if w.n_rejected else None,
     }
+
+
+def window_all_reduce(window: MetricWindow, dist) -> None:
+    """Sum a window's sums and counts over the ranks of a data-parallel run, so that
+    rank 0's means are the global batch's (``steps`` is the same on every rank)."""
+    if not dist.active:
+        return
+    for value in window.sums.values():
+        dist.all_reduce_(value)
+    names = ("n_chosen", "n_rejected", "n_pairs", "len_chosen", "len_rejected", "tokens", "sequences")
+    for name, total in zip(names, dist.sum_numbers(*(getattr(window, n) for n in names)), strict=True):
+        setattr(window, name, int(total))

@@ -120,26 +120,45 @@ def reference_key(*, model_key: str, sequences: list[EncodedSequence], placement
 
 def reference_logps(model, sequences: list[EncodedSequence], *, pad_id: int, batch_size: int,
                     placement: Placement, model_key: str, cache_dir: Path | None = None,
-                    on_batch=None) -> tuple[torch.Tensor, bool]:
+                    on_batch=None, dist=None) -> tuple[torch.Tensor, bool]:
     """The reference's log-probs of ``sequences`` and whether they came from the cache.
 
     Computed with the adapters disabled when ``model`` is a peft model (the base
     is the reference), otherwise with the model as it is: the caller calls
     this before the first optimizer step (and before loading a checkpoint).
+
+    ``dist`` (a data-parallel run): each rank computes every world-th sequence
+    and one all-reduce assembles them (each position is filled by exactly one
+    rank, the others add zeros); rank 0 writes the cache file.
     """
-    path = None
+    path, cached = None, None
     if cache_dir is not None:
         key = reference_key(model_key=model_key, sequences=sequences, placement=placement)
         path = Path(cache_dir) / f"ref-{key}.safetensors"
         if path.is_file():
             cached = load_file(path)["logps"]
-            if cached.shape == (len(sequences),):
-                return cached, True
+            if cached.shape != (len(sequences),):
+                cached = None
+    sharded = dist is not None and dist.active
+    # All ranks must agree on a hit: one computing alone would wait for the
+    # others in its all-reduce forever.
+    if cached is not None and not (sharded and dist.any(False)):
+        return cached, True
+    if cached is None and sharded:
+        dist.any(True)
     adapters_off = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
     with adapters_off:
-        logps = logps_compute(model, sequences, pad_id=pad_id, batch_size=batch_size, placement=placement,
-                              on_batch=on_batch)
-    if path is not None:
+        if sharded:
+            mine = list(range(dist.rank, len(sequences), dist.world_size))
+            part = logps_compute(model, [sequences[i] for i in mine], pad_id=pad_id, batch_size=batch_size,
+                                 placement=placement, on_batch=on_batch)
+            full = torch.zeros(len(sequences), dtype=torch.float32, device=dist.device)
+            full[mine] = part.to(dist.device)
+            logps = dist.all_reduce_(full).cpu()
+        else:
+            logps = logps_compute(model, sequences, pad_id=pad_id, batch_size=batch_size, placement=placement,
+                                  on_batch=on_batch)
+    if path is not None and (dist is None or dist.is_main):
         # Temp name + rename: two runs filling the same cache entry at once each
         # write their own file, and a reader sees a whole file or none.
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,12 @@
 No Django: the caller passes pairs and an output folder, and receives
 callbacks (``TrainingHooks``) for metrics, progress/heartbeat and checkpoints.
 
+Data parallel (``dist``): as the reward trainer (training/reward/trainer.py):
+each rank trains on its slice of the global micro-batch, gradients are summed
+over ranks, rank 0 writes checkpoints, evaluates and saves. The reference
+log-probs are computed sharded (each rank a strided share of the sequences,
+then one all-reduce) and cached by rank 0.
+
 Response lengths in the metrics are those of the chosen and rejected responses
 of the batch (the loop does not sample); the length a trained policy actually
 produces is measured by the post-training evaluation, which samples.
@@ -26,6 +32,7 @@ from transformers.utils import logging as hf_logging
 
 from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
 from training.device import Placement, placement_choose
+from training.distributed.runtime import DistContext
 from training.hooks import TimeLimitReached, TrainingHooks
 from training.policy.config import PolicyConfig
 from training.policy.data import (
@@ -39,7 +46,13 @@ from training.policy.data import (
     responses_encode,
 )
 from training.policy.losses import get_policy_loss, implicit_rewards, rpo_nll
-from training.policy.metrics import DisplacementAlarm, MetricWindow, accumulate, window_values
+from training.policy.metrics import (
+    DisplacementAlarm,
+    MetricWindow,
+    accumulate,
+    window_all_reduce,
+    window_values,
+)
 from training.policy.reference import model_fingerprint, reference_logps, sequence_logps
 from training.reward.data import DataCursor, total_steps_for
 from training.reward.trainer import _memory_mb, cosine_with_warmup
@@ -167,7 +180,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
                  eval_pairs: list[PreferencePair], output_dir: str | Path,
                  extra_unpaired: list[UnpairedResponse] | None = None, hooks: TrainingHooks | None = None,
                  deadline: float | None = None, reference_cache_dir: str | Path | None = None,
-                 ) -> PolicyTrainingResult:
+                 dist: DistContext | None = None) -> PolicyTrainingResult:
     """Train, evaluate and save a policy under ``output_dir/model``.
 
     ``output_dir/checkpoints`` holds the checkpoints: when one exists the run
@@ -178,6 +191,8 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     written and TimeLimitReached raised.
     """
     hooks = hooks or TrainingHooks()
+    dist = dist or DistContext()
+    world = dist.world_size
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     cache_dir = None
@@ -222,7 +237,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
             nonlocal cached
             logps, hit = reference_logps(model, sequences, pad_id=pad_id, batch_size=config.eval_batch_size,
                                          placement=placement, model_key=model_key, cache_dir=cache_dir,
-                                         on_batch=hooks.on_heartbeat)
+                                         on_batch=hooks.on_heartbeat, dist=dist)
             cached = cached and hit
             return logps
 
@@ -235,7 +250,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
             ref_test = torch.stack([ref_of([p.chosen for p in test]), ref_of([p.rejected for p in test])], 1)
     timings["reference_s"] = time.perf_counter() - t
 
-    examples_per_step = config.batch_size * config.gradient_accumulation_steps
+    examples_per_step = config.batch_size * config.gradient_accumulation_steps * world
     total_steps = total_steps_for(n_train=len(train), epochs=config.epochs, max_steps=config.max_steps,
                                   pairs_per_step=examples_per_step)
     warmup = int(config.warmup_ratio * total_steps)
@@ -255,15 +270,20 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         alarm.values = state.get("displacement", {}).get("values", [])
         alarm.first_step = state.get("displacement", {}).get("first_step")
     resumed_from = step
-    hooks.on_start(total_steps=total_steps, start_step=step, device=placement.description)
+    where = placement.description + (f" x {world} processes" if world > 1 else "")
+    hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
-                               state={"data": cursor.state(), "total_steps": total_steps,
-                                      "displacement": {"values": alarm.values,
-                                                       "first_step": alarm.first_step}},
-                               keep=config.keep_checkpoints)
-        hooks.on_checkpoint(step=at, path=path)
+        # Identical weights and optimizer state on every rank: rank 0 writes them once.
+        if dist.is_main:
+            path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
+                                   state={"data": cursor.state(), "total_steps": total_steps,
+                                          "world_size": world,
+                                          "displacement": {"values": alarm.values,
+                                                           "first_step": alarm.first_step}},
+                                   keep=config.keep_checkpoints)
+            hooks.on_checkpoint(step=at, path=path)
+        dist.barrier()
 
     def evaluate(at: int) -> dict:
         values = policy_evaluate(model, test, ref_test, config, pad_id=pad_id, placement=placement,
@@ -277,10 +297,13 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     window = MetricWindow(placement.device)
     last_train: dict = {}
     while step < total_steps:
-        micro = [cursor.take(config.batch_size) for _ in range(config.gradient_accumulation_steps)]
-        # Normalise by the weight of the whole optimizer step (not per micro-batch):
-        # then batch 8 equals batch 1 x 8 accumulation steps.
-        step_weight = sum(train[i].weight if config.use_weights else 1.0 for mb in micro for i in mb)
+        global_micro = [cursor.take(config.batch_size * world)
+                        for _ in range(config.gradient_accumulation_steps)]
+        # Normalise by the weight of the whole global optimizer step (not per
+        # micro-batch or rank): then batch 8 equals batch 1 x 8 accumulation steps
+        # equals 2 ranks x batch 4.
+        step_weight = sum(train[i].weight if config.use_weights else 1.0 for mb in global_micro for i in mb)
+        micro = [dist.shard(mb) for mb in global_micro]
         for indices in micro:
             items = [train[i] for i in indices]
             weights = torch.tensor([x.weight if config.use_weights else 1.0 for x in items],
@@ -293,6 +316,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
             loss = (out["losses"] * weights).sum() / step_weight
             loss.backward()
             accumulate(window, out, loss, paired=paired)
+        dist.gradients_sum_(params)  # every rank now holds the global step's gradient
         if config.max_grad_norm > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         else:
@@ -304,6 +328,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         window.steps += 1
 
         if step % config.logging_steps == 0 or step == total_steps:
+            window_all_reduce(window, dist)
             values = window_values(window, config)
             fired = alarm.update(step, values.get("chosen_logratio"))
             if fired:
@@ -326,14 +351,24 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
-        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps and test:
+        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps and test \
+                and dist.is_main:
             evaluate(step)
-        if deadline is not None and time.time() > deadline and step < total_steps:
+        # One verdict for all ranks (each reads its own clock; a rank stopping
+        # alone would leave the others waiting in the next all-reduce).
+        if deadline is not None and step < total_steps and dist.any(time.time() > deadline):
             save_checkpoint(step)
             raise TimeLimitReached(f"soft time limit reached at step {step}/{total_steps}")
     timings["train_s"] = time.perf_counter() - t_train
     if not (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0):
         save_checkpoint(step)
+
+    model_dir = output_dir / "model"
+    if not dist.is_main:  # rank 0 evaluates and saves the (identical) weights
+        timings["total_s"] = time.perf_counter() - t0
+        return PolicyTrainingResult(model_dir=model_dir, steps=step, eval_metrics={},
+                                    train_metrics=last_train, timings=timings, device=where,
+                                    resumed_from=resumed_from)
 
     # ---- evaluate, save -----------------------------------------------------
     t = time.perf_counter()
@@ -341,7 +376,6 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     timings["eval_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    model_dir = output_dir / "model"
     # Merged, so that transformers and vLLM load the folder as a plain model.
     final = model.merge_and_unload() if config.lora else model
     if hasattr(final.config, "use_cache"):
@@ -354,7 +388,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     timings["save_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     return PolicyTrainingResult(model_dir=model_dir, steps=step, eval_metrics=eval_metrics,
-                                train_metrics=last_train, timings=timings, device=placement.description,
+                                train_metrics=last_train, timings=timings, device=where,
                                 resumed_from=resumed_from, displacement_step=alarm.first_step,
                                 reference_cached=needs_reference and cached)
 

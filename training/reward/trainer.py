@@ -6,6 +6,13 @@
 
 No Django: the caller passes pairs and an output folder, and receives
 callbacks (``TrainingHooks``) for metrics, progress/heartbeat and checkpoints.
+
+Data parallel (``dist``, see training/distributed/runtime.py): every rank takes
+the same global micro-batch of ``batch_size × world`` pairs from the seeded
+cursor and trains on its slice; gradients are summed over ranks before the
+optimizer step, so the run equals one process with batch ``batch_size × world``
+(without dropout: each rank draws its own dropout masks). Rank 0 alone writes
+checkpoints, evaluates and saves.
 """
 
 import json
@@ -22,6 +29,7 @@ from transformers.utils import logging as hf_logging
 
 from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
 from training.device import Placement, placement_choose
+from training.distributed.runtime import DistContext
 from training.evaluation import pairwise_metrics
 from training.hooks import TimeLimitReached, TrainingHooks
 from training.losses import pair_losses
@@ -138,7 +146,7 @@ def _memory_mb(placement: Placement) -> float:
 def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pairs: list[PreferencePair],
                        eval_pairs: list[PreferencePair], output_dir: str | Path,
                        hooks: TrainingHooks | None = None, deadline: float | None = None,
-                       ) -> RewardTrainingResult:
+                       dist: DistContext | None = None) -> RewardTrainingResult:
     """Train, evaluate and save a reward model under ``output_dir``.
 
     ``output_dir/checkpoints`` holds the checkpoints: when one exists the run
@@ -146,6 +154,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     it, a checkpoint is written and TimeLimitReached raised.
     """
     hooks = hooks or TrainingHooks()
+    dist = dist or DistContext()
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     timings: dict[str, float] = {}
@@ -169,7 +178,8 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         raise ValueError("no training pairs left (all ties dropped, or an empty snapshot)")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    pairs_per_step = config.batch_size * config.gradient_accumulation_steps
+    world = dist.world_size
+    pairs_per_step = config.batch_size * config.gradient_accumulation_steps * world
     total_steps = total_steps_for(n_train=len(train), epochs=config.epochs, max_steps=config.max_steps,
                                   pairs_per_step=pairs_per_step)
     warmup = int(config.warmup_ratio * total_steps)
@@ -186,13 +196,19 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         cursor = DataCursor(len(train), seed=config.seed, shuffle=config.shuffle,
                             epoch=state["data"]["epoch"], offset=state["data"]["offset"])
     resumed_from = step
-    hooks.on_start(total_steps=total_steps, start_step=step, device=placement.description)
+    where = placement.description + (f" x {world} processes" if world > 1 else "")
+    hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
-                               state={"data": cursor.state(), "total_steps": total_steps},
-                               keep=config.keep_checkpoints)
-        hooks.on_checkpoint(step=at, path=path)
+        # Every rank holds the same weights and optimizer state: rank 0 writes them
+        # once; the others wait, so none runs ahead of a checkpoint being written.
+        if dist.is_main:
+            path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
+                                   state={"data": cursor.state(), "total_steps": total_steps,
+                                          "world_size": world},
+                                   keep=config.keep_checkpoints)
+            hooks.on_checkpoint(step=at, path=path)
+        dist.barrier()
 
     def evaluate(at: int) -> dict:
         chosen, rejected, ties = rewards_compute(
@@ -213,12 +229,14 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     decided = tokens = pairs_seen = steps_in_window = 0
     window_start = time.perf_counter()
     while step < total_steps:
-        micro = [[train[i] for i in cursor.take(config.batch_size)]
-                 for _ in range(config.gradient_accumulation_steps)]
-        # Normalise by the weight of the whole optimizer step, not per micro-batch:
-        # then batch 8 equals batch 1 x 8 accumulation steps (per-micro-batch means
-        # would weight a short or light micro-batch more).
-        step_weight = sum(p.weight if config.use_weights else 1.0 for mb in micro for p in mb)
+        global_micro = [cursor.take(config.batch_size * world)
+                        for _ in range(config.gradient_accumulation_steps)]
+        # Normalise by the weight of the whole (global) optimizer step, not per
+        # micro-batch or per rank: then batch 8 equals batch 1 x 8 accumulation
+        # steps equals 2 ranks x batch 4 (per-micro-batch means would weight a
+        # short or light micro-batch more).
+        step_weight = sum(train[i].weight if config.use_weights else 1.0 for mb in global_micro for i in mb)
+        micro = [[train[i] for i in dist.shard(mb)] for mb in global_micro]
         for pairs in micro:
             batch = collate(pairs, pad_id=pad_id, use_weights=config.use_weights)
             chosen, rejected = _forward(model, batch, placement)
@@ -237,6 +255,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
             decided += int(len(pairs) - int(batch["is_tie"].sum()))
             tokens += int(batch["attention_mask"].sum())
             pairs_seen += len(pairs)
+        dist.gradients_sum_(params)  # every rank now holds the global step's gradient
         if config.max_grad_norm > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         else:
@@ -248,6 +267,9 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         steps_in_window += 1
 
         if step % config.logging_steps == 0 or step == total_steps:
+            for value in sums.values():
+                dist.all_reduce_(value)
+            decided, tokens, pairs_seen = dist.sum_numbers(decided, tokens, pairs_seen)
             elapsed = max(time.perf_counter() - window_start, 1e-9)
             hooks.on_log(step=step, split="train", values={
                 "loss": sums["loss"].item() / steps_in_window,
@@ -267,14 +289,23 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
-        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps:
+        if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps \
+                and dist.is_main:
             evaluate(step)
-        if deadline is not None and time.time() > deadline and step < total_steps:
+        # One verdict for all ranks: each reads its own clock, and a rank that
+        # stopped alone would leave the others waiting in the next all-reduce.
+        if deadline is not None and step < total_steps and dist.any(time.time() > deadline):
             save_checkpoint(step)
             raise TimeLimitReached(f"soft time limit reached at step {step}/{total_steps}")
     timings["train_s"] = time.perf_counter() - t_train
     if not (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0):
         save_checkpoint(step)  # the final one, unless the loop just wrote it
+
+    model_dir = output_dir / "model"
+    if not dist.is_main:  # rank 0 evaluates and saves the (identical) weights
+        timings["total_s"] = time.perf_counter() - t0
+        return RewardTrainingResult(model_dir=model_dir, steps=step, eval_metrics={}, timings=timings,
+                                    device=where, resumed_from=resumed_from)
 
     # ---- evaluate, save -----------------------------------------------------
     t = time.perf_counter()
@@ -282,7 +313,6 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     timings["eval_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    model_dir = output_dir / "model"
     final = model.merge_and_unload() if config.lora else model
     final.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
@@ -291,4 +321,4 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     timings["save_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     return RewardTrainingResult(model_dir=model_dir, steps=step, eval_metrics=eval_metrics,
-                                timings=timings, device=placement.description, resumed_from=resumed_from)
+                                timings=timings, device=where, resumed_from=resumed_from)

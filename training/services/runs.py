@@ -29,6 +29,7 @@ from django.utils import timezone
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
 from generation.models import ModelRole, ModelSpec
+from training.distributed.resources import Resources, resources_from_dict
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
 from training.policy.config import policy_config_from_dict
@@ -104,7 +105,7 @@ def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> 
 def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapshot_id: int | None = None,
                         base_model: str | None = None, hyperparameters: dict | None = None,
                         created_by=None, schedule=None, snapshot: DatasetSnapshot | None = None,
-                        enqueue: bool = True) -> TrainingRun:
+                        enqueue: bool = True, resources: dict | None = None) -> TrainingRun:
     """Validate, create a queued run and (after commit) send it to the training queue.
 
     Without a snapshot, a fresh one is built from the project's labels first.
@@ -115,7 +116,9 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
         raise Invalid(f"{kind} training is not available yet; kinds available: "
                       f"{', '.join(IMPLEMENTED_KINDS)}", field="kind")
     config = hyperparameters_clean(kind=kind, hyperparameters=hyperparameters)
+    chosen = resources_clean(resources=resources)
     spec = _backbone(base_model, kind)
+    memory_check(kind=kind, config=config, resources=chosen, spec=spec)
     keep_ties = kind == RunKind.REWARD and config["ties"] == "equal"  # DPO has no use for ties
     snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=keep_ties)
     if snapshot.status != SnapshotStatus.READY:
@@ -125,7 +128,7 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
     with transaction.atomic():
         run = TrainingRun.objects.create(
             project=project, kind=kind, snapshot=snapshot, base_model=spec,
-            hyperparameters=config, created_by=created_by, schedule=schedule)
+            hyperparameters=config, resources=chosen.to_dict(), created_by=created_by, schedule=schedule)
         run.artifacts_dir = str(Path(settings.PALATE_TRAINING_DIR) / project.slug / f"run-{run.pk}")
         run.save(update_fields=["artifacts_dir"])
         if enqueue:
@@ -147,6 +150,29 @@ def hyperparameters_clean(*, kind: str, hyperparameters: dict | None) -> dict:
     except ValueError as error:
         name, _, message = str(error).partition(": ")
         raise Invalid(message or str(error), field=f"hyperparameters.{name}") from None
+
+
+def resources_clean(*, resources: dict | None) -> Resources:
+    """The run's resources from user input; Invalid names the field: ``resources.nodes``."""
+    try:
+        return resources_from_dict(resources)
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        field = "resources" if name == "resources" else f"resources.{name}"
+        raise Invalid(message or str(error), field=field) from None
+
+
+def memory_check(*, kind: str, config: dict, resources: Resources, spec: ModelSpec) -> None:
+    """Refuse a run that will not fit in the GPUs it asks for, before anything is
+    allocated: the planner's estimate against ``resources.gpu_memory_gb``."""
+    if not resources.gpu_memory_gb:
+        return
+    from generation.services.runtime import spec_path
+    from training.distributed.memory import memory_plan_for_run
+
+    plan = memory_plan_for_run(kind=kind, config=config, resources=resources, model_path=spec_path(spec))
+    if plan is not None and not plan.fits:
+        raise Invalid(plan.refusal(), field="resources.gpu_memory_gb")
 
 
 def _enqueue(run_id: int) -> None:
@@ -361,6 +387,16 @@ def _execute_policy(run: TrainingRun, hooks: RunHooks):
 
     config = policy_config_from_dict(run.hyperparameters, kind=run.kind)
     extra = _both_bad_responses(run.snapshot) if config.loss == "kto" and config.kto_both_bad else []
+    resources = resources_from_dict(run.resources or None)
+    if resources.distributed:
+        from training.distributed.launch import distributed_train
+
+        return distributed_train(
+            trainer="policy", kind=run.kind, config=config.to_dict(), resources=resources,
+            model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
+            eval_pairs=_pairs(run.snapshot, "test"), extra_unpaired=extra, output_dir=run.artifacts_dir,
+            hooks=hooks, deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT,
+            reference_cache_dir=Path(run.artifacts_dir).parent / "reference-cache")
     return train_policy(
         config, model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
         eval_pairs=_pairs(run.snapshot, "test"), extra_unpaired=extra, output_dir=run.artifacts_dir,
@@ -375,6 +411,17 @@ def _execute_reward(run: TrainingRun, hooks: RunHooks):
     from training.reward.trainer import train_reward_model
 
     config = config_from_dict(run.hyperparameters)
+    resources = resources_from_dict(run.resources or None)
+    if resources.distributed:
+        from training.distributed.launch import distributed_train
+
+        # The ranks run in their own processes (torchrun); this worker relays
+        # rank 0's progress to the row and turns a cancel into SIGTERM.
+        return distributed_train(
+            trainer="reward", kind=run.kind, config=config.to_dict(), resources=resources,
+            model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
+            eval_pairs=_pairs(run.snapshot, "test"), output_dir=run.artifacts_dir, hooks=hooks,
+            deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT)
     return train_reward_model(
         config, model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
         eval_pairs=_pairs(run.snapshot, "test"), output_dir=run.artifacts_dir, hooks=hooks,

@@ -37,6 +37,10 @@ class Command(BaseCommand):
                             help="GPU: share of GPU memory (0.9). CPU: share of RAM (0.4).")
         parser.add_argument("--kv-cache-gib", type=float, default=2.0,
                             help="CPU only: KV cache size in GiB (--kv-cache-memory-bytes).")
+        parser.add_argument("--tensor-parallel-size", type=int, default=1,
+                            help="GPUs of this node each layer is split over (vLLM tensor parallelism).")
+        parser.add_argument("--pipeline-parallel-size", type=int, default=1,
+                            help="Pipeline stages (across nodes: vLLM runs them on a Ray cluster).")
         parser.add_argument("--dry-run", action="store_true", help="Print the command and exit.")
         parser.add_argument("--ready-timeout", type=float, default=900.0)
         parser.add_argument("--vllm-arg", action="append", dest="extra", default=[],
@@ -73,7 +77,9 @@ class Command(BaseCommand):
                 host=host, port=port, device=device, dtype=options["dtype"],
                 max_model_len=options["max_model_len"],
                 gpu_memory_utilization=options["gpu_memory_utilization"],
-                kv_cache_gib=options["kv_cache_gib"], extra=options["extra"])
+                kv_cache_gib=options["kv_cache_gib"], extra=options["extra"],
+                tensor_parallel=options["tensor_parallel_size"],
+                pipeline_parallel=options["pipeline_parallel_size"])
         except ValueError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(" ".join(command))

@@ -62,6 +62,13 @@ class Command(BaseCommand):
         parser.add_argument("--base-model", help="A registered model's name (default: the reward "
                                                  "backbone all-minilm-l6-v2 for reward runs, the policy "
                                                  "smollm2-135m-instruct for dpo and sft runs).")
+        group = parser.add_argument_group("resources (training.distributed.resources)")
+        group.add_argument("--strategy", help="single (default) or ddp (torchrun ranks).")
+        group.add_argument("--processes-per-node", type=int, help="Ranks per node (GPUs per node).")
+        group.add_argument("--nodes", type=int, help="Nodes (a multi-node run also needs --master-addr).")
+        group.add_argument("--master-addr", help="The main node's address for the rendezvous.")
+        group.add_argument("--gpu-memory-gb", type=float,
+                           help="Memory per GPU: the planner refuses a run that will not fit.")
         reward_fields = reward_config.config_fields()
         policy_fields = policy_config.config_fields()
         reward_types, policy_types = _types(reward_config.RewardConfig), _types(policy_config.PolicyConfig)
@@ -93,10 +100,12 @@ class Command(BaseCommand):
             if snapshot is None:
                 raise CommandError(f"project '{slug}' has no snapshot v{o['snapshot']}")
         hyper = {key[3:]: value for key, value in o.items() if key.startswith("hp_") and value is not None}
+        resources = {name: o[name] for name in ("strategy", "processes_per_node", "nodes", "master_addr",
+                                                "gpu_memory_gb") if o.get(name) is not None}
         try:
             run = training_run_create(project=project, kind=o["kind"], snapshot=snapshot,
                                       base_model=o["base_model"], hyperparameters=hyper,
-                                      enqueue=not o["sync"])
+                                      enqueue=not o["sync"], resources=resources or None)
         except DomainError as error:
             raise CommandError(str(error)) from None
         audit_record(None, "training_run.create", run, kind=run.kind, snapshot_id=run.snapshot_id,

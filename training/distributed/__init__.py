@@ -1,0 +1,13 @@
+"""Training past one process: resources, the rank runtime, the launcher and the memory planner.
+
+- ``resources``: what a run asks for (processes per node, nodes, strategy);
+  no torch, so the web tier validates it.
+- ``runtime``: one rank's view of torch.distributed (gloo on CPU, NCCL on
+  CUDA) as the trainers use it: shard the micro-batch, all-reduce gradients
+  and metric sums, save on rank 0.
+- ``launch``: the GPU worker starts ``torchrun`` (the launcher ``accelerate
+  launch`` runs underneath) in a child process group, reads rank 0's events
+  back, forwards a cancel as SIGTERM, and fails the attempt when any rank dies.
+- ``entry``: what each rank runs (no Django: inputs come as files).
+- ``memory``: the per-GPU memory estimate that refuses a run before it allocates.
+"""

@@ -1,0 +1,121 @@
+"""One rank's view of a data-parallel run (torch.distributed directly).
+
+Data parallelism without a wrapper: every rank holds the whole model, reads
+its slice of each global micro-batch, and after the accumulation steps the
+gradients are summed across ranks (one all-reduce per flat bucket). With the
+loss of each micro-batch divided by the weight of the whole GLOBAL optimizer
+step, the summed gradient is exactly the one-process gradient of the same
+global batch, so losses and weights agree to float rounding (the order of the
+additions is all that differs).
+
+Why not DistributedDataParallel: the policy trainer calls the model's body and
+head separately (the head only on response positions) and the reference pass
+runs with adapters disabled; DDP's reducer expects every forward through its
+wrapper. One explicit all-reduce after the last micro-batch is what DDP's
+``no_sync`` + final backward would do, without that constraint.
+
+Single process: ``DistContext()`` is world 1 and every collective is a no-op,
+so the trainers have one code path.
+"""
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, indices: list[int]) -> list[int]:
+        """This rank's contiguous slice of a global micro-batch (equal slices: the
+        caller takes ``per-device batch × world`` indices)."""
+        if not self.active:
+            return indices
+        per = len(indices) // self.world_size
+        return indices[self.rank * per:(self.rank + 1) * per]
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def all_reduce_(self, tensor: torch.Tensor, op=dist.ReduceOp.SUM) -> torch.Tensor:
+        if self.active:
+            dist.all_reduce(tensor, op=op)
+        return tensor
+
+    def sum_numbers(self, *values: float) -> list[float]:
+        """Python numbers summed over ranks (token and example counts of a log window)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is true on one: decisions that must not diverge
+        (the soft deadline is read from each rank's own clock)."""
+        if not self.active:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    @property
+    def device(self) -> torch.device:
+        # NCCL reduces CUDA tensors only; gloo reduces CPU ones.
+        if self.active and dist.get_backend() == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+    def gradients_sum_(self, params: list[torch.nn.Parameter]) -> None:
+        """Sum the gradients of ``params`` over ranks, in flat buckets (one
+        collective per ~25M elements instead of one per tensor)."""
+        if not self.active:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        bucket: list[torch.Tensor] = []
+        size = 0
+        for g in grads + [None]:
+            if g is not None:
+                bucket.append(g)
+                size += g.numel()
+            if bucket and (g is None or size >= 25_000_000):
+                flat = torch._utils._flatten_dense_tensors(bucket)
+                dist.all_reduce(flat)
+                for dst, src in zip(bucket, torch._utils._unflatten_dense_tensors(flat, bucket),
+                                    strict=True):
+                    dst.copy_(src)
+                bucket, size = [], 0
+
+
+def dist_from_env() -> DistContext:
+    """The context torchrun describes in the environment (RANK, WORLD_SIZE,
+    LOCAL_RANK, MASTER_ADDR/PORT); joins the process group on first call.
+    Without those variables: a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(local)
+        # A rank that dies leaves the others blocked in a collective; torchrun
+        # notices the death and stops them, the timeout is only the last resort.
+        dist.init_process_group(backend="nccl" if cuda else "gloo",
+                                timeout=datetime.timedelta(minutes=30))
+    return DistContext(rank=rank, world_size=world, local_rank=local)
