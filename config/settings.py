@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.context.AuditContextMiddleware",  # client address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
+    "frontend.middleware.LoginThrottleStatusMiddleware",  # a login form refused by the budget: 429
+    "config.url_ids.BoundedIdMiddleware",  # ids past 64 bits: 404 before any query
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "frontend.middleware.ContentSecurityPolicyMiddleware",
     # Last, so its process_exception sees a view's database error first: 503, not 500.
@@ -112,6 +114,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# The model backend behind the login budget (annotation/login_throttle.py):
+# every password check, whichever page or API asks, spends from one budget.
+AUTHENTICATION_BACKENDS = ["annotation.auth_backends.ThrottledModelBackend"]
+# Per account: this many different addresses failing on one username within
+# the window lock that username for the rest of it (one address cannot).
+LOGIN_ACCOUNT_MAX_ADDRESSES = env_int("LOGIN_ACCOUNT_MAX_ADDRESSES", 10)
+LOGIN_ACCOUNT_WINDOW_SECONDS = env_int("LOGIN_ACCOUNT_WINDOW_SECONDS", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -169,6 +178,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "annotation.api.exception_handler.palate_exception_handler",
+    # JSON nested past the interpreter's recursion limit is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": ["annotation.api.parsers.BoundedJSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Behind N reverse proxies, throttles read the client from X-Forwarded-For;
@@ -205,11 +218,19 @@ PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 # API tokens: stored hashed; a token older than this is refused.
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90))
 
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    if not env_str("REDIS_URL")
-    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-}
+# The login budget lives in this cache, so every web process must see the same
+# one: Redis when configured, else (DEBUG off) a table in the database
+# (`createcachetable`, run by serve_prod.sh). A per-process cache would give
+# each gunicorn worker its own budget; check --deploy refuses it
+# (annotation/checks.py). Only `make run` (DEBUG, one process) uses local memory.
+if env_str("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": env_str("REDIS_URL")}}
+elif DEBUG:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "palate_cache"}}
 
 # Celery. The embedded default is kombu's filesystem transport: a real worker
 # with no broker server. Producers and the worker must share the same folder.
