@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from annotation import access
 from annotation.errors import Forbidden
+from annotation.validation import id_clean
 from audit.models import AuditEvent
 
 
@@ -36,9 +37,8 @@ def _listing(request, view, events):
     action = request.query_params.get("action")
     if action:
         events = events.filter(action=action)
-    actor_id = request.query_params.get("actor_id", "")
-    if actor_id.isdigit():
-        events = events.filter(actor_id=int(actor_id))
+    if "actor_id" in request.query_params:
+        events = events.filter(actor_id=id_clean(request.query_params["actor_id"], field="actor_id"))
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(events.select_related("actor"), request, view=view)
     return paginator.get_paginated_response(

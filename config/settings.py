@@ -215,6 +215,10 @@ EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
 # Exports have no heartbeat: one running longer than this is taken for dead and requeued.
 PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 
+# restore_project reads a gzip'd backup into memory: at most this much once
+# decompressed (gzip expands a thousandfold; a bomb is refused, not swallowed).
+PALATE_RESTORE_MAX_BYTES = env_int("PALATE_RESTORE_MAX_BYTES", 2 * 2**30)
+
 # API tokens: stored hashed; a token older than this is refused.
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90))
 
