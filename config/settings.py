@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "audit.context.AuditContextMiddleware",  # client address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
     "frontend.middleware.LoginThrottleStatusMiddleware",  # a login form refused by the budget: 429
-    "config.url_ids.BoundedIdMiddleware",  # ids past 64 bits: 404 before any query
+    "config.request_guards.RequestGuardMiddleware",  # ids past 64 bits, NUL in queries
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "frontend.middleware.ContentSecurityPolicyMiddleware",
     # Last, so its process_exception sees a view's database error first: 503, not 500.
@@ -175,7 +175,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotation.api.pagination.PalatePagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "annotation.api.exception_handler.palate_exception_handler",
     # JSON nested past the interpreter's recursion limit is a 400, not a 500.

@@ -8,11 +8,11 @@ labeler gets 403 and a non-member 404, whether or not the object exists.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
 from audit.services import audit_record
 from generation.models import ModelSpec
@@ -199,12 +199,12 @@ class LoopSettingApi(APIView):
 
 
 class LoopRoundListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=LoopRoundOutput(many=True))
     def get(self, request, project_id: int):
         rounds = rounds_for(_curated(request, project_id))
-        paginator = LimitOffsetPagination()
+        paginator = PalatePagination()
         page = paginator.paginate_queryset(rounds, request, view=self)
         return paginator.get_paginated_response(LoopRoundOutput(page, many=True).data)
 
