@@ -120,7 +120,7 @@ class ModelListApi(APIView):
         if not user.is_staff and not Membership.objects.filter(
                 user=user, role__in=access.CURATE).exists():
             raise Forbidden("Only engineers and admins see the model registry.")
-        return Response(ModelSpecOutput(selectors.model_spec_list(), many=True).data)
+        return Response(ModelSpecOutput(selectors.model_spec_list_for_user(user=user), many=True).data)
 
 
 class GenerationJobListApi(APIView):

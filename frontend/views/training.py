@@ -26,6 +26,7 @@ from annotation.errors import NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
 from frontend.views.common import post_action, project_for_page
 from generation.models import ModelSpec
+from generation.services.registry import model_specs_usable
 from training import selectors
 from training.loop import selectors as loop_selectors
 from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
@@ -156,14 +157,14 @@ def _run_row(run: TrainingRun) -> dict:
     }
 
 
-def _backbones() -> list[ModelSpec]:
-    return list(ModelSpec.objects.filter(is_active=True, role__in=run_services.BACKBONE_ROLES)
+def _backbones(project) -> list[ModelSpec]:
+    return list(model_specs_usable(project=project).filter(role__in=run_services.BACKBONE_ROLES)
                 .exclude(path="").order_by("role", "name"))
 
 
-def _default_backbone() -> str:
+def _default_backbone(project) -> str:
     try:
-        return run_services.reward_backbone_default().name
+        return run_services.reward_backbone_default(project=project).name
     except NotFound:
         return ""
 
@@ -238,8 +239,8 @@ def training(request, project_id: int):
         "project": project,
         "rows": [_run_row(run) for run in runs],
         "snapshots": snapshots,
-        "backbones": _backbones(),
-        "default_backbone": _default_backbone(),
+        "backbones": _backbones(project),
+        "default_backbone": _default_backbone(project),
         "defaults": RewardConfig(),
         "losses": LOSS_NAMES,
         "tie_modes": TIE_MODES,

@@ -29,6 +29,7 @@ from django.utils import timezone
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
 from generation.models import ModelRole, ModelSpec
+from generation.services.registry import model_specs_usable
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
 from training.policy.config import policy_config_from_dict
@@ -44,10 +45,11 @@ POLICY_BASE_DEFAULT = "smollm2-135m-instruct"
 
 
 # Creating ---------------------------------------------------------------------
-def reward_backbone_default() -> ModelSpec:
+def reward_backbone_default(*, project: Project | None) -> ModelSpec:
     """The configured default backbone, else the oldest reward backbone that no
-    run produced (a trained reward model is not a default starting point)."""
-    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
+    run produced (a trained reward model is not a default starting point);
+    among the models ``project`` may use."""
+    specs = model_specs_usable(project=project).filter(role=ModelRole.REWARD)
     spec = specs.filter(name=settings.PALATE_TRAINING_REWARD_BACKBONE).first()
     spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
     if spec is None:
@@ -56,10 +58,11 @@ def reward_backbone_default() -> ModelSpec:
     return spec
 
 
-def policy_base_default() -> ModelSpec:
+def policy_base_default(*, project: Project | None) -> ModelSpec:
     """The configured default policy (PALATE_TRAINING_POLICY_BASE, else SmolLM2-135M-Instruct),
-    else the oldest registered policy that no run produced."""
-    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.POLICY).exclude(path="")
+    else the oldest registered policy that no run produced; among the models
+    ``project`` may use."""
+    specs = model_specs_usable(project=project).filter(role=ModelRole.POLICY).exclude(path="")
     name = getattr(settings, "PALATE_TRAINING_POLICY_BASE", POLICY_BASE_DEFAULT)
     spec = specs.filter(name=name).first()
     spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
@@ -69,11 +72,12 @@ def policy_base_default() -> ModelSpec:
     return spec
 
 
-def _backbone(name: str | None, kind: str = RunKind.REWARD) -> ModelSpec:
+def _backbone(name: str | None, kind: str, project: Project) -> ModelSpec:
     policy = kind in POLICY_KINDS
     if not name:
-        return policy_base_default() if policy else reward_backbone_default()
-    spec = ModelSpec.objects.filter(name=name, is_active=True).first()
+        return policy_base_default(project=project) if policy else reward_backbone_default(project=project)
+    # Another project's trained model is "no such model" here, as everywhere.
+    spec = model_specs_usable(project=project).filter(name=name).first()
     if spec is None:
         raise Invalid(f"no active model named '{name}'", field="base_model")
     if policy and spec.role != ModelRole.POLICY:
@@ -115,7 +119,7 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
         raise Invalid(f"{kind} training is not available yet; kinds available: "
                       f"{', '.join(IMPLEMENTED_KINDS)}", field="kind")
     config = hyperparameters_clean(kind=kind, hyperparameters=hyperparameters)
-    spec = _backbone(base_model, kind)
+    spec = _backbone(base_model, kind, project)
     keep_ties = kind == RunKind.REWARD and config["ties"] == "equal"  # DPO has no use for ties
     snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=keep_ties)
     if snapshot.status != SnapshotStatus.READY:
