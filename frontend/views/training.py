@@ -22,8 +22,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
-from annotation.errors import NotFound
+from annotation.errors import Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
+from annotation.validation import id_clean
 from frontend.views.common import post_action, project_for_page
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
@@ -57,9 +58,10 @@ def _project(request, project_id, need=access.CURATE) -> Project:
 def _run(project: Project, run_id) -> TrainingRun:
     # Only among this project's runs: a run id of another project is a 404.
     try:
-        run = selectors.training_run_list(project=project).filter(pk=int(run_id or 0)).first()
-    except (TypeError, ValueError):
-        run = None
+        pk = id_clean(run_id or 0, field="run")  # ASCII digits within a bigint
+    except Invalid:
+        raise Http404("Training run not found.") from None
+    run = selectors.training_run_list(project=project).filter(pk=pk).first()
     if run is None:
         raise Http404("Training run not found.")
     return run
@@ -196,8 +198,8 @@ def hyperparameters_from_form(post) -> dict:
 def _start(request, project: Project) -> None:
     snapshot = (request.POST.get("snapshot") or "").strip()
     try:
-        snapshot_id = int(snapshot) if snapshot else None
-    except ValueError:
+        snapshot_id = id_clean(snapshot, field="snapshot_id") if snapshot else None
+    except Invalid:
         messages.error(request, "field 'snapshot_id': must be a snapshot of this project")
         return
     run = run_services.training_run_create(

@@ -118,20 +118,28 @@ def test_non_ascii_or_huge_digits_in_an_id_parameter_are_a_400(superuser, projec
     f"/projects/{BIG_ID}/quality/",
     f"/label/assignments/{BIG_ID}/content/",
 ])
-def test_an_id_past_64_bits_is_a_404(superuser, path):
+@pytest.mark.parametrize("persona", ["labeler", "superuser"])
+def test_an_id_past_64_bits_is_a_404(request, persona, project, path):
     client = Client()
-    client.force_login(superuser)
+    client.force_login(request.getfixturevalue(persona))
     response = client.get(path)
     assert response.status_code == 404
 
 
-def test_an_id_past_64_bits_inside_a_project_is_a_404(superuser, project):
+@pytest.mark.parametrize("persona", ["admin", "superuser"])
+def test_an_id_past_64_bits_inside_a_project_is_a_404(request, persona, project):
     client = Client()
-    client.force_login(superuser)
+    client.force_login(request.getfixturevalue(persona))
     for path in (f"/api/projects/{project.pk}/items/{BIG_ID}/",
                  f"/api/projects/{project.pk}/prompts/{BIG_ID}/",
-                 f"/api/projects/{project.pk}/snapshots/{BIG_ID}/"):
+                 f"/api/projects/{project.pk}/snapshots/{BIG_ID}/",
+                 f"/api/projects/{project.pk}/members/{BIG_ID}/",
+                 f"/api/projects/{project.pk}/exports/{BIG_ID}/",
+                 f"/api/projects/{project.pk}/generation-jobs/{BIG_ID}/",
+                 f"/api/projects/{project.pk}/training-runs/{BIG_ID}/"):
         assert client.get(path).status_code == 404, path
+    # The training page shows no run for an id that names none (it was a 500).
+    assert client.get(f"/projects/{project.pk}/training/?run={BIG_ID}").status_code == 200
 
 
 # ----- lone surrogates and NUL characters -----

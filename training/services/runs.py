@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
+from annotation.validation import MAX_ID
 from generation.models import ModelRole, ModelSpec
 from generation.services.registry import model_specs_usable
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
@@ -99,7 +100,9 @@ def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> 
 
         return dataset_snapshot_build(project=project, filters={"ties": "keep"} if keep_ties else {},
                                       created_by=created_by)
-    snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first()
+    # An id past a bigint names nothing (and PostgreSQL would refuse the query).
+    in_range = isinstance(snapshot_id, int) and 0 <= snapshot_id <= MAX_ID
+    snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first() if in_range else None
     if snapshot is None:
         raise Invalid("no such snapshot in this project", field="snapshot_id")
     return snapshot
