@@ -142,3 +142,11 @@ def test_the_login_budget_is_shared_by_web_processes(tmp_path):
     second = run([sys.executable, "-c", attempts], env)
     assert first.returncode == 0, first.stderr
     assert (first.stdout.strip(), second.stdout.strip()) == ("7", "3")
+
+
+def test_the_test_database_has_productions_cache_table(db):
+    """gunicorn and Celery workers that tests start with production settings
+    count the login budget and redeliveries in this table."""
+    from django.db import connection
+
+    assert "palate_cache" in connection.introspection.table_names()
