@@ -6,4 +6,5 @@ class AnnotationConfig(AppConfig):
     name = "annotation"
 
     def ready(self):
+        from annotation import checks  # noqa: F401  registers the deployment checks
         from annotation.api import schema  # noqa: F401  registers the OpenAPI auth scheme

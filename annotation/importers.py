@@ -6,11 +6,11 @@ fails the whole import with its line number and field.
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from annotation.errors import Invalid
+from annotation.json_input import json_line_parse, json_value_check
 from annotation.services.prompts import PromptInput, prompt_input_from_dict
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -21,18 +21,27 @@ def _jsonl_rows(handle) -> Iterator[tuple[int, dict]]:
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
+        yield number, json_line_parse(line, line=number)
+
+
+def _csv_checked(reader) -> Iterator[dict]:
+    """The reader's rows; a malformed file (a cell over the csv module's field
+    limit, a NUL byte) is Invalid at its line, not a crash."""
+    while True:
         try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            raise Invalid(f"not valid JSON ({error.msg} at column {error.colno})",
-                          line=number) from None
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise Invalid(f"not valid CSV ({error})", line=reader.line_num) from None
+        yield row
 
 
 def _csv_rows(handle) -> Iterator[tuple[int, dict]]:
     reader = csv.DictReader(handle)
     if not reader.fieldnames or "prompt" not in reader.fieldnames:
         raise Invalid("the CSV header must have a 'prompt' column", line=1, field="prompt")
-    for row in reader:
+    for row in _csv_checked(reader):
         # line_num counts physical lines, so multi-line quoted cells still
         # report the line a person sees in an editor.
         entry = {key: value for key, value in row.items() if key in CSV_RESERVED}
@@ -41,6 +50,7 @@ def _csv_rows(handle) -> Iterator[tuple[int, dict]]:
         if None in row:
             raise Invalid("more cells than header columns", line=reader.line_num)
         entry["metadata"] = extra
+        json_value_check(entry, line=reader.line_num)
         yield reader.line_num, entry
 
 

@@ -14,6 +14,7 @@ from annotation.models import (
     Project,
     Prompt,
 )
+from annotation.validation import id_clean
 
 ITEM_ORDERINGS = {"id", "-id", "priority", "-priority", "created_at", "-created_at",
                   "submitted_count", "-submitted_count"}
@@ -52,9 +53,7 @@ def item_list(*, project: Project, params) -> QuerySet[ComparisonItem]:
             raise Invalid("must be train or test", field="split")
         items = items.filter(prompt__split=params["split"])
     if "prompt" in params:
-        if not params["prompt"].isdigit():
-            raise Invalid("must be a prompt id", field="prompt")
-        items = items.filter(prompt_id=int(params["prompt"]))
+        items = items.filter(prompt_id=id_clean(params["prompt"], field="prompt"))
     ordering = ordering_clean(params.get("ordering"), allowed=ITEM_ORDERINGS, default="id")
     return items.order_by(ordering).prefetch_related(_slots())
 
@@ -115,9 +114,7 @@ def annotation_list_for_labeler(*, labeler, params) -> QuerySet[Annotation]:
     """A labeler's own annotations, newest first; never anyone else's."""
     annotations = Annotation.objects.filter(labeler=labeler)
     if "project" in params:
-        if not str(params["project"]).isdigit():
-            raise Invalid("must be a project id", field="project")
-        annotations = annotations.filter(project_id=int(params["project"]))
+        annotations = annotations.filter(project_id=id_clean(params["project"], field="project"))
     ordering = ordering_clean(params.get("ordering"), allowed=ANNOTATION_ORDERINGS,
                               default="-created_at")
     return annotations.order_by(ordering, "-pk")

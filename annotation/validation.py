@@ -4,11 +4,22 @@ Each function returns cleaned values or raises Invalid naming the field.
 """
 
 from annotation.errors import Invalid
+from annotation.json_input import json_text_problem
 from annotation.models import Project, TaskType
 from annotation.splits import ROLES
 
 MAX_TEXT = 200_000
+MAX_ID = 2**63 - 1  # a bigint primary key; SQLite's driver overflows past it
 MAX_RATIONALE = 20_000
+
+
+def id_clean(value, *, field: str) -> int:
+    """An id from a query parameter: ASCII digits only (str.isdigit() also
+    takes "²", which int() refuses) and within a bigint."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        raise Invalid("must be an id (a non-negative integer)", field=field)
+    return int(text)
 
 
 def messages_clean(value, *, field: str = "messages") -> list[dict]:
@@ -33,6 +44,9 @@ def messages_clean(value, *, field: str = "messages") -> list[dict]:
             raise Invalid("content must be a non-empty string", field=f"{where}.content")
         if len(content) > MAX_TEXT:
             raise Invalid(f"content is longer than {MAX_TEXT} characters", field=f"{where}.content")
+        problem = json_text_problem(content)
+        if problem:  # every way in (API, pages, files, commands) passes here
+            raise Invalid(problem, field=f"{where}.content")
         cleaned.append({"role": role, "content": content.strip()})
     if cleaned[-1]["role"] != "user":
         raise Invalid("the last message must be a user turn", field=field)

@@ -3,11 +3,12 @@ every event for superusers."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.errors import Forbidden
+from annotation.validation import id_clean
 from audit.models import AuditEvent
 
 
@@ -36,17 +37,16 @@ def _listing(request, view, events):
     action = request.query_params.get("action")
     if action:
         events = events.filter(action=action)
-    actor_id = request.query_params.get("actor_id", "")
-    if actor_id.isdigit():
-        events = events.filter(actor_id=int(actor_id))
-    paginator = LimitOffsetPagination()
+    if "actor_id" in request.query_params:
+        events = events.filter(actor_id=id_clean(request.query_params["actor_id"], field="actor_id"))
+    paginator = PalatePagination()
     page = paginator.paginate_queryset(events.select_related("actor"), request, view=view)
     return paginator.get_paginated_response(
         AuditEventOutput(page, many=True, context={"request": request}).data)
 
 
 class ProjectAuditListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(parameters=FILTERS, responses=AuditEventOutput(many=True))
     def get(self, request, project_id: int):
@@ -56,7 +56,7 @@ class ProjectAuditListApi(APIView):
 
 
 class AuditListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(parameters=FILTERS, responses=AuditEventOutput(many=True))
     def get(self, request):

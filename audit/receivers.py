@@ -22,7 +22,9 @@ def audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs):
     label = instance.content_type.app_label + "." + instance.content_type.model \
         if instance.content_type_id else "unknown"
     object_id = str(instance.object_id or "")
-    project = int(object_id) if label == "annotation.project" and object_id.isdigit() else None
+    # isascii: "²".isdigit() is true, but int() refuses it.
+    numeric = object_id.isascii() and object_id.isdigit()
+    project = int(object_id) if label == "annotation.project" and numeric else None
     # The object's repr is left out: for a user it is their name.
     audit_record(instance.user, _ACTIONS.get(instance.action_flag, "admin.other"),
                  (label, object_id), project=project,

@@ -117,6 +117,7 @@ def project_ensure(*, items: int, history: float, labelers: int, rebuilt: bool) 
 
     dbname = connection.settings_dict["NAME"]
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable")  # the login budget's table under production settings
     shape = {"items": items, "history_items": round(items * history)}
     project = Project.objects.filter(slug=PROJECT_SLUG).first()
     if project is not None and not rebuilt:

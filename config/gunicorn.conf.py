@@ -42,6 +42,11 @@ max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
 max_requests_jitter = max_requests // 10
 # Headers a client could forge are ignored unless they come from these proxies.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Of those headers, HTTPS is read from X-Forwarded-Proto only: the one the README
+# tells the proxy to overwrite. gunicorn's default also takes X-Forwarded-Ssl and
+# X-Forwarded-Protocol, which a proxy passes through untouched, so a client
+# could claim HTTPS with them and skip the redirect.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 # Request-line and header limits well under gunicorn's maxima: nothing in the
 # API needs a long URL.
 limit_request_line = 8190

@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.context.AuditContextMiddleware",  # client address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
+    "frontend.middleware.LoginThrottleStatusMiddleware",  # a login form refused by the budget: 429
+    "config.request_guards.RequestGuardMiddleware",  # ids past 64 bits, NUL in queries
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "frontend.middleware.ContentSecurityPolicyMiddleware",
     # Last, so its process_exception sees a view's database error first: 503, not 500.
@@ -117,6 +119,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# The model backend behind the login budget (annotation/login_throttle.py):
+# every password check, whichever page or API asks, spends from one budget.
+AUTHENTICATION_BACKENDS = ["annotation.auth_backends.ThrottledModelBackend"]
+# Per account: this many different addresses failing on one username within
+# the window lock that username for the rest of it (one address cannot).
+LOGIN_ACCOUNT_MAX_ADDRESSES = env_int("LOGIN_ACCOUNT_MAX_ADDRESSES", 10)
+LOGIN_ACCOUNT_WINDOW_SECONDS = env_int("LOGIN_ACCOUNT_WINDOW_SECONDS", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -171,9 +180,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotation.api.pagination.PalatePagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "annotation.api.exception_handler.palate_exception_handler",
+    # JSON nested past the interpreter's recursion limit is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": ["annotation.api.parsers.BoundedJSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_THROTTLE_RATES": {"login": env_str("LOGIN_THROTTLE_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Behind N reverse proxies, throttles read the client from X-Forwarded-For;
@@ -207,14 +220,26 @@ EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
 # Exports have no heartbeat: one running longer than this is taken for dead and requeued.
 PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 
+# restore_project reads a gzip'd backup into memory: at most this much once
+# decompressed (gzip expands a thousandfold; a bomb is refused, not swallowed).
+PALATE_RESTORE_MAX_BYTES = env_int("PALATE_RESTORE_MAX_BYTES", 2 * 2**30)
+
 # API tokens: stored hashed; a token older than this is refused.
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 90))
 
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    if not env_str("REDIS_URL")
-    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-}
+# The login budget lives in this cache, so every web process must see the same
+# one: Redis when configured, else (DEBUG off) a table in the database
+# (`createcachetable`, run by serve_prod.sh). A per-process cache would give
+# each gunicorn worker its own budget; check --deploy refuses it
+# (annotation/checks.py). Only `make run` (DEBUG, one process) uses local memory.
+if env_str("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": env_str("REDIS_URL")}}
+elif DEBUG:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "palate_cache"}}
 
 # Celery. The embedded default is kombu's filesystem transport: a real worker
 # with no broker server. Producers and the worker must share the same folder.

@@ -28,6 +28,19 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # developer's and CI's, or benchmark and tests) never drop each other's.
 DATABASES["default"]["TEST"] = {"NAME": f"test_palate_{os.getpid()}"}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "5/min"}  # noqa: F405
+# One process: the local-memory cache is shared by the test client and the live
+# server thread, and cache.clear() between tests stays cheap. Production's
+# choice (Redis or the database) is checked by tests/security/test_deploy.py.
+if not os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Not used by the test process: listed so that creating the test database
+        # also creates production's cache table, which gunicorn and Celery
+        # workers started on it with production settings (tests/integration,
+        # tests/faults) count the login budget and redeliveries in.
+        "production-table": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                             "LOCATION": "palate_cache"},
+    }
 # Unit tests run tasks in-process; tests/integration/ starts real workers and
 # turns this off for its own app configuration.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -8,8 +8,8 @@ urlpatterns = [
     path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Admin-issued, one-time password-reset links (annotation/services/users.py).
-    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="frontend/password_reset_confirm.html"), name="password_reset_confirm"),
+    path("reset/<uidb64>/<token>/", auth.ThrottledPasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(
         template_name="frontend/password_reset_complete.html"), name="password_reset_complete"),
     path("projects/<int:project_id>/label/", pages.label, name="label"),

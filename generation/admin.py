@@ -5,9 +5,10 @@ from generation.models import GenerationJob, GenerationJobPrompt, JudgePrompt, M
 
 @admin.register(ModelSpec)
 class ModelSpecAdmin(admin.ModelAdmin):
-    list_display = ["name", "role", "backend", "base_model", "is_active", "created_at"]
-    list_filter = ["role", "backend", "is_active"]
+    list_display = ["name", "role", "backend", "base_model", "project", "shared", "is_active", "created_at"]
+    list_filter = ["role", "backend", "shared", "is_active"]
     search_fields = ["name", "base_model", "source"]
+    raw_id_fields = ["project"]
 
 
 @admin.register(GenerationJob)

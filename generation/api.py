@@ -6,11 +6,11 @@ non-member gets 404 for the project and everything under it.
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.errors import Forbidden
 from annotation.models import Membership
 from generation import best_of_n, selectors
@@ -120,17 +120,17 @@ class ModelListApi(APIView):
         if not user.is_staff and not Membership.objects.filter(
                 user=user, role__in=access.CURATE).exists():
             raise Forbidden("Only engineers and admins see the model registry.")
-        return Response(ModelSpecOutput(selectors.model_spec_list(), many=True).data)
+        return Response(ModelSpecOutput(selectors.model_spec_list_for_user(user=user), many=True).data)
 
 
 class GenerationJobListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=GenerationJobOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
-        paginator = LimitOffsetPagination()
+        paginator = PalatePagination()
         page = paginator.paginate_queryset(selectors.job_list(project=project), request, view=self)
         return paginator.get_paginated_response(GenerationJobOutput(page, many=True).data)
 

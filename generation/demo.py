@@ -39,7 +39,7 @@ def demo_generation_queue(*, project: Project, creator) -> GenerationJob | None:
     if GenerationJob.objects.filter(project=project).exists():
         return None
     try:
-        spec = model_spec_default(roles=(ModelRole.POLICY,))
+        spec = model_spec_default(project=project, roles=(ModelRole.POLICY,))
     except DomainError:
         return None
     return generation_job_create(project=project, user=creator, model_names=[spec.name],

@@ -36,6 +36,16 @@ class ModelSpec(models.Model):
                               help_text="Where the weights came from (a wheel, a training run).")
     metadata = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Whose model it is. A trained model belongs to the project whose labels it
+    # learned from: only that project lists it and generates or trains with it.
+    # No project: a base model a site administrator registered (bootstrap_models,
+    # the admin), usable by every project. A site administrator can share a
+    # project's model with every project by setting `shared`.
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="model_specs",
+                                help_text="The project that trained it; empty for base models.")
+    shared = models.BooleanField(default=False,
+                                 help_text="Usable by every project, not only its own.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

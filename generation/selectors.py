@@ -1,9 +1,9 @@
 """Reads. Each takes an already permission-checked project."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotation.errors import NotFound
-from annotation.models import Project, Response
+from annotation.models import Membership, Project, Response, Role
 from generation.models import GenerationJob, GenerationJobPrompt, JobKind, JobStatus, ModelSpec
 
 
@@ -34,8 +34,22 @@ def job_samples(*, job: GenerationJob, prompts: int = 3) -> list[Response]:
                 .order_by("prompt_id", "pk"))
 
 
-def model_spec_list() -> QuerySet[ModelSpec]:
-    return ModelSpec.objects.filter(is_active=True).order_by("name")
+def model_spec_list(*, project: Project) -> QuerySet[ModelSpec]:
+    """The models ``project`` may use (base, shared and its own)."""
+    from generation.services.registry import model_specs_usable
+
+    return model_specs_usable(project=project).order_by("name")
+
+
+def model_spec_list_for_user(*, user) -> QuerySet[ModelSpec]:
+    """Models a user may see in the registry: every one for superusers; else
+    base and shared models and those of the projects the user curates."""
+    specs = ModelSpec.objects.filter(is_active=True)
+    if user.is_superuser:
+        return specs.order_by("name")
+    curated = Membership.objects.filter(user=user, role__in=(Role.ADMIN, Role.ENGINEER))
+    return specs.filter(Q(project__isnull=True) | Q(shared=True)
+                        | Q(project__in=curated.values("project_id"))).order_by("name")
 
 
 def jobs_generating(*, project_ids: list[int]) -> dict[int, GenerationJob]:

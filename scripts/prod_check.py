@@ -39,6 +39,7 @@ def production_env(tmp: Path) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CSRF_TRUSTED_ORIGINS": "https://localhost",
         "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "NUM_PROXIES": "1",
         "DATABASE_URL": f"sqlite:///{tmp / 'palate.sqlite3'}",
         "PALATE_VAR_DIR": str(tmp / "var"),
         "STATIC_ROOT": str(tmp / "static"),
@@ -105,6 +106,11 @@ def smoke(env: dict[str, str], tmp: Path) -> list[str]:
         if status != 301 or not headers.get("Location", "").startswith("https://"):
             failures.append(f"plain HTTP /login/ answered {status} {headers.get('Location')!r}, "
                             "not a redirect to https")
+        for header, value in (("X-Forwarded-Ssl", "on"), ("X-Forwarded-Protocol", "ssl")):
+            status, headers = fetch(f"{base}/login/", {header: value, "Host": "localhost"})
+            if status != 301:
+                failures.append(f"plain HTTP /login/ with {header}: {value} answered {status}, "
+                                "not a redirect: only X-Forwarded-Proto may say HTTPS")
         status, _ = fetch(f"{base}/login/", {"X-Forwarded-Proto": "https", "Host": "evil.example"})
         if status != 400:
             failures.append(f"an unknown Host header answered {status}, not 400")
@@ -134,7 +140,7 @@ def main() -> int:
         print("FAIL: " + failure, file=sys.stderr)
     if not failures:
         print("gunicorn smoke start: /healthz, /login/ with HSTS, CSP, nosniff, frame denial; "
-              "HTTP redirected to HTTPS; unknown hosts refused")
+              "HTTP redirected to HTTPS (X-Forwarded-Ssl/-Protocol ignored); unknown hosts refused")
     return 1 if failures else 0
 
 

@@ -2,7 +2,7 @@
 # Production web server: gunicorn behind a TLS-terminating reverse proxy.
 #
 #   SECRET_KEY=... ALLOWED_HOSTS=palate.example.org \
-#   CSRF_TRUSTED_ORIGINS=https://palate.example.org SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto \
+#   CSRF_TRUSTED_ORIGINS=https://palate.example.org SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto NUM_PROXIES=1 \
 #   DATABASE_URL=postgres://palate@db/palate CELERY_BROKER_URL=redis://redis:6379/0 \
 #   REDIS_URL=redis://redis:6379/1 scripts/serve_prod.sh
 #
@@ -30,6 +30,8 @@ fi
 "$PY" manage.py check --deploy --fail-level WARNING
 if [[ "${SKIP_MIGRATE:-0}" != "1" ]]; then
     "$PY" manage.py migrate --noinput
+    # The database cache's table (the login budget's store when REDIS_URL is unset).
+    "$PY" manage.py createcachetable
 fi
 "$PY" manage.py collectstatic --noinput --verbosity 0
 exec "$BIN/gunicorn" --config config/gunicorn.conf.py config.wsgi:application "$@"

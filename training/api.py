@@ -7,11 +7,11 @@ labeler gets 403 and a non-member 404, whether or not the run exists.
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.errors import NotFound
 from audit.services import audit_record
 from training import selectors
@@ -107,13 +107,13 @@ def _run(request, project_id, run_id) -> TrainingRun:
 
 
 class TrainingRunListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=TrainingRunOutput(many=True))
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
         runs = selectors.training_run_list(project=project, status=request.query_params.get("status"))
-        paginator = LimitOffsetPagination()
+        paginator = PalatePagination()
         page = paginator.paginate_queryset(runs, request, view=self)
         return paginator.get_paginated_response(TrainingRunOutput(page, many=True).data)
 

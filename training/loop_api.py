@@ -8,14 +8,15 @@ labeler gets 403 and a non-member 404, whether or not the object exists.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
 from audit.services import audit_record
 from generation.models import ModelSpec
+from generation.services.registry import model_specs_usable
 from training.loop import services as loop_services
 from training.loop.models import LoopRound, LoopSetting
 from training.policy_eval import services as eval_services
@@ -161,10 +162,10 @@ def _evaluation(request, project_id, evaluation_id) -> PolicyEvaluation:
     return evaluation
 
 
-def _model(name: str, field: str) -> ModelSpec | None:
+def _model(name: str, field: str, project) -> ModelSpec | None:
     if not name:
         return None
-    spec = ModelSpec.objects.filter(name=name, is_active=True).first()
+    spec = model_specs_usable(project=project).filter(name=name).first()
     if spec is None:
         raise Invalid(f"no active model named '{name}'", field=field)
     return spec
@@ -191,7 +192,7 @@ class LoopSettingApi(APIView):
                 setattr(setting, name, values[name])
         for name in MODEL_FIELDS:
             if name in values:
-                setattr(setting, name, _model(values[name], name))
+                setattr(setting, name, _model(values[name], name, project))
         loop_services.loop_setting_save(setting=setting)
         audit_record(request.user, "training_loop.update", setting, project=project,
                      fields=sorted(values), via="api")
@@ -199,12 +200,12 @@ class LoopSettingApi(APIView):
 
 
 class LoopRoundListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=LoopRoundOutput(many=True))
     def get(self, request, project_id: int):
         rounds = rounds_for(_curated(request, project_id))
-        paginator = LimitOffsetPagination()
+        paginator = PalatePagination()
         page = paginator.paginate_queryset(rounds, request, view=self)
         return paginator.get_paginated_response(LoopRoundOutput(page, many=True).data)
 

@@ -1,40 +1,28 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from annotation.api.serializers import LoginInput, MembershipOutput, TokenOutput
 from annotation.errors import NotFound
+from annotation.login_throttle import login_wait_of
 from annotation.models import ApiToken, Membership
 from annotation.services.tokens import token_create, token_revoke
 from audit.services import audit_record
 
 
-class LoginRateThrottle(ScopedRateThrottle):
-    """Counts login attempts per client address.
-
-    DRF keys on X-Forwarded-For unless NUM_PROXIES is set, and that header is
-    the client's to write: a fresh value with every guess would never be
-    throttled. Without a configured proxy count, only REMOTE_ADDR is trusted.
-    """
-
-    def get_ident(self, request):
-        if api_settings.NUM_PROXIES is None:
-            return request.META.get("REMOTE_ADDR")
-        return super().get_ident(request)
-
-
 class TokenLoginApi(APIView):
-    """Exchange a username and password for an API token (shown once)."""
+    """Exchange a username and password for an API token (shown once).
+
+    Throttled by the login budget shared with every other way to log in
+    (annotation/login_throttle.py, applied in the authentication backend).
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [LoginRateThrottle]
-    throttle_scope = "login"
 
     @extend_schema(request=LoginInput, responses={201: TokenOutput})
     def post(self, request):
@@ -43,6 +31,9 @@ class TokenLoginApi(APIView):
         user = authenticate(request, username=data.validated_data["username"],
                             password=data.validated_data["password"])
         if user is None:
+            wait = login_wait_of(request)
+            if wait:
+                raise Throttled(wait=wait, detail="Too many login attempts; try again later.")
             return Response({"code": "invalid_credentials", "detail": "Wrong username or password."},
                             status=status.HTTP_400_BAD_REQUEST)
         token, plaintext = token_create(user=user, name=data.validated_data["name"])

@@ -1,11 +1,11 @@
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import ExportInput, ExportOutput, SnapshotInput, SnapshotOutput
 from annotation.api.views_projects import paginated
 from annotation.errors import Conflict, NotFound
@@ -32,7 +32,7 @@ def _export(project, export_id) -> DatasetExport:
 class SnapshotListApi(APIView):
     """Dataset snapshots of a project (admins and engineers)."""
 
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=SnapshotOutput(many=True))
     def get(self, request, project_id: int):
@@ -75,7 +75,7 @@ class ExportCreateApi(APIView):
 
 
 class ExportListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=ExportOutput(many=True))
     def get(self, request, project_id: int):

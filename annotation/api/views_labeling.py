@@ -1,10 +1,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access, selectors
+from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import AnnotationOutput, LeaseOutput, SubmitInput
 from annotation.api.views_projects import paginated
 from annotation.services.queue import assignment_skip, item_claim_next
@@ -61,7 +61,7 @@ class SkipApi(APIView):
 
 
 class MyAnnotationListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=AnnotationOutput(many=True))
     def get(self, request):

@@ -1,11 +1,11 @@
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access, selectors
+from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import (
     AdminAnnotationOutput,
     ItemInput,
@@ -29,13 +29,13 @@ from audit.services import audit_record
 
 
 def paginated(request, view, queryset, serializer_class):
-    paginator = LimitOffsetPagination()
+    paginator = PalatePagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 class ProjectListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):
@@ -77,7 +77,7 @@ class ProjectDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=MembershipOutput(many=True))
     def get(self, request, project_id: int):
@@ -128,7 +128,7 @@ class MemberDetailApi(APIView):
 
 
 class PromptListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=PromptOutput(many=True))
     def get(self, request, project_id: int):
@@ -161,7 +161,7 @@ class PromptDetailApi(APIView):
 
 
 class ItemListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=ItemOutput(many=True))
     def get(self, request, project_id: int):
@@ -225,7 +225,7 @@ class ItemDetailApi(APIView):
 class ProjectAnnotationListApi(APIView):
     """All annotations of a project: admins and engineers only."""
 
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=AdminAnnotationOutput(many=True))
     def get(self, request, project_id: int):

@@ -5,11 +5,11 @@ writes for project admins."""
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.pagination import PalatePagination
 from annotation.api.views_projects import paginated
 from annotation.errors import Invalid
 from annotation.models import Adjudication, ConsensusMethod, ItemConsensus
@@ -82,7 +82,7 @@ def _flag(value: str | None) -> bool | None:
 class ConsensusListApi(APIView):
     """Stored per-item consensus (admins and engineers), weakest first by default."""
 
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(
         parameters=[

@@ -8,14 +8,22 @@ format gives one RawAnnotation per row (one labeler's judgement of an item),
 checked against the target project by annotation.services.preference_import.
 """
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from annotation.datasets.import_limits import (
+    MAX_LINE_BYTES,
+    MAX_ROWS,
+    PARQUET_BATCH_ROWS,
+    DecodedBudget,
+    arrow_decoded_bytes,
+    too_large,
+)
 from annotation.errors import Invalid
+from annotation.json_input import json_line_parse, json_value_check
 from annotation.validation import messages_clean
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -256,36 +264,58 @@ PARSERS = {"trl": _trl, "hh": _hh, "scores": _scores, "raw": _raw}
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    budget = DecodedBudget()
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise too_large("the line", MAX_LINE_BYTES, line=number)
+            budget.spend(len(raw), line=number)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise Invalid("not UTF-8 text", line=number) from None
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise Invalid(f"not valid JSON ({error.msg} at column {error.colno})",
-                              line=number) from None
+            row = json_line_parse(line, line=number)
             if not isinstance(row, dict):
                 raise Invalid("each line must be a JSON object", line=number)
             yield number, row
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """Rows in batches, each measured before it is decoded (import_limits)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        source = pq.ParquetFile(path)
+        footer = pq.ParquetFile(path)
+        byte_arrays = [footer.schema.column(i).path for i in range(len(footer.schema))
+                       if footer.schema.column(i).physical_type == "BYTE_ARRAY"]
+        source = pq.ParquetFile(path, read_dictionary=byte_arrays)
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types
         raise Invalid(f"not a readable Parquet file ({error})") from None
+    if source.metadata.num_rows > MAX_ROWS:
+        raise too_large(f"{source.metadata.num_rows:,} rows", MAX_ROWS)
     number = 0
-    for batch in source.iter_batches(batch_size=5000):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, row
+    try:
+        # First pass: measure every batch as stored (dictionary indices, no
+        # strings built), so a bomb is refused before any row is parsed.
+        budget = DecodedBudget()
+        for batch in source.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                budget.spend(arrow_decoded_bytes(column, name=name, first_row=number + 1),
+                             line=number + 1)
+            number += batch.num_rows
+        number = 0
+        for batch in source.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                number += 1
+                json_value_check(row, line=number)
+                yield number, row
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise Invalid(f"not a readable Parquet file ({error})", line=number + 1) from None
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:

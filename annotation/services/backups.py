@@ -23,6 +23,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import serializers
 from django.core.management.color import no_style
@@ -30,6 +31,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models.deletion import Collector
 
+from annotation.datasets.import_limits import MAX_LINE_BYTES, too_large
 from annotation.errors import Conflict, Invalid
 from annotation.models import Project
 from audit.services import audit_record
@@ -95,12 +97,16 @@ def project_backup_write(*, project: Project, out: Path) -> dict:
 def _read(path: Path) -> tuple[dict, str]:
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
-            header = json.loads(handle.readline())
-            body = handle.read()
-    except (OSError, json.JSONDecodeError) as error:
+            # Bounded reads: gzip expands a thousandfold, so the file's size
+            # says nothing about what it decompresses to.
+            header = json.loads(handle.readline(MAX_LINE_BYTES))
+            body = handle.read(settings.PALATE_RESTORE_MAX_BYTES + 1)
+    except (OSError, EOFError, UnicodeDecodeError, RecursionError, json.JSONDecodeError) as error:
         raise Invalid(f"not a project backup: {error}", field="file") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise Invalid(f"not a {FORMAT} file", field="file")
+    if len(body) > settings.PALATE_RESTORE_MAX_BYTES:
+        raise too_large("the decompressed backup", settings.PALATE_RESTORE_MAX_BYTES, field="file")
     return header, body
 
 

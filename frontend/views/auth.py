@@ -1,40 +1,67 @@
-"""The login page, throttled like the token endpoint (POST /api/auth/token/).
+"""The login page and password-reset links, on the login budget.
 
-Both draw on one budget per client address (the "login" rate, REMOTE_ADDR
-unless NUM_PROXIES is set), so switching between the page and the API buys a
-password guesser nothing.
+Every password check spends from one budget (annotation/login_throttle.py,
+through the authentication backend): this page, POST /api/auth/token/ and the
+admin's login alike, so switching between them buys a guesser nothing. A
+refused attempt shows the form again with the wait; LoginThrottleStatusMiddleware
+makes that answer 429 with Retry-After.
 """
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.shortcuts import render
 
-from annotation.api.views_auth import LoginRateThrottle
+from annotation.login_throttle import (
+    login_attempt_take,
+    login_refusal,
+    login_wait_of,
+    login_wait_set,
+)
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Shown instead of checking the password once the budget is spent: its
-    clean() refuses without ever calling authenticate()."""
+class ThrottledFormMixin:
+    """Says "too many attempts" instead of "wrong password" when the budget,
+    not the password, refused (the backend never checked it)."""
 
-    wait_seconds = 60
+    def get_invalid_login_error(self):
+        wait = login_wait_of(self.request) if self.request is not None else None
+        if wait:
+            return ValidationError(
+                f"Too many login attempts; try again in {wait} seconds.", code="throttled")
+        return super().get_invalid_login_error()
 
-    def clean(self):
-        raise ValidationError(
-            f"Too many login attempts from your address; try again in {self.wait_seconds} seconds.",
-            code="throttled")
+
+class ThrottledAuthenticationForm(ThrottledFormMixin, AuthenticationForm):
+    pass
+
+
+class ThrottledAdminAuthenticationForm(ThrottledFormMixin, AdminAuthenticationForm):
+    pass
 
 
 class ThrottledLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
-    throttle_scope = "login"  # read by the throttle, as on an API view
+    form_class = ThrottledAuthenticationForm
 
-    def post(self, request, *args, **kwargs):
-        throttle = LoginRateThrottle()
-        if throttle.allow_request(request, self):
-            return super().post(request, *args, **kwargs)
-        form = ThrottledAuthenticationForm(request, data=request.POST)
-        form.wait_seconds = int(throttle.wait() or 60) + 1
-        form.is_valid()
-        response = self.render_to_response(self.get_context_data(form=form), status=429)
-        response["Retry-After"] = str(form.wait_seconds)
-        return response
+
+class ThrottledPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A reset link is a credential too: each wrong one spends an attempt of
+    the address's login budget, and a spent budget refuses links, right or
+    wrong, until it refills (a guesser cannot tell them apart)."""
+
+    template_name = "frontend/password_reset_confirm.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        wait = login_refusal(request=request)
+        if wait is None:
+            response = super().dispatch(request, *args, **kwargs)
+            if self.validlink:
+                return response
+            wait = login_attempt_take(request=request)
+            if wait is None:
+                return response
+        login_wait_set(request, wait)
+        return render(request, self.template_name,
+                      {"validlink": False, "throttled_wait": wait})

@@ -148,7 +148,7 @@ def generation(request, project_id: int):
         "project": project,
         "rows": [_row(job) for job in jobs],
         "api_jobs": reverse("api-generation-jobs", args=[project.pk]),
-        "models": selectors.model_spec_list().filter(role=ModelRole.POLICY),
+        "models": selectors.model_spec_list(project=project).filter(role=ModelRole.POLICY),
         "backends": BackendName.choices,
         "strategies": strategies,
         "prompt_choices": PROMPT_CHOICES.items(),

@@ -22,10 +22,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
-from annotation.errors import NotFound
+from annotation.errors import Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
+from annotation.validation import id_clean
 from frontend.views.common import post_action, project_for_page
 from generation.models import ModelSpec
+from generation.services.registry import model_specs_usable
 from training import selectors
 from training.distributed.resources import STRATEGIES
 from training.loop import selectors as loop_selectors
@@ -57,9 +59,10 @@ def _project(request, project_id, need=access.CURATE) -> Project:
 def _run(project: Project, run_id) -> TrainingRun:
     # Only among this project's runs: a run id of another project is a 404.
     try:
-        run = selectors.training_run_list(project=project).filter(pk=int(run_id or 0)).first()
-    except (TypeError, ValueError):
-        run = None
+        pk = id_clean(run_id or 0, field="run")  # ASCII digits within a bigint
+    except Invalid:
+        raise Http404("Training run not found.") from None
+    run = selectors.training_run_list(project=project).filter(pk=pk).first()
     if run is None:
         raise Http404("Training run not found.")
     return run
@@ -157,14 +160,14 @@ def _run_row(run: TrainingRun) -> dict:
     }
 
 
-def _backbones() -> list[ModelSpec]:
-    return list(ModelSpec.objects.filter(is_active=True, role__in=run_services.BACKBONE_ROLES)
+def _backbones(project) -> list[ModelSpec]:
+    return list(model_specs_usable(project=project).filter(role__in=run_services.BACKBONE_ROLES)
                 .exclude(path="").order_by("role", "name"))
 
 
-def _default_backbone() -> str:
+def _default_backbone(project) -> str:
     try:
-        return run_services.reward_backbone_default().name
+        return run_services.reward_backbone_default(project=project).name
     except NotFound:
         return ""
 
@@ -211,13 +214,13 @@ def resources_from_form(post) -> dict:
     return values
 
 
-def _memory_hint(backbone: str) -> str:
+def _memory_hint(project: Project, backbone: str) -> str:
     """The planner's per-GPU estimate for the default backbone with the form's defaults."""
     from generation.services.runtime import spec_path
     from training.distributed.memory import memory_plan_for_run
     from training.distributed.resources import Resources
 
-    spec = ModelSpec.objects.filter(name=backbone, is_active=True).exclude(path="").first()
+    spec = model_specs_usable(project=project).filter(name=backbone).exclude(path="").first()
     if spec is None:
         return ""
     plan = memory_plan_for_run(kind=RunKind.REWARD, config=RewardConfig().to_dict(), resources=Resources(),
@@ -230,8 +233,8 @@ def _memory_hint(backbone: str) -> str:
 def _start(request, project: Project) -> None:
     snapshot = (request.POST.get("snapshot") or "").strip()
     try:
-        snapshot_id = int(snapshot) if snapshot else None
-    except ValueError:
+        snapshot_id = id_clean(snapshot, field="snapshot_id") if snapshot else None
+    except Invalid:
         messages.error(request, "field 'snapshot_id': must be a snapshot of this project")
         return
     run = run_services.training_run_create(
@@ -274,13 +277,13 @@ def training(request, project_id: int):
         "project": project,
         "rows": [_run_row(run) for run in runs],
         "snapshots": snapshots,
-        "backbones": _backbones(),
-        "default_backbone": _default_backbone(),
+        "backbones": _backbones(project),
+        "default_backbone": _default_backbone(project),
         "defaults": RewardConfig(),
         "losses": LOSS_NAMES,
         "tie_modes": TIE_MODES,
         "strategies": list(STRATEGIES.values()),
-        "memory_hint": _memory_hint(_default_backbone()),
+        "memory_hint": _memory_hint(project, _default_backbone(project)),
         "schedules": list(TrainingSchedule.objects.filter(project=project).select_related("base_model")),
         "chart_w": CHART_W,
         "chart_h": CHART_H,

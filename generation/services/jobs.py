@@ -163,8 +163,8 @@ def generation_job_create(
                         max_items_per_prompt=max_items_per_prompt, max_items=max_items)
     if kind == JobKind.GENERATE:
         roles = (ModelRole.POLICY,)
-        specs = ([model_spec_get(name=name, roles=roles) for name in names] if names
-                 else [model_spec_default(roles=roles)])
+        specs = ([model_spec_get(name=name, project=project, roles=roles) for name in names] if names
+                 else [model_spec_default(project=project, roles=roles)])
         if len(specs) > MAX_MODELS:
             raise Invalid(f"at most {MAX_MODELS} models per job", field="models")
         job.strategy = _strategy_clean(project, strategy, specs)
@@ -182,8 +182,8 @@ def generation_job_create(
         if len(names) > 1:
             raise Invalid("a label job uses one judge model", field="models")
         roles = (ModelRole.JUDGE, ModelRole.POLICY)
-        specs = [model_spec_get(name=names[0], roles=roles) if names
-                 else model_spec_default(roles=roles)]
+        specs = [model_spec_get(name=names[0], project=project, roles=roles) if names
+                 else model_spec_default(project=project, roles=roles)]
         if strategy or prompt_ids is not None or max_items_per_prompt is not None:
             raise Invalid("label jobs take models, backend, sampling and max_items only",
                           field="kind")

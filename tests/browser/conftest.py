@@ -110,10 +110,9 @@ def login_budget_reset():
     """Every browser test signs in from 127.0.0.1, and the login throttle (its own
     tests are in tests/security) would refuse the suite's sixth sign-in within a
     minute: each test starts with a fresh budget for loopback."""
-    from django.core.cache import cache
-    from rest_framework.throttling import ScopedRateThrottle
+    from annotation.login_throttle import login_budget_reset as reset
 
-    cache.delete(ScopedRateThrottle.cache_format % {"scope": "login", "ident": "127.0.0.1"})
+    reset(address="127.0.0.1")
 
 
 @pytest.fixture

@@ -89,3 +89,67 @@ def test_fuzzed_requests_get_no_server_error_and_match_the_schema(persona, world
         failures += fuzz_operation(operation, headers=headers, ids=world.ids)
     assert operations >= 50  # the schema lists the whole API, not a fraction of it
     assert not failures, f"{len(failures)} failing cases:\n" + "\n\n".join(failures[:20])
+
+
+# ----- odd inputs, sent to every operation of the schema -----
+
+# Values that crashed views before (ValueError, OverflowError, RecursionError,
+# UnicodeEncodeError, PostgreSQL's refusal of NUL): every integer-looking query
+# parameter, every path id and every JSON body gets them, so a new operation
+# is covered the day it appears in the schema.
+ODD_QUERY_VALUES = ("²", "٣", "\x00", str(2**63), "-1", "1e3")
+ODD_BODIES = ("[" * 5000 + "]" * 5000, '{"name": "a\\u0000b"}', '{"name": "\\ud800"}',
+              '{"score": NaN}', '[{"prompt": "\\ud800"}]')
+
+
+def odd_requests(spec: dict, ids: dict):
+    """(method, path, query, body) for each odd value of each operation."""
+    for template, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            params = operation.get("parameters", [])
+            path = template
+            for name, value in ids.items():
+                path = path.replace("{" + name + "}", str(value))
+            for param in params:
+                if param["in"] == "query":
+                    for value in ODD_QUERY_VALUES:
+                        yield method, path, {param["name"]: value}, None
+            for param in params:
+                if param["in"] == "path":
+                    yield method, template.replace("{" + param["name"] + "}", str(2**63)).format(
+                        **{k: v for k, v in ids.items()}), {}, None
+            if "requestBody" in operation:
+                for body in ODD_BODIES:
+                    yield method, path, {}, body
+
+
+@pytest.mark.parametrize("persona", ["admin", "superuser"])
+def test_odd_inputs_to_every_operation_get_no_server_error(persona, world, admin, superuser):
+    from rest_framework.test import APIClient
+
+    user = {"admin": admin, "superuser": superuser}[persona]
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=auth_headers(admin)["Authorization"])
+    spec = reader.get("/api/schema/?format=json").json()
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=auth_headers(user)["Authorization"])
+    failures, sent = [], 0
+    for method, path, query, body in odd_requests(spec, world.ids):
+        sent += 1
+        with transaction.atomic():
+            if body is None:
+                response = getattr(client, method)(path, query or None) if method == "get" else \
+                    getattr(client, method)(path + ("?" + "&".join(f"{k}={v}" for k, v in query.items())
+                                                    if query else ""))
+            else:
+                response = getattr(client, method)(path, body, content_type="application/json")
+            if getattr(response, "file_to_stream", None) is not None:
+                response.file_to_stream.close()
+            transaction.set_rollback(True)
+        if response.status_code >= 500:
+            failures.append(f"{method.upper()} {path} {query or ''} {(body or '')[:40]!r}: "
+                            f"{response.status_code}")
+    assert sent > 300
+    assert not failures, f"{len(failures)} server errors:\n" + "\n".join(failures[:30])

@@ -117,7 +117,7 @@ def loop_reference_policy(*, setting: LoopSetting) -> ModelSpec:
     for spec in (setting.current_policy, setting.base_policy):
         if spec is not None and spec.is_active:
             return spec
-    return model_spec_default(roles=(ModelRole.POLICY,))
+    return model_spec_default(project=setting.project, roles=(ModelRole.POLICY,))
 
 
 def loop_round_start(*, project: Project, snapshot: DatasetSnapshot | None = None, created_by=None,

@@ -19,7 +19,7 @@ def reward_model_register(*, run: TrainingRun, model_dir: Path, metrics: dict) -
     spec, _ = model_spec_register(
         name=reward_model_name(run), role=ModelRole.REWARD, path=str(model_dir),
         backend=BackendName.TRANSFORMERS, base_model=run.base_model.name,
-        source=f"training run {run.pk}",
+        source=f"training run {run.pk}", project=run.project,
         metadata={
             "training_run": run.pk, "project": run.project_id, "kind": run.kind,
             "snapshot": run.snapshot_id, "snapshot_version": run.snapshot.version,
@@ -45,7 +45,7 @@ def policy_model_register(*, run: TrainingRun, model_dir: Path, metrics: dict) -
     spec, _ = model_spec_register(
         name=policy_model_name(run), role=ModelRole.POLICY, path=str(model_dir),
         backend=BackendName.TRANSFORMERS, base_model=run.base_model.name,
-        source=f"training run {run.pk}",
+        source=f"training run {run.pk}", project=run.project,
         metadata={
             "training_run": run.pk, "project": run.project_id, "kind": run.kind,
             "loss": config.get("loss"), "lora_merged": bool(config.get("lora")),

@@ -28,7 +28,9 @@ from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
+from annotation.validation import MAX_ID
 from generation.models import ModelRole, ModelSpec
+from generation.services.registry import model_specs_usable
 from training.distributed.resources import Resources, resources_from_dict
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
@@ -45,10 +47,11 @@ POLICY_BASE_DEFAULT = "smollm2-135m-instruct"
 
 
 # Creating ---------------------------------------------------------------------
-def reward_backbone_default() -> ModelSpec:
+def reward_backbone_default(*, project: Project | None) -> ModelSpec:
     """The configured default backbone, else the oldest reward backbone that no
-    run produced (a trained reward model is not a default starting point)."""
-    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
+    run produced (a trained reward model is not a default starting point);
+    among the models ``project`` may use."""
+    specs = model_specs_usable(project=project).filter(role=ModelRole.REWARD)
     spec = specs.filter(name=settings.PALATE_TRAINING_REWARD_BACKBONE).first()
     spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
     if spec is None:
@@ -57,10 +60,11 @@ def reward_backbone_default() -> ModelSpec:
     return spec
 
 
-def policy_base_default() -> ModelSpec:
+def policy_base_default(*, project: Project | None) -> ModelSpec:
     """The configured default policy (PALATE_TRAINING_POLICY_BASE, else SmolLM2-135M-Instruct),
-    else the oldest registered policy that no run produced."""
-    specs = ModelSpec.objects.filter(is_active=True, role=ModelRole.POLICY).exclude(path="")
+    else the oldest registered policy that no run produced; among the models
+    ``project`` may use."""
+    specs = model_specs_usable(project=project).filter(role=ModelRole.POLICY).exclude(path="")
     name = getattr(settings, "PALATE_TRAINING_POLICY_BASE", POLICY_BASE_DEFAULT)
     spec = specs.filter(name=name).first()
     spec = spec or specs.filter(produced_by_run__isnull=True).order_by("created_at", "pk").first()
@@ -70,11 +74,12 @@ def policy_base_default() -> ModelSpec:
     return spec
 
 
-def _backbone(name: str | None, kind: str = RunKind.REWARD) -> ModelSpec:
+def _backbone(name: str | None, kind: str, project: Project) -> ModelSpec:
     policy = kind in POLICY_KINDS
     if not name:
-        return policy_base_default() if policy else reward_backbone_default()
-    spec = ModelSpec.objects.filter(name=name, is_active=True).first()
+        return policy_base_default(project=project) if policy else reward_backbone_default(project=project)
+    # Another project's trained model is "no such model" here, as everywhere.
+    spec = model_specs_usable(project=project).filter(name=name).first()
     if spec is None:
         raise Invalid(f"no active model named '{name}'", field="base_model")
     if policy and spec.role != ModelRole.POLICY:
@@ -96,7 +101,9 @@ def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> 
 
         return dataset_snapshot_build(project=project, filters={"ties": "keep"} if keep_ties else {},
                                       created_by=created_by)
-    snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first()
+    # An id past a bigint names nothing (and PostgreSQL would refuse the query).
+    in_range = isinstance(snapshot_id, int) and 0 <= snapshot_id <= MAX_ID
+    snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first() if in_range else None
     if snapshot is None:
         raise Invalid("no such snapshot in this project", field="snapshot_id")
     return snapshot
@@ -117,7 +124,7 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
                       f"{', '.join(IMPLEMENTED_KINDS)}", field="kind")
     config = hyperparameters_clean(kind=kind, hyperparameters=hyperparameters)
     chosen = resources_clean(resources=resources)
-    spec = _backbone(base_model, kind)
+    spec = _backbone(base_model, kind, project)
     memory_check(kind=kind, config=config, resources=chosen, spec=spec)
     keep_ties = kind == RunKind.REWARD and config["ties"] == "equal"  # DPO has no use for ties
     snapshot = snapshot or _snapshot(project, snapshot_id, created_by, keep_ties=keep_ties)

@@ -48,7 +48,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            spec = model_spec_get(name=options["model"])
+            spec = model_spec_get(name=options["model"], project=None)
         except DomainError as error:
             raise CommandError(str(error)) from None
         if not spec.path:
