@@ -6,6 +6,7 @@ from annotation.models import (
     Annotation,
     ApiToken,
     ComparisonItem,
+    ConsensusMethod,
     DatasetExport,
     DatasetSnapshot,
     Membership,
@@ -45,6 +46,11 @@ class ProjectInput(serializers.Serializer):
     gold_rate = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     disagreement_first = serializers.BooleanField(required=False)
+    default_consensus = serializers.ChoiceField(choices=ConsensusMethod.choices, required=False)
+
+
+class ArchiveInput(serializers.Serializer):
+    archived = serializers.BooleanField()
 
 
 class MembershipInput(serializers.Serializer):
@@ -116,7 +122,7 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
             "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
-            "disagreement_first", "created_at", "updated_at",
+            "disagreement_first", "default_consensus", "archived_at", "created_at", "updated_at",
         ]
 
 

@@ -29,6 +29,8 @@ urlpatterns = [
     path("projects/", views_projects.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", views_projects.ProjectDetailApi.as_view(),
          name="api-project"),
+    path("projects/<int:project_id>/archive/", views_projects.ProjectArchiveApi.as_view(),
+         name="api-project-archive"),
     path("projects/<int:project_id>/members/", views_projects.MemberListApi.as_view(),
          name="api-members"),
     path("projects/<int:project_id>/members/<int:membership_id>/",

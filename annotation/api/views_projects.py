@@ -1,4 +1,3 @@
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -8,6 +7,7 @@ from rest_framework.views import APIView
 from annotation import access, selectors
 from annotation.api.serializers import (
     AdminAnnotationOutput,
+    ArchiveInput,
     ItemInput,
     ItemOutput,
     ItemUpdateInput,
@@ -43,8 +43,8 @@ class ProjectListApi(APIView):
 
     @extend_schema(request=ProjectInput, responses={201: ProjectOutput})
     def post(self, request):
-        if not request.user.has_perm("annotation.add_project"):
-            raise Forbidden("Only site administrators create projects.")
+        if not access.project_can_create(user=request.user):
+            raise Forbidden("Only site administrators and users allowed to create projects do.")
         data = ProjectInput(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_services.project_create(creator=request.user, **data.validated_data)
@@ -63,17 +63,30 @@ class ProjectDetailApi(APIView):
                                           need=access.MANAGE)
         data = ProjectInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        project = project_services.project_update(project=project, **data.validated_data)
+        project = project_services.project_update(project=project, actor=request.user,
+                                                  **data.validated_data)
         return Response(ProjectOutput(project).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
-        with transaction.atomic():
-            audit_record(request.user, "project.delete", project, slug=project.slug)
-            project.delete()
+        project_services.project_delete(project=project, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectArchiveApi(APIView):
+    """Archive (``{"archived": true}``) or bring back a project; admins only."""
+
+    @extend_schema(request=ArchiveInput, responses=ProjectOutput)
+    def post(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        data = ArchiveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_services.project_set_archived(
+            project=project, archived=data.validated_data["archived"], actor=request.user)
+        return Response(ProjectOutput(project).data)
 
 
 class MemberListApi(APIView):

@@ -16,6 +16,13 @@ class TaskType(models.TextChoices):
     RANKING = "ranking", "K-way ranking"
 
 
+# Here, not in quality.py, because a project names its default method.
+class ConsensusMethod(models.TextChoices):
+    MAJORITY = "majority", "Majority vote"
+    MEAN = "mean", "Mean strength"
+    DAWID_SKENE = "dawid_skene", "Dawid–Skene posterior"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -51,6 +58,14 @@ class Project(models.Model):
         default=0.1,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of prompts in the test split (fixed by a hash of the prompt).",
+    )
+    default_consensus = models.CharField(
+        max_length=16, choices=ConsensusMethod.choices, default=ConsensusMethod.MAJORITY,
+        help_text="How snapshots combine an item's labels unless a build names another method.",
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set while the project is archived: it hands out no items and is listed apart.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -2,13 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models.content import ComparisonItem
-from annotation.models.projects import Project
-
-
-class ConsensusMethod(models.TextChoices):
-    MAJORITY = "majority", "Majority vote"
-    MEAN = "mean", "Mean strength"
-    DAWID_SKENE = "dawid_skene", "Dawid–Skene posterior"
+from annotation.models.projects import ConsensusMethod, Project
 
 
 class ItemConsensus(models.Model):

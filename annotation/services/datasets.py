@@ -209,8 +209,9 @@ def _next_version(project: Project) -> int:
 
 def dataset_snapshot_create(*, project: Project, filters: dict | None = None,
                             created_by=None) -> DatasetSnapshot:
-    """The next snapshot version, to be filled by dataset_snapshot_fill."""
-    cleaned = filters_clean(filters)
+    """The next snapshot version, to be filled by dataset_snapshot_fill. Without
+    a consensus method the project's default is used (and stored in the filters)."""
+    cleaned = filters_clean({"consensus": project.default_consensus, **(filters or {})})
     with transaction.atomic():
         return DatasetSnapshot.objects.create(
             project=project, version=_next_version(project), created_by=created_by,

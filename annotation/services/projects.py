@@ -1,13 +1,24 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
-from annotation.models import Membership, Project, Role, TaskType, default_criteria
+from annotation.models import (
+    Annotation,
+    ConsensusMethod,
+    Membership,
+    Project,
+    Role,
+    TaskType,
+    default_criteria,
+)
+from audit.services import audit_record
 
 PROJECT_FIELDS = (
     "name", "slug", "description", "guidelines", "task_type", "num_responses", "overlap",
     "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction", "disagreement_first",
+    "default_consensus",
 )
 
 
@@ -37,6 +48,8 @@ def _project_check(project: Project) -> None:
     if project.task_type == TaskType.RANKING and project.num_responses < 3:
         raise Invalid("ranking projects compare 3 or more responses", field="num_responses")
     project.criteria = criteria_clean(project.criteria)
+    if project.default_consensus == ConsensusMethod.DAWID_SKENE and project.task_type != TaskType.PAIRWISE:
+        raise Invalid("Dawid–Skene consensus is for pairwise projects", field="default_consensus")
     try:
         project.full_clean(exclude=["created_by"])
     except ValidationError as error:
@@ -63,22 +76,72 @@ def project_create(*, creator, **fields) -> Project:
     except IntegrityError:
         raise Conflict(f"a project with slug '{project.slug}' exists", field="slug") from None
     Membership.objects.create(project=project, user=creator, role=Role.ADMIN)
+    audit_record(creator, "project.create", project, slug=project.slug,
+                 task_type=project.task_type, num_responses=project.num_responses)
+    return project
+
+
+def project_locked_fields(*, project: Project) -> dict[str, str]:
+    """Settings that can no longer change, each with the reason shown to the admin.
+
+    Items store exactly K responses and labels were given on one scale, so
+    changing the task type or K once items exist, or the criteria once labels
+    carry ratings on them, would leave stored rows that no longer fit.
+    """
+    locked: dict[str, str] = {}
+    if project.pk is None:
+        return locked
+    items = project.items.count()
+    if items:
+        reason = (f"{items} item{'s' if items != 1 else ''} already compare "
+                  f"{project.num_responses} responses")
+        locked["task_type"] = locked["num_responses"] = reason
+    if Annotation.objects.filter(project=project).exists():
+        locked["criteria"] = "labels already carry ratings on these criteria"
+    return locked
+
+
+@transaction.atomic
+def project_update(*, project: Project, actor=None, **fields) -> Project:
+    """Change settings; a locked field may be sent again only with its current value
+    (the settings form sends every field)."""
+    unknown = sorted(set(fields) - set(PROJECT_FIELDS))
+    if unknown:
+        raise Invalid("unknown field", field=unknown[0])
+    locked = project_locked_fields(project=project)
+    for name in sorted(set(fields) & set(locked)):
+        if fields[name] != getattr(project, name):
+            raise Conflict(f"cannot change: {locked[name]}", field=name)
+    changed = sorted(name for name, value in fields.items() if getattr(project, name) != value)
+    for name, value in fields.items():
+        setattr(project, name, value)
+    _project_check(project)
+    project.save()
+    if changed:
+        audit_record(actor, "project.update", project, fields=changed)
     return project
 
 
 @transaction.atomic
-def project_update(*, project: Project, **fields) -> Project:
-    locked = {"task_type", "num_responses"}
-    if locked & set(fields) and project.items.exists():
-        raise Conflict("task type and response count are fixed once items exist",
-                       field=sorted(locked & set(fields))[0])
-    for name, value in fields.items():
-        if name not in PROJECT_FIELDS:
-            raise Invalid("unknown field", field=name)
-        setattr(project, name, value)
-    _project_check(project)
-    project.save()
+def project_set_archived(*, project: Project, archived: bool, actor=None) -> Project:
+    """Archive (no items are handed out; listed apart) or bring back."""
+    if archived == (project.archived_at is not None):
+        return project
+    project.archived_at = timezone.now() if archived else None
+    project.save(update_fields=["archived_at", "updated_at"])
+    audit_record(actor, "project.archive" if archived else "project.unarchive", project)
     return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor=None, confirm: str | None = None) -> None:
+    """Delete the project and everything in it. ``confirm``, when given (the
+    page's typed confirmation), must be the project's slug. The audit event
+    outlives the project."""
+    if confirm is not None and confirm.strip() != project.slug:
+        raise Invalid(f"type the project's slug '{project.slug}' to delete it", field="confirm")
+    audit_record(actor, "project.delete", project, slug=project.slug)
+    project.delete()
 
 
 def membership_set(*, project: Project, username: str, role: str) -> tuple[Membership, bool]:

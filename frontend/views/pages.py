@@ -30,7 +30,8 @@ SCALE = [
 def home(request):
     """My projects: done today and in total, what remains for me, Start."""
     return render(request, "frontend/home.html",
-                  {"rows": selectors.labeler_home_rows(user=request.user)})
+                  {"rows": selectors.labeler_home_rows(user=request.user),
+                   "can_create": access.project_can_create(user=request.user)})
 
 
 @login_required
