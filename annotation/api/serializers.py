@@ -110,6 +110,13 @@ class SubmitInput(serializers.Serializer):
 # ----- output -----
 
 
+class BulkPromptOutput(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField(),
+                                help_text="One per prompt sent, in order.")
+
+
 class TokenOutput(serializers.ModelSerializer):
     class Meta:
         model = ApiToken

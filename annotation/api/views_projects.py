@@ -8,6 +8,7 @@ from annotation import access, selectors
 from annotation.api.serializers import (
     AdminAnnotationOutput,
     ArchiveInput,
+    BulkPromptOutput,
     ItemInput,
     ItemOutput,
     ItemUpdateInput,
@@ -22,6 +23,7 @@ from annotation.api.serializers import (
 from annotation.errors import Forbidden, Invalid
 from annotation.models import Membership
 from annotation.services import items as item_services
+from annotation.services import items_bulk
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
@@ -150,18 +152,19 @@ class PromptListApi(APIView):
         prompts = selectors.prompt_list(project=project, params=request.query_params)
         return paginated(request, self, prompts, PromptOutput)
 
-    @extend_schema(request=PromptInputSerializer(many=True), responses={201: dict})
+    @extend_schema(request=PromptInputSerializer(many=True), responses={201: BulkPromptOutput})
     def post(self, request, project_id: int):
-        """Bulk create: a list of prompts, all or nothing; duplicates are skipped."""
+        """Bulk create: a list of prompts, all or nothing; duplicates are skipped.
+        ``ids`` has one id per prompt sent, in order (a duplicate's is the stored prompt's)."""
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
         if not isinstance(request.data, list):
             raise Invalid("send a JSON list of prompts")
         entries = [prompt_input_from_dict(entry, field_prefix=f"[{index}].")
                    for index, entry in enumerate(request.data)]
-        result = prompt_create_many(project=project, entries=entries)
-        return Response({"created": result.created, "duplicates": result.duplicates},
-                        status=status.HTTP_201_CREATED)
+        result = prompt_create_many(project=project, entries=entries, actor=request.user)
+        return Response({"created": result.created, "duplicates": result.duplicates,
+                         "ids": result.ids}, status=status.HTTP_201_CREATED)
 
 
 class PromptDetailApi(APIView):
@@ -185,8 +188,12 @@ class ItemListApi(APIView):
 
     @extend_schema(request=ItemInput, responses={201: ItemOutput})
     def post(self, request, project_id: int):
+        """One item (an object; answers the item), or many (a list, all or nothing;
+        answers ``ids``, one per entry in order — see ``BulkItemInput``)."""
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
+        if isinstance(request.data, list):
+            return self._post_many(request, project)
         data = ItemInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -204,6 +211,18 @@ class ItemListApi(APIView):
         if item.is_gold:
             audit_record(request.user, "item.gold_create", item, gold_answer=item.gold_answer)
         return Response(ItemOutput(selectors.item_detail(item=item)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+    def _post_many(self, request, project):
+        entries = [items_bulk.item_entry_from_dict(entry, field_prefix=f"[{index}].")
+                   for index, entry in enumerate(request.data)]
+        if any(entry.is_gold for entry in entries):
+            # Gold answers are the quality bar: only admins set them.
+            access.project_for_user(user=request.user, project_id=project.pk, need=access.MANAGE)
+        result = items_bulk.items_create_many(project=project, entries=entries, actor=request.user)
+        return Response({"created": result.created, "duplicates": result.duplicates,
+                         "prompts_created": result.prompts_created, "ids": result.ids},
                         status=status.HTTP_201_CREATED)
 
 
