@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import auth, data, datasets, generation, pages, projects, quality, training
+from frontend.views import auth, data, datasets, generation, pages, projects, quality, training, uploads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
         template_name="frontend/password_reset_complete.html"), name="password_reset_complete"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/data/", uploads.data, name="project-data"),
     path("markdown-preview/", projects.markdown_preview, name="markdown-preview"),
     path("projects/<int:project_id>/label/", pages.label, name="label"),
     path("projects/<int:project_id>/datasets/", datasets.datasets, name="datasets"),

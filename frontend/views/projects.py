@@ -99,7 +99,7 @@ def project_settings(request, project_id: int):
     if form is None:
         form = ProjectForm(initial=ProjectForm.initial_for(project), locked=locked)
     return render(request, "frontend/project_settings.html", {
-        "project": project, "form": form, "locked": locked,
+        "project": project, "form": form, "locked": locked, "nav_admin": True,
         "preview_url": reverse("markdown-preview"),
         "guidelines_html": markdown_render(project.guidelines)})
 

@@ -77,6 +77,7 @@ SWEEP: dict[str, dict[str, dict]] = {
     # Creating projects: site admins and users granted annotation.add_project (none here).
     "projects/new/": {m: {"anonymous": LOGIN, "superuser": OK} | dict.fromkeys(PERSONAS[1:5], 403)
                       for m in ("get", "post")},
+    "projects/<int:project_id>/data/": {"get": page_role(CURATE, denied=403)},
     "projects/<int:project_id>/settings/": {"get": page_role(MANAGE, denied=403),
                                             "post": page_role(MANAGE, denied=403)},
     # The guidelines preview: for whoever administers some project or may create one.
