@@ -31,7 +31,7 @@ def data(request, project_id: int):
     counts["prompts"] = Prompt.objects.filter(project=project).count()
     is_admin = access.project_role(user=request.user, project=project) == "admin"
     return render(request, "frontend/data.html", {
-        "project": project, "counts": counts, "kinds": KINDS, "formats": FORMATS,
+        "project": project, "counts": counts, "kinds": list(KINDS.items()), "formats": FORMATS,
         "max_mib": MAX_UPLOAD_BYTES // 2**20,
         "nav_admin": is_admin,
         "api_imports": reverse("api-imports", args=[project.pk])})
