@@ -107,10 +107,8 @@ class MemberListApi(APIView):
                                           need=access.MANAGE)
         data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
-        membership, created = project_services.membership_set(project=project,
+        membership, created = project_services.membership_set(project=project, actor=request.user,
                                                               **data.validated_data)
-        audit_record(request.user, "membership.add" if created else "membership.role_change",
-                     membership, user_id=membership.user_id, role=membership.role)
         return Response(MembershipOutput(membership).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -123,11 +121,8 @@ class MemberDetailApi(APIView):
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
         data = RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        previous = membership.role
-        membership = project_services.membership_change_role(membership=membership,
-                                                             role=data.validated_data["role"])
-        audit_record(request.user, "membership.role_change", membership,
-                     user_id=membership.user_id, role=membership.role, previous_role=previous)
+        membership = project_services.membership_change_role(
+            membership=membership, role=data.validated_data["role"], actor=request.user)
         return Response(MembershipOutput(membership).data)
 
     @extend_schema(responses={204: None})
@@ -135,10 +130,7 @@ class MemberDetailApi(APIView):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
-        target, user_id, role = ("annotation.membership", membership.pk), membership.user_id, membership.role
-        project_services.membership_remove(membership=membership)
-        audit_record(request.user, "membership.remove", target, project=project, user_id=user_id,
-                     role=role)
+        project_services.membership_remove(membership=membership, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

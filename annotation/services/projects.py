@@ -6,6 +6,8 @@ from django.utils import timezone
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import (
     Annotation,
+    Assignment,
+    AssignmentStatus,
     ConsensusMethod,
     Membership,
     Project,
@@ -13,6 +15,7 @@ from annotation.models import (
     TaskType,
     default_criteria,
 )
+from annotation.services.queue import assignment_skip
 from audit.services import audit_record
 
 PROJECT_FIELDS = (
@@ -144,32 +147,46 @@ def project_delete(*, project: Project, actor=None, confirm: str | None = None) 
     project.delete()
 
 
-def membership_set(*, project: Project, username: str, role: str) -> tuple[Membership, bool]:
-    """Add a user to the project or change their role."""
+@transaction.atomic
+def membership_set(*, project: Project, username: str, role: str, actor=None
+                   ) -> tuple[Membership, bool]:
+    """Add a user to the project or change their role (audited)."""
     if role not in Role.values:
         raise Invalid(f"role must be one of {', '.join(Role.values)}", field="role")
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise NotFound("No active user with that username.", field="username")
-    membership, created = Membership.objects.update_or_create(
-        project=project, user=user, defaults={"role": role}
-    )
-    return membership, created
+    existing = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if existing is not None and existing.role != role:
+        return membership_change_role(membership=existing, role=role, actor=actor), False
+    if existing is not None:
+        return existing, False
+    membership = Membership.objects.create(project=project, user=user, role=role)
+    audit_record(actor, "membership.add", membership, user_id=user.pk, role=role)
+    return membership, True
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
-    """Remove a member; the last admin of a project cannot be removed."""
+def membership_remove(*, membership: Membership, actor=None) -> None:
+    """Remove a member; the last admin of a project cannot be removed. Their
+    live leases go back to the queue at once (not when they expire)."""
     project_admins = Membership.objects.select_for_update().filter(
         project_id=membership.project_id, role=Role.ADMIN
     )
     if membership.role == Role.ADMIN and project_admins.count() <= 1:
         raise Conflict("a project keeps at least one admin", field="role")
+    leases = Assignment.objects.filter(project_id=membership.project_id, labeler_id=membership.user_id,
+                                       status=AssignmentStatus.LEASED).order_by("pk")
+    for lease in leases:
+        assignment_skip(assignment=lease)
+    target = ("annotation.membership", membership.pk)
+    user_id, role, project_id = membership.user_id, membership.role, membership.project_id
     membership.delete()
+    audit_record(actor, "membership.remove", target, project=project_id, user_id=user_id, role=role)
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, membership: Membership, role: str, actor=None) -> Membership:
     if role not in Role.values:
         raise Invalid(f"role must be one of {', '.join(Role.values)}", field="role")
     admins = Membership.objects.select_for_update().filter(
@@ -177,6 +194,11 @@ def membership_change_role(*, membership: Membership, role: str) -> Membership:
     )
     if membership.role == Role.ADMIN and role != Role.ADMIN and admins.count() <= 1:
         raise Conflict("a project keeps at least one admin", field="role")
+    previous = membership.role
+    if previous == role:
+        return membership
     membership.role = role
     membership.save(update_fields=["role"])
+    audit_record(actor, "membership.role_change", membership, user_id=membership.user_id,
+                 role=role, previous_role=previous)
     return membership
