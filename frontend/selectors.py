@@ -4,7 +4,7 @@ project or assignment (see ``annotation.access``)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation import selectors as annotation_selectors
@@ -12,17 +12,15 @@ from annotation.access import LABEL, projects_for_user
 from annotation.models import (
     Annotation,
     Assignment,
-    AssignmentStatus,
-    ComparisonItem,
     Membership,
     Project,
     TaskType,
 )
+from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
 
-# The home page counts at most this many remaining items per project, so a
+# The home page counts at most REMAINING_CAP remaining items per project, so a
 # project with a million items costs one bounded query.
-REMAINING_CAP = 1000
 # Pairs at least this similar get a hint to use the word diff.
 NEAR_IDENTICAL = 0.6
 
@@ -53,18 +51,6 @@ def labeler_counts(*, user, project_ids: list[int] | None = None) -> dict[int, d
     rows = mine.values("project_id").annotate(
         total=Count("pk"), today=Count("pk", filter=Q(created_at__gte=day_start())))
     return {row["project_id"]: {"today": row["today"], "total": row["total"]} for row in rows}
-
-
-def items_remaining_for_labeler(*, project: Project, labeler, cap: int = REMAINING_CAP) -> int:
-    """Open non-gold items this labeler has never been given, plus a live
-    lease; counted up to ``cap`` (an estimate: others may fill items first)."""
-    seen = Assignment.objects.filter(item=OuterRef("pk"), labeler=labeler)
-    unseen = ComparisonItem.objects.filter(project=project, is_open=True, is_gold=False).filter(
-        ~Exists(seen)).values("pk")[:cap]
-    live = Assignment.objects.filter(project=project, labeler=labeler,
-                                     status=AssignmentStatus.LEASED,
-                                     expires_at__gt=timezone.now()).exists()
-    return min(cap, unseen.count() + int(live))
 
 
 def labeler_home_rows(*, user) -> list[HomeRow]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import auth, data, datasets, generation, pages, projects, quality, training, uploads
+from frontend.views import auth, data, datasets, generation, pages, projects, quality, team, training, uploads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -15,6 +15,9 @@ urlpatterns = [
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
     path("projects/<int:project_id>/data/", uploads.data, name="project-data"),
+    path("projects/<int:project_id>/team/", team.team, name="team"),
+    path("projects/<int:project_id>/team/progress.csv", team.team_csv, name="team-csv"),
+    path("invite/<str:secret>/", team.invite, name="invite"),
     path("markdown-preview/", projects.markdown_preview, name="markdown-preview"),
     path("projects/<int:project_id>/label/", pages.label, name="label"),
     path("projects/<int:project_id>/datasets/", datasets.datasets, name="datasets"),

@@ -9,6 +9,7 @@ from annotation.api import (
     views_labeling,
     views_projects,
     views_quality,
+    views_team,
     views_users,
 )
 
@@ -35,6 +36,14 @@ urlpatterns = [
          name="api-members"),
     path("projects/<int:project_id>/members/<int:membership_id>/",
          views_projects.MemberDetailApi.as_view(), name="api-member"),
+    path("projects/<int:project_id>/invites/", views_team.InviteListApi.as_view(), name="api-invites"),
+    path("projects/<int:project_id>/invites/<int:invite_id>/", views_team.InviteDetailApi.as_view(),
+         name="api-invite"),
+    path("projects/<int:project_id>/progress/", views_team.TeamProgressApi.as_view(),
+         name="api-team-progress"),
+    path("users/", views_team.UserListApi.as_view(), name="api-users"),
+    path("users/<int:user_id>/deactivate/", views_team.UserDeactivateApi.as_view(),
+         name="api-user-deactivate"),
     path("projects/<int:project_id>/prompts/", views_projects.PromptListApi.as_view(),
          name="api-prompts"),
     path("projects/<int:project_id>/prompts/<int:prompt_id>/",

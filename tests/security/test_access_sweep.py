@@ -78,6 +78,11 @@ SWEEP: dict[str, dict[str, dict]] = {
     "projects/new/": {m: {"anonymous": LOGIN, "superuser": OK} | dict.fromkeys(PERSONAS[1:5], 403)
                       for m in ("get", "post")},
     "projects/<int:project_id>/data/": {"get": page_role(CURATE, denied=403)},
+    "projects/<int:project_id>/team/": {"get": page_role(MANAGE, denied=403),
+                                        "post": page_role(MANAGE, denied=403)},
+    "projects/<int:project_id>/team/progress.csv": {"get": page_role(MANAGE, denied=403)},
+    # An invite link is public; this one is not valid, so the page says so.
+    "invite/<str:secret>/": {"get": everyone(404), "post": everyone(404)},
     "projects/<int:project_id>/settings/": {"get": page_role(MANAGE, denied=403),
                                             "post": page_role(MANAGE, denied=403)},
     # The guidelines preview: for whoever administers some project or may create one.
@@ -110,6 +115,11 @@ SWEEP: dict[str, dict[str, dict]] = {
     "api/projects/<int:project_id>/": {"get": api_role(VIEW), "patch": api_role(MANAGE),
                                        "delete": api_role(MANAGE)},
     "api/projects/<int:project_id>/archive/": {"post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/invites/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/invites/<int:invite_id>/": {"delete": api_role(MANAGE, ok=404)},
+    "api/projects/<int:project_id>/progress/": {"get": api_role(MANAGE)},
+    "api/users/": {"get": api_superuser(), "post": api_superuser()},
+    "api/users/<int:user_id>/deactivate/": {"post": api_superuser()},
     "api/projects/<int:project_id>/members/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
     "api/projects/<int:project_id>/members/<int:membership_id>/": {"patch": api_role(MANAGE),
                                                                    "delete": api_role(MANAGE)},
