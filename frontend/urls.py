@@ -1,7 +1,19 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import auth, data, datasets, generation, pages, projects, quality, team, training, uploads
+from frontend.views import (
+    auth,
+    data,
+    datasets,
+    generation,
+    items,
+    pages,
+    projects,
+    quality,
+    team,
+    training,
+    uploads,
+)
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -15,6 +27,8 @@ urlpatterns = [
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
     path("projects/<int:project_id>/data/", uploads.data, name="project-data"),
+    path("projects/<int:project_id>/items/", items.items, name="items"),
+    path("projects/<int:project_id>/items/<int:item_id>/", items.item, name="item"),
     path("projects/<int:project_id>/team/", team.team, name="team"),
     path("projects/<int:project_id>/team/progress.csv", team.team_csv, name="team-csv"),
     path("invite/<str:secret>/", team.invite, name="invite"),

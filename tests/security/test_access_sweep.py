@@ -78,6 +78,10 @@ SWEEP: dict[str, dict[str, dict]] = {
     "projects/new/": {m: {"anonymous": LOGIN, "superuser": OK} | dict.fromkeys(PERSONAS[1:5], 403)
                       for m in ("get", "post")},
     "projects/<int:project_id>/data/": {"get": page_role(CURATE, denied=403)},
+    "projects/<int:project_id>/items/": {"get": page_role(CURATE, denied=403)},
+    # Engineers read an item's page; only admins change it (gold, priority).
+    "projects/<int:project_id>/items/<int:item_id>/": {"get": page_role(CURATE, denied=403),
+                                                       "post": page_role(MANAGE, denied=403)},
     "projects/<int:project_id>/team/": {"get": page_role(MANAGE, denied=403),
                                         "post": page_role(MANAGE, denied=403)},
     "projects/<int:project_id>/team/progress.csv": {"get": page_role(MANAGE, denied=403)},
