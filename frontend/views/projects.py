@@ -17,9 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import access
 from annotation.errors import DomainError
-from annotation.models import Membership
+from annotation.models import Membership, default_criteria
 from annotation.services import projects as project_services
-from frontend.project_forms import ProjectForm
+from frontend.project_forms import ProjectForm, criteria_to_text
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
 
@@ -39,7 +39,8 @@ def _form_error(form: ProjectForm, error: DomainError) -> None:
 def project_new(request):
     if not access.project_can_create(user=request.user):
         raise PermissionDenied("Only site administrators and users allowed to create projects do.")
-    form = ProjectForm(request.POST or None)
+    # New projects start with the default rating criteria, as the API does.
+    form = ProjectForm(request.POST or None, initial={"criteria": criteria_to_text(default_criteria())})
     if request.method == "POST" and form.is_valid():
         try:
             project = project_services.project_create(creator=request.user, **form.values())

@@ -16,6 +16,8 @@ FORM = {"name": "Summaries", "slug": "summaries", "task_type": "ranking", "num_r
 def test_a_site_admin_creates_a_project_from_the_form(superuser, client):
     client.force_login(superuser)
     assert "New project" in client.get("/").content.decode()
+    # The form starts with the default rating criteria, as the API does.
+    assert "helpfulness, Helpful, 1, 7" in client.get("/projects/new/").content.decode()
     response = client.post("/projects/new/", FORM)
     project = Project.objects.get(slug="summaries")
     assert response.status_code == 302 and response["Location"] == f"/projects/{project.pk}/settings/"
