@@ -12,12 +12,15 @@ from annotation.access import LABEL, projects_for_user
 from annotation.models import (
     Annotation,
     Assignment,
+    AssignmentStatus,
+    ComparisonItem,
     Membership,
     Project,
     TaskType,
 )
 from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
+from generation.models import GenerationJob, JobStatus
 
 # The home page counts at most REMAINING_CAP remaining items per project, so a
 # project with a million items costs one bounded query.
@@ -36,6 +39,28 @@ class HomeRow:
     total: int
     remaining: int
     remaining_capped: bool
+    empty_reason: str = ""  # why nothing is left for this labeler, when nothing is
+    guidelines_html: str = ""
+
+
+def queue_empty_reason(*, project: Project, labeler) -> str:
+    """Why the queue has nothing for this labeler, in their words: paused
+    (archived), waiting for generation or data, others still holding the last
+    items, or all done."""
+    if project.archived_at is not None:
+        return "The project is paused (archived) by its admins."
+    generating = GenerationJob.objects.filter(
+        project=project, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
+    items = ComparisonItem.objects.filter(project=project, is_gold=False)
+    if generating:
+        return "Waiting for generation: new items arrive when the models finish writing."
+    if not items.exists():
+        return "No items yet: the project's admins have not added data."
+    held = Assignment.objects.filter(project=project, status=AssignmentStatus.LEASED,
+                                     expires_at__gt=timezone.now()).exclude(labeler=labeler)
+    if held.exists() and items.filter(is_open=False, submitted_count__lt=project.overlap).exists():
+        return "Others are labeling the last items; some may come back if their time runs out."
+    return "All done: every item has the labels it needs, or you have labeled it."
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -64,9 +89,15 @@ def labeler_home_rows(*, user) -> list[HomeRow]:
         can_label = role in LABEL
         remaining = items_remaining_for_labeler(project=project, labeler=user) if can_label else 0
         mine = counts.get(project.pk, {"today": 0, "total": 0})
+        if project.archived_at is not None:
+            remaining = 0  # an archived project hands out nothing
+        reason = (queue_empty_reason(project=project, labeler=user)
+                  if can_label and not remaining else "")
         rows.append(HomeRow(project=project, role=role, can_label=can_label, today=mine["today"],
                             total=mine["total"], remaining=remaining,
-                            remaining_capped=remaining >= REMAINING_CAP))
+                            remaining_capped=remaining >= REMAINING_CAP, empty_reason=reason,
+                            guidelines_html=markdown_render(project.guidelines)
+                            if can_label and project.guidelines else ""))
     return rows
 
 

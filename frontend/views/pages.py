@@ -59,6 +59,9 @@ def label(request, project_id: int):
         ],
         "guidelines_html": markdown_render(project.guidelines),
         "done_today": counts.get(project.pk, {}).get("today", 0),
+        # Why the queue may be empty, as of this page load (the page also says
+        # so when the last item goes).
+        "empty_reason": selectors.queue_empty_reason(project=project, labeler=request.user),
         "urls": {
             "next": reverse("api-next", args=[project.pk]),
             "submit": reverse("api-submit", args=[0]),
