@@ -12,6 +12,7 @@ from frontend.views import (
     quality,
     team,
     training,
+    training_engineer,
     uploads,
 )
 
@@ -29,6 +30,8 @@ urlpatterns = [
     path("projects/<int:project_id>/data/", uploads.data, name="project-data"),
     path("projects/<int:project_id>/items/", items.items, name="items"),
     path("projects/<int:project_id>/items/<int:item_id>/", items.item, name="item"),
+    path("projects/<int:project_id>/training/engineer/", training_engineer.training_engineer,
+         name="training-engineer"),
     path("projects/<int:project_id>/team/", team.team, name="team"),
     path("projects/<int:project_id>/team/progress.csv", team.team_csv, name="team-csv"),
     path("invite/<str:secret>/", team.invite, name="invite"),

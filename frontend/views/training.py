@@ -25,6 +25,7 @@ from annotation import access
 from annotation.errors import NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
 from frontend.views.common import post_action, project_for_page
+from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from training import selectors
 from training.loop import selectors as loop_selectors
@@ -249,5 +250,6 @@ def training(request, project_id: int):
         "api_runs": reverse("api-training-runs", args=[project.pk]),
         "loop_rounds": loop_selectors.loop_round_rows(project=project),
         "loop_setting": loop_selectors.loop_setting_of(project=project),
+        **engineer_context(project=project),  # DPO/SFT runs and the loop (its own module)
     }
     return render(request, "frontend/training.html", context)

@@ -82,6 +82,9 @@ SWEEP: dict[str, dict[str, dict]] = {
     # Engineers read an item's page; only admins change it (gold, priority).
     "projects/<int:project_id>/items/<int:item_id>/": {"get": page_role(CURATE, denied=403),
                                                        "post": page_role(MANAGE, denied=403)},
+    # DPO/SFT runs and the loop from the training page (POST only); an empty form is
+    # "unknown action", sent back to the page.
+    "projects/<int:project_id>/training/engineer/": {"post": page_role(CURATE, denied=403)},
     "projects/<int:project_id>/team/": {"get": page_role(MANAGE, denied=403),
                                         "post": page_role(MANAGE, denied=403)},
     "projects/<int:project_id>/team/progress.csv": {"get": page_role(MANAGE, denied=403)},
