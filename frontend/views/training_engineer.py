@@ -1,7 +1,8 @@
 """The engineer's part of the training page: start a DPO-family or SFT run
-with its loss and hyper-parameters, edit the project's loop settings, and
-start or cancel a loop round — what needed ``manage.py train --kind dpo``,
-``manage.py loop --once`` or the Django admin.
+with its loss and hyper-parameters, create, edit or delete the reward-model
+schedule, edit the project's loop settings, and start or cancel a loop round
+— what needed ``manage.py train --kind dpo``, ``manage.py loop --once`` or the
+Django admin.
 
 One POST endpoint beside the training page (kept apart from its reward-run
 form); the checks and the work are the services the API calls, and each
@@ -21,9 +22,10 @@ from frontend.views.common import project_for_page
 from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
 from training.loop.models import LoopRound, LoopSetting
-from training.models import RunKind
+from training.models import RunKind, TrainingSchedule
 from training.policy.config import LOSS_NAMES, PolicyConfig
 from training.services import runs as run_services
+from training.services import schedules as schedule_services
 
 # The policy hyper-parameters the form offers (the API takes all of PolicyConfig).
 POLICY_NUMBERS: dict[str, type] = {
@@ -61,6 +63,9 @@ def engineer_context(*, project) -> dict:
         "policy_losses": LOSS_NAMES,
         "policy_defaults": PolicyConfig(),
         "loop_form": loop_services.loop_setting_for(project=project),
+        "reward_schedule": TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first(),
+        "reward_backbones": list(ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
+                                 .exclude(path="").order_by("name")),
     }
 
 
@@ -103,6 +108,44 @@ def _loop_settings(request, project) -> str:
     return "Loop settings saved."
 
 
+SCHEDULE_NUMBERS: dict[str, type] = {
+    "min_new_pairs": int, "min_interval_hours": float, "check_every_minutes": int,
+}
+
+
+def _schedule_save(request, project) -> str:
+    """Create or edit the project's reward-model schedule (one per kind)."""
+    schedule = (TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first()
+                or TrainingSchedule(project=project, kind=RunKind.REWARD))
+    created = schedule.pk is None
+    values = _numbers(request.POST, SCHEDULE_NUMBERS, "")
+    if any(v < 0 for v in values.values()) or values.get("check_every_minutes") == 0:
+        field = next(k for k, v in values.items() if v < 0 or (k == "check_every_minutes" and v == 0))
+        raise Invalid("must be a positive number", field=field)
+    for name, value in values.items():
+        setattr(schedule, name, value)
+    schedule.enabled = request.POST.get("enabled") == "on"
+    backbone = (request.POST.get("base_model") or "").strip()
+    schedule.base_model = (ModelSpec.objects.filter(name=backbone, is_active=True).first()
+                           if backbone else None)
+    if backbone and schedule.base_model is None:
+        raise Invalid(f"no active model named '{backbone}'", field="base_model")
+    schedule_services.training_schedule_save(schedule=schedule)
+    audit_record(request.user, "training_schedule.create" if created else "training_schedule.update",
+                 schedule, project=project, kind=schedule.kind, enabled=schedule.enabled, via="page")
+    return "Reward-model schedule saved."
+
+
+def _schedule_delete(request, project) -> str:
+    schedule = TrainingSchedule.objects.filter(project=project, pk=request.POST.get("schedule") or 0).first()
+    if schedule is None:
+        raise Http404("Schedule not found.")
+    target = ("training.trainingschedule", schedule.pk)
+    schedule_services.training_schedule_delete(schedule=schedule)
+    audit_record(request.user, "training_schedule.delete", target, project=project, via="page")
+    return "Schedule deleted."
+
+
 def _round_start(request, project) -> str:
     rnd = loop_services.loop_round_start(project=project, created_by=request.user)
     audit_record(request.user, "training_loop.round_start", rnd, project=project,
@@ -120,7 +163,8 @@ def _round_cancel(request, project) -> str:
 
 
 ACTIONS = {"start_policy": _start_policy, "loop_settings": _loop_settings,
-           "round_start": _round_start, "round_cancel": _round_cancel}
+           "round_start": _round_start, "round_cancel": _round_cancel,
+           "schedule_save": _schedule_save, "schedule_delete": _schedule_delete}
 
 
 @login_required

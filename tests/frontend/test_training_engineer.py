@@ -84,3 +84,24 @@ def test_labelers_and_outsiders_cannot_start_anything(project, persona, status, 
 def client_login(client, user):
     client.force_login(user)
     return client
+
+
+def test_the_reward_schedule_is_created_edited_and_deleted_from_the_page(project, engineer, client):
+    from training.models import TrainingSchedule
+
+    client_login(client, engineer)
+    post(client, project, action="schedule_save", enabled="on", min_new_pairs="50",
+         min_interval_hours="6", check_every_minutes="10")
+    schedule = TrainingSchedule.objects.get(project=project)
+    assert (schedule.kind, schedule.min_new_pairs, schedule.enabled) == (RunKind.REWARD, 50, True)
+    assert schedule.periodic_task.interval.every == 10
+    post(client, project, action="schedule_save", min_new_pairs="80", min_interval_hours="6",
+         check_every_minutes="10")  # the box unticked: disabled
+    schedule.refresh_from_db()
+    assert (schedule.min_new_pairs, schedule.enabled) == (80, False)
+    page = post(client, project, action="schedule_save", min_new_pairs="-3").content.decode()
+    assert "min_new_pairs" in page
+    post(client, project, action="schedule_delete", schedule=str(schedule.pk))
+    assert not TrainingSchedule.objects.exists()
+    assert {"training_schedule.create", "training_schedule.update", "training_schedule.delete"} <= set(
+        AuditEvent.objects.values_list("action", flat=True))
