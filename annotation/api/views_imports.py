@@ -67,7 +67,8 @@ class ImportApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportOutput})
+    @extend_schema(request={"multipart/form-data": ImportInput},
+                   responses={201: ImportOutput, 200: ImportOutput})  # 200: a dry run
     def post(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
