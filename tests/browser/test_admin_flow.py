@@ -162,3 +162,26 @@ def test_the_new_pages_fit_a_tablet(page, live_app):
             .slice(0, 5).map((e) => `${e.tagName}.${e.className}`)""")
         assert fits(page), f"{path} scrolls sideways at 768 px: {wide}"
         no_csp_violations(page)
+
+
+def test_a_labeler_sees_what_is_left_the_guidelines_and_why_the_queue_is_empty(page, live_app):
+    from tests.browser.helpers import pairs, project_with_items
+
+    admin, lena = user("admin_ann"), user("lab_lena")
+    project = project_with_items(admin=admin, labelers=[lena], rows=pairs(1), name="Sums",
+                                 guidelines="Prefer the **right** sum.", overlap=1)
+    log_in(page, live_app, "lab_lena")
+    row = page.locator(f"tr[data-project='{project.pk}']")
+    assert row.locator("[data-field=remaining]").inner_text() == "1"
+    row.get_by_text("Guidelines").click()
+    assert row.locator(".home-guidelines strong").inner_text() == "right"
+    row.get_by_role("link", name="Start labeling Sums").click()
+    page.wait_for_selector("#label-app[data-state=ready]")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#label-app[data-state=empty]")
+    assert page.locator("#empty").is_visible()
+    page.goto(f"{live_app}/")
+    reason = page.locator(f"tr[data-project='{project.pk}'] [data-field=empty-reason]").inner_text()
+    assert reason.startswith("All done")
+    no_csp_violations(page)
