@@ -47,6 +47,12 @@ def project_for_user(*, user: AbstractBaseUser, project_id, need: frozenset = VI
     return membership.project
 
 
+def project_can_create(*, user: AbstractBaseUser) -> bool:
+    """Site admins, and users granted ``annotation.add_project`` (directly or
+    through a group, in the Django admin): the setting that lets others create."""
+    return user.is_authenticated and user.has_perm("annotation.add_project")
+
+
 def projects_for_user(*, user: AbstractBaseUser):
     if user.is_superuser:
         return Project.objects.all()

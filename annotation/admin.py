@@ -10,6 +10,7 @@ from annotation.models import (
     ComparisonItem,
     DatasetExport,
     DatasetSnapshot,
+    Invite,
     ItemConsensus,
     ItemResponse,
     Membership,
@@ -97,6 +98,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
     raw_id_fields = ["user"]
     readonly_fields = ["prefix", "key_hash", "last_used_at"]
+
+
+@admin.register(Invite)
+class InviteAdmin(ReadOnlyAdmin):
+    """Made on the team page or through the API (the link is shown once there)."""
+
+    list_display = ["id", "project", "role", "uses", "max_uses", "expires_at", "revoked_at",
+                    "created_at"]
+    list_filter = ["role", "project"]
 
 
 @admin.register(DatasetSnapshot)

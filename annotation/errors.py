@@ -41,5 +41,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class ProjectArchived(Conflict):
+    """The project is archived: it hands out no items until it is brought back."""
+
+    code = "project_archived"
+
+
 class Invalid(DomainError):
     code = "invalid"

@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "generation.models.JobKind",
         "RunKindEnum": "training.models.RunKind",
         "JobStrategyEnum": "generation.models.Strategy",  # requests also accept best_of_n
+        "ConsensusMethodEnum": "annotation.models.ConsensusMethod",  # a project's default, the quality method
     },
 }
 

@@ -4,7 +4,7 @@ project or assignment (see ``annotation.access``)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation import selectors as annotation_selectors
@@ -18,12 +18,12 @@ from annotation.models import (
     Project,
     TaskType,
 )
+from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
 from generation.selectors import jobs_generating
 
-# The home page counts at most this many remaining items per project, so a
+# The home page counts at most REMAINING_CAP remaining items per project, so a
 # project with a million items costs one bounded query.
-REMAINING_CAP = 1000
 # Pairs at least this similar get a hint to use the word diff.
 NEAR_IDENTICAL = 0.6
 
@@ -42,6 +42,29 @@ class HomeRow:
     # The project's queued or running generation job: its items are still
     # arriving, so "nothing remaining" does not mean "all done".
     generating: object = None
+    empty_reason: str = ""  # why nothing is left for this labeler, when nothing is
+    guidelines_html: str = ""
+
+
+def queue_empty_reason(*, project: Project, labeler, generating: bool | None = None) -> str:
+    """Why the queue has nothing for this labeler, in their words: paused
+    (archived), waiting for generation or data, others still holding the last
+    items, or all done. ``generating``: whether a generation job is queued or
+    running, when the caller already knows (else it is looked up)."""
+    if project.archived_at is not None:
+        return "The project is paused (archived) by its admins."
+    items = ComparisonItem.objects.filter(project=project, is_gold=False)
+    if generating is None:
+        generating = bool(jobs_generating(project_ids=[project.pk]))
+    if generating:
+        return "Waiting for generation: new items arrive when the models finish writing."
+    if not items.exists():
+        return "No items yet: the project's admins have not added data."
+    held = Assignment.objects.filter(project=project, status=AssignmentStatus.LEASED,
+                                     expires_at__gt=timezone.now()).exclude(labeler=labeler)
+    if held.exists() and items.filter(is_open=False, submitted_count__lt=project.overlap).exists():
+        return "Others are labeling the last items; some may come back if their time runs out."
+    return "All done: every item has the labels it needs, or you have labeled it."
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -59,18 +82,6 @@ def labeler_counts(*, user, project_ids: list[int] | None = None) -> dict[int, d
     return {row["project_id"]: {"today": row["today"], "total": row["total"]} for row in rows}
 
 
-def items_remaining_for_labeler(*, project: Project, labeler, cap: int = REMAINING_CAP) -> int:
-    """Open non-gold items this labeler has never been given, plus a live
-    lease; counted up to ``cap`` (an estimate: others may fill items first)."""
-    seen = Assignment.objects.filter(item=OuterRef("pk"), labeler=labeler)
-    unseen = ComparisonItem.objects.filter(project=project, is_open=True, is_gold=False).filter(
-        ~Exists(seen)).values("pk")[:cap]
-    live = Assignment.objects.filter(project=project, labeler=labeler,
-                                     status=AssignmentStatus.LEASED,
-                                     expires_at__gt=timezone.now()).exists()
-    return min(cap, unseen.count() + int(live))
-
-
 def labeler_home_rows(*, user) -> list[HomeRow]:
     projects = list(projects_for_user(user=user).order_by("name", "pk"))
     counts = labeler_counts(user=user, project_ids=[p.pk for p in projects])
@@ -83,10 +94,17 @@ def labeler_home_rows(*, user) -> list[HomeRow]:
         can_label = role in LABEL
         remaining = items_remaining_for_labeler(project=project, labeler=user) if can_label else 0
         mine = counts.get(project.pk, {"today": 0, "total": 0})
+        if project.archived_at is not None:
+            remaining = 0  # an archived project hands out nothing
+        reason = (queue_empty_reason(project=project, labeler=user,
+                                     generating=project.pk in generating)
+                  if can_label and not remaining else "")
         rows.append(HomeRow(project=project, role=role, can_label=can_label, today=mine["today"],
                             total=mine["total"], remaining=remaining,
                             remaining_capped=remaining >= REMAINING_CAP,
-                            generating=generating.get(project.pk)))
+                            generating=generating.get(project.pk), empty_reason=reason,
+                            guidelines_html=markdown_render(project.guidelines)
+                            if can_label and project.guidelines else ""))
     return rows
 
 

@@ -55,6 +55,10 @@ class ProjectInput(serializers.Serializer):
         help_text="Adjudication threshold on the task type's measure (null: its default).")
 
 
+class ArchiveInput(serializers.Serializer):
+    archived = serializers.BooleanField()
+
+
 class MembershipInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
@@ -112,6 +116,13 @@ class SubmitInput(serializers.Serializer):
 # ----- output -----
 
 
+class BulkPromptOutput(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField(),
+                                help_text="One per prompt sent, in order.")
+
+
 class TokenOutput(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
@@ -124,7 +135,7 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
             "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
-            "disagreement_first", "consensus_method", "adjudicate_below", "created_at",
+            "disagreement_first", "consensus_method", "adjudicate_below", "archived_at", "created_at",
             "updated_at",
         ]
 

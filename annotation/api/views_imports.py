@@ -1,9 +1,12 @@
-"""Uploading preference data into a project (admins and engineers).
+"""Uploading files into a project (admins and engineers): prompts,
+ready-made comparison items, or preference data.
 
 One multipart POST: the file is spooled to a temporary file with its own
-suffix (the readers pick JSONL or Parquet by it) and imported by the same
-service as `manage.py import_preferences` — all or nothing, so a 400 naming
-the line and field means nothing was written.
+suffix (the readers pick JSONL, CSV or Parquet by it) and imported by the
+upload service (the data page uses the same) — all or nothing, so a 400
+naming the line and field means nothing was written. ``dry_run`` does the
+whole import and rolls it back: the counts it answers are the real import's,
+with the first rows as they will be stored.
 """
 
 import tempfile
@@ -18,29 +21,40 @@ from rest_framework.views import APIView
 from annotation import access
 from annotation.datasets.readers import FORMATS
 from annotation.errors import Invalid
-from annotation.services.preference_import import preferences_import_file
+from annotation.models import Role
+from annotation.services.uploads import KINDS, upload_import
 
 # Uploads pass through the web process; larger files go through the command.
 MAX_UPLOAD_BYTES = 64 * 2**20
-SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet")
+SUFFIXES = sorted({suffix for kind in KINDS.values() for suffix in kind.suffixes})
 
 
 class ImportInput(serializers.Serializer):
-    file = serializers.FileField(help_text="JSONL or Parquet (by the file name's suffix).")
+    file = serializers.FileField(help_text="JSONL, CSV or Parquet (by the file name's suffix).")
+    kind = serializers.ChoiceField(choices=list(KINDS), default="preferences",
+                                   help_text="prompts, items (ready-made comparisons) or "
+                                             "preferences (pre-labeled data).")
     format = serializers.ChoiceField(choices=FORMATS, default="auto",
-                                     help_text="trl, hh, scores, raw, or auto (by the first row).")
+                                     help_text="Preferences: trl, hh, scores, raw, or auto (by the "
+                                               "first row).")
     relabel = serializers.BooleanField(default=False,
-                                       help_text="Also queue the items for more labels.")
+                                       help_text="Preferences: also queue the items for more labels.")
+    dry_run = serializers.BooleanField(default=False,
+                                       help_text="Check and count, write nothing; with a preview.")
 
 
 class ImportOutput(serializers.Serializer):
+    kind = serializers.CharField()
     format = serializers.CharField()
+    rows = serializers.IntegerField(help_text="Rows read from the file.")
     created = serializers.IntegerField(help_text="Items created.")
     skipped = serializers.IntegerField(help_text="Items already in the project or repeated.")
     prompts_created = serializers.IntegerField()
     annotations = serializers.IntegerField(
         help_text="Labels created: one per item for TRL, HH and scored data, as in the file for raw.")
     annotations_skipped = serializers.IntegerField(help_text="Raw format: labels skipped.")
+    preview = serializers.ListField(child=serializers.DictField(),
+                                    help_text="Dry run: the first rows as they will be stored.")
 
 
 def _too_large() -> Invalid:
@@ -49,11 +63,12 @@ def _too_large() -> Invalid:
 
 
 class ImportApi(APIView):
-    """Import preference data as pre-labeled items (TRL, HH, scored or raw)."""
+    """Import prompts, comparison items, or preference data as pre-labeled items."""
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={201: ImportOutput})
+    @extend_schema(request={"multipart/form-data": ImportInput},
+                   responses={201: ImportOutput, 200: ImportOutput})  # 200: a dry run
     def post(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
@@ -71,13 +86,20 @@ class ImportApi(APIView):
             raise _too_large()
         suffix = Path(upload.name or "").suffix.lower()
         if suffix not in SUFFIXES:
-            raise Invalid(f"must be named *.jsonl or *.parquet, not '{upload.name}'", field="file")
+            raise Invalid(f"must be named *.jsonl, *.csv or *.parquet, not '{upload.name}'",
+                          field="file")
         with tempfile.TemporaryDirectory(prefix="palate-import-") as folder:
             path = Path(folder) / f"upload{suffix}"
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
                     handle.write(chunk)
-            result = preferences_import_file(project=project, path=path,
-                                             fmt=data.validated_data["format"],
-                                             relabel=data.validated_data["relabel"])
-        return Response(ImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
+            values = data.validated_data
+            result = upload_import(
+                project=project, path=path, kind=values["kind"], actor=request.user,
+                allow_gold=access.project_role(user=request.user, project=project) == Role.ADMIN,
+                fmt=values["format"], relabel=values["relabel"], dry_run=values["dry_run"])
+        body = result.as_dict()
+        if not values["dry_run"]:
+            body["preview"] = []
+        return Response(ImportOutput(body).data,
+                        status=status.HTTP_200_OK if values["dry_run"] else status.HTTP_201_CREATED)

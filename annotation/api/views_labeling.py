@@ -7,6 +7,7 @@ from annotation import access, selectors
 from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import AnnotationOutput, LeaseOutput, SubmitInput
 from annotation.api.views_projects import paginated
+from annotation.errors import ProjectArchived
 from annotation.services.queue import assignment_skip, item_claim_next
 from annotation.services.submissions import annotation_submit
 
@@ -14,13 +15,16 @@ from annotation.services.submissions import annotation_submit
 class NextItemApi(APIView):
     """Lease the next item; the same live lease comes back if asked again.
 
-    204 when the project has nothing left for this labeler.
+    204 when the project has nothing left for this labeler; 409
+    ``project_archived`` while the project is archived.
     """
 
     @extend_schema(request=None, responses={200: LeaseOutput, 204: None})
     def post(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.LABEL)
+        if project.archived_at is not None:
+            raise ProjectArchived("This project is archived: it hands out no items.")
         assignment = item_claim_next(project=project, labeler=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,3 @@
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -8,6 +7,8 @@ from annotation import access, selectors
 from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import (
     AdminAnnotationOutput,
+    ArchiveInput,
+    BulkPromptOutput,
     ItemInput,
     ItemOutput,
     ItemUpdateInput,
@@ -22,6 +23,7 @@ from annotation.api.serializers import (
 from annotation.errors import Forbidden, Invalid
 from annotation.models import Membership
 from annotation.services import items as item_services
+from annotation.services import items_bulk
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
@@ -43,8 +45,8 @@ class ProjectListApi(APIView):
 
     @extend_schema(request=ProjectInput, responses={201: ProjectOutput})
     def post(self, request):
-        if not request.user.has_perm("annotation.add_project"):
-            raise Forbidden("Only site administrators create projects.")
+        if not access.project_can_create(user=request.user):
+            raise Forbidden("Only site administrators and users allowed to create projects do.")
         data = ProjectInput(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_services.project_create(creator=request.user, **data.validated_data)
@@ -63,17 +65,30 @@ class ProjectDetailApi(APIView):
                                           need=access.MANAGE)
         data = ProjectInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        project = project_services.project_update(project=project, **data.validated_data)
+        project = project_services.project_update(project=project, actor=request.user,
+                                                  **data.validated_data)
         return Response(ProjectOutput(project).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
-        with transaction.atomic():
-            audit_record(request.user, "project.delete", project, slug=project.slug)
-            project.delete()
+        project_services.project_delete(project=project, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectArchiveApi(APIView):
+    """Archive (``{"archived": true}``) or bring back a project; admins only."""
+
+    @extend_schema(request=ArchiveInput, responses=ProjectOutput)
+    def post(self, request, project_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.MANAGE)
+        data = ArchiveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_services.project_set_archived(
+            project=project, archived=data.validated_data["archived"], actor=request.user)
+        return Response(ProjectOutput(project).data)
 
 
 class MemberListApi(APIView):
@@ -92,10 +107,8 @@ class MemberListApi(APIView):
                                           need=access.MANAGE)
         data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
-        membership, created = project_services.membership_set(project=project,
+        membership, created = project_services.membership_set(project=project, actor=request.user,
                                                               **data.validated_data)
-        audit_record(request.user, "membership.add" if created else "membership.role_change",
-                     membership, user_id=membership.user_id, role=membership.role)
         return Response(MembershipOutput(membership).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -108,11 +121,8 @@ class MemberDetailApi(APIView):
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
         data = RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        previous = membership.role
-        membership = project_services.membership_change_role(membership=membership,
-                                                             role=data.validated_data["role"])
-        audit_record(request.user, "membership.role_change", membership,
-                     user_id=membership.user_id, role=membership.role, previous_role=previous)
+        membership = project_services.membership_change_role(
+            membership=membership, role=data.validated_data["role"], actor=request.user)
         return Response(MembershipOutput(membership).data)
 
     @extend_schema(responses={204: None})
@@ -120,10 +130,7 @@ class MemberDetailApi(APIView):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.MANAGE)
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
-        target, user_id, role = ("annotation.membership", membership.pk), membership.user_id, membership.role
-        project_services.membership_remove(membership=membership)
-        audit_record(request.user, "membership.remove", target, project=project, user_id=user_id,
-                     role=role)
+        project_services.membership_remove(membership=membership, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -137,18 +144,19 @@ class PromptListApi(APIView):
         prompts = selectors.prompt_list(project=project, params=request.query_params)
         return paginated(request, self, prompts, PromptOutput)
 
-    @extend_schema(request=PromptInputSerializer(many=True), responses={201: dict})
+    @extend_schema(request=PromptInputSerializer(many=True), responses={201: BulkPromptOutput})
     def post(self, request, project_id: int):
-        """Bulk create: a list of prompts, all or nothing; duplicates are skipped."""
+        """Bulk create: a list of prompts, all or nothing; duplicates are skipped.
+        ``ids`` has one id per prompt sent, in order (a duplicate's is the stored prompt's)."""
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
         if not isinstance(request.data, list):
             raise Invalid("send a JSON list of prompts")
         entries = [prompt_input_from_dict(entry, field_prefix=f"[{index}].")
                    for index, entry in enumerate(request.data)]
-        result = prompt_create_many(project=project, entries=entries)
-        return Response({"created": result.created, "duplicates": result.duplicates},
-                        status=status.HTTP_201_CREATED)
+        result = prompt_create_many(project=project, entries=entries, actor=request.user)
+        return Response({"created": result.created, "duplicates": result.duplicates,
+                         "ids": result.ids}, status=status.HTTP_201_CREATED)
 
 
 class PromptDetailApi(APIView):
@@ -172,8 +180,12 @@ class ItemListApi(APIView):
 
     @extend_schema(request=ItemInput, responses={201: ItemOutput})
     def post(self, request, project_id: int):
+        """One item (an object; answers the item), or many (a list, all or nothing;
+        answers ``ids``, one per entry in order — see ``BulkItemInput``)."""
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
+        if isinstance(request.data, list):
+            return self._post_many(request, project)
         data = ItemInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -191,6 +203,18 @@ class ItemListApi(APIView):
         if item.is_gold:
             audit_record(request.user, "item.gold_create", item, gold_answer=item.gold_answer)
         return Response(ItemOutput(selectors.item_detail(item=item)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+    def _post_many(self, request, project):
+        entries = [items_bulk.item_entry_from_dict(entry, field_prefix=f"[{index}].")
+                   for index, entry in enumerate(request.data)]
+        if any(entry.is_gold for entry in entries):
+            # Gold answers are the quality bar: only admins set them.
+            access.project_for_user(user=request.user, project_id=project.pk, need=access.MANAGE)
+        result = items_bulk.items_create_many(project=project, entries=entries, actor=request.user)
+        return Response({"created": result.created, "duplicates": result.duplicates,
+                         "prompts_created": result.prompts_created, "ids": result.ids},
                         status=status.HTTP_201_CREATED)
 
 

@@ -318,6 +318,9 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
         raise Invalid(f"not a readable Parquet file ({error})", line=number + 1) from None
 
 
+parquet_rows = _parquet_rows  # also read by annotation.importers (prompt and item files)
+
+
 def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if fmt not in FORMATS:

@@ -13,6 +13,7 @@ from annotation.models.datasets import (
     SnapshotPair,
     SnapshotStatus,
 )
+from annotation.models.invites import Invite
 from annotation.models.labels import (
     Annotation,
     AnnotationSource,
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetSnapshot",
     "ExportStatus",
     "ItemConsensus",
+    "Invite",
     "ItemResponse",
     "Membership",
     "Project",

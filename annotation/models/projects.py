@@ -73,6 +73,10 @@ class Project(models.Model):
         help_text="Items whose agreement measure (the task type's) is below this go to "
                   "adjudication; blank: the task type's default.",
     )
+    archived_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set while the project is archived: it hands out no items and is listed apart.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

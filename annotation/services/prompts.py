@@ -6,6 +6,7 @@ from annotation.errors import Invalid
 from annotation.models import Project, Prompt
 from annotation.splits import prompt_hash, split_for_hash
 from annotation.validation import messages_clean
+from audit.services import audit_record
 
 MAX_BULK = 10_000
 
@@ -19,8 +20,12 @@ class PromptInput:
 
 @dataclass(frozen=True)
 class PromptImportResult:
+    """Counts, and ``ids``: one per entry in the given order — the new prompt's,
+    or for a duplicate the prompt it repeats (stored, or earlier in the batch)."""
+
     created: int
     duplicates: int
+    ids: list[int] = field(default_factory=list)
 
 
 def prompt_input_from_dict(data, *, line: int | None = None, field_prefix: str = "") -> PromptInput:
@@ -50,25 +55,34 @@ def prompt_input_from_dict(data, *, line: int | None = None, field_prefix: str =
 
 @transaction.atomic
 def prompt_create_many(
-    *, project: Project, entries: list[PromptInput], limit: int | None = MAX_BULK
+    *, project: Project, entries: list[PromptInput], limit: int | None = MAX_BULK, actor=None
 ) -> PromptImportResult:
     """Create prompts in one transaction; exact duplicates (same content or same
-    external id, in the batch or already stored) are skipped and counted."""
+    external id, in the batch or already stored) are skipped and counted. With
+    an ``actor`` (a person uploading through the API or a page) the import is
+    audited."""
     if limit is not None and len(entries) > limit:
         raise Invalid(f"at most {limit} prompts per request")
     hashes = {prompt_hash(e.messages) for e in entries}
-    ids = {e.external_id for e in entries if e.external_id}
+    external_ids = {e.external_id for e in entries if e.external_id}
     stored = Prompt.objects.filter(project=project)
-    seen_hashes = set(stored.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
-    seen_ids = set(stored.filter(external_id__in=ids).values_list("external_id", flat=True))
-    rows = []
+    by_hash = dict(stored.filter(content_hash__in=hashes).values_list("content_hash", "pk"))
+    by_external = dict(stored.filter(external_id__in=external_ids).values_list("external_id", "pk"))
+    rows: list[Prompt] = []
+    # Per entry: a stored prompt's id, or the index in ``rows`` of a new one.
+    slots: list[int | tuple[str, int]] = []
     for entry in entries:
         digest = prompt_hash(entry.messages)
-        if digest in seen_hashes or (entry.external_id and entry.external_id in seen_ids):
+        known = by_hash.get(digest)
+        if known is None and entry.external_id:
+            known = by_external.get(entry.external_id)
+        if known is not None:
+            slots.append(known)
             continue
-        seen_hashes.add(digest)
+        by_hash[digest] = ("new", len(rows))
         if entry.external_id:
-            seen_ids.add(entry.external_id)
+            by_external[entry.external_id] = ("new", len(rows))
+        slots.append(("new", len(rows)))
         rows.append(
             Prompt(
                 project=project,
@@ -80,4 +94,9 @@ def prompt_create_many(
             )
         )
     Prompt.objects.bulk_create(rows, batch_size=1000)
-    return PromptImportResult(created=len(rows), duplicates=len(entries) - len(rows))
+    ids = [rows[slot[1]].pk if isinstance(slot, tuple) else slot for slot in slots]
+    result = PromptImportResult(created=len(rows), duplicates=len(entries) - len(rows), ids=ids)
+    if actor is not None:
+        audit_record(actor, "prompts.import", project, created=result.created,
+                     duplicates=result.duplicates)
+    return result

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +30,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from annotation.datasets.rows import labeler_pseudonym
-from annotation.errors import Conflict, Forbidden, NotFound
+from annotation.errors import Conflict, Forbidden, Invalid, NotFound
 from annotation.models import ApiToken, Assignment, AssignmentStatus, DatasetSnapshot, Membership, Role
 from annotation.services.queue import assignment_skip
 from annotation.services.tokens import token_revoke
@@ -131,3 +132,51 @@ def user_forget(*, actor, user) -> str:
                  snapshots_renamed=renamed)
     return pseudonym
 
+
+
+@transaction.atomic
+def user_create(*, actor, username: str, password: str | None = None, email: str = ""):
+    """A new active account (site admins; the API). Without a password the
+    account cannot log in until a reset link sets one."""
+    if actor is not None and not actor.is_superuser:
+        raise Forbidden("Only site administrators create users.")
+    users = get_user_model()
+    username = (username or "").strip()
+    try:
+        users.username_validator(username)
+    except ValidationError as error:
+        raise Invalid(" ".join(error.messages), field="username") from None
+    if not username or users.objects.filter(username__iexact=username).exists():
+        raise Conflict("that username is taken" if username else "choose a username",
+                       field="username")
+    user = users(username=username, email=(email or "").strip())
+    if password:
+        try:
+            password_validation.validate_password(password, user=user)
+        except ValidationError as error:
+            raise Invalid(" ".join(error.messages), field="password") from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(actor, "user.create", user, has_password=bool(password))
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, actor, user):
+    """Switch an account off: no login, tokens revoked, live leases back to the
+    queue. Memberships and labels stay (an admin can switch it on again)."""
+    if actor is not None and not actor.is_superuser:
+        raise Forbidden("Only site administrators deactivate users.")
+    if user.is_superuser:
+        raise Conflict("demote this superuser before deactivating them", field="username")
+    if not user.is_active:
+        return user
+    for lease in Assignment.objects.filter(labeler=user, status=AssignmentStatus.LEASED).order_by("pk"):
+        assignment_skip(assignment=lease)
+    revoked = _tokens_revoke(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    audit_record(actor, "user.deactivate", user, tokens_revoked=revoked)
+    return user

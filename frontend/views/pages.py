@@ -30,7 +30,8 @@ SCALE = [
 def home(request):
     """My projects: done today and in total, what remains for me, Start."""
     return render(request, "frontend/home.html",
-                  {"rows": selectors.labeler_home_rows(user=request.user)})
+                  {"rows": selectors.labeler_home_rows(user=request.user),
+                   "can_create": access.project_can_create(user=request.user)})
 
 
 @login_required
@@ -58,6 +59,9 @@ def label(request, project_id: int):
         ],
         "guidelines_html": markdown_render(project.guidelines),
         "done_today": counts.get(project.pk, {}).get("today", 0),
+        # Why the queue may be empty, as of this page load (the page also says
+        # so when the last item goes).
+        "empty_reason": selectors.queue_empty_reason(project=project, labeler=request.user),
         "urls": {
             "next": reverse("api-next", args=[project.pk]),
             "submit": reverse("api-submit", args=[0]),

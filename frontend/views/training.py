@@ -26,6 +26,7 @@ from annotation.errors import Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
 from annotation.validation import id_clean
 from frontend.views.common import post_action, project_for_page
+from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
 from training import selectors
@@ -290,5 +291,6 @@ def training(request, project_id: int):
         "api_runs": reverse("api-training-runs", args=[project.pk]),
         "loop_rounds": loop_selectors.loop_round_rows(project=project),
         "loop_setting": loop_selectors.loop_setting_of(project=project),
+        **engineer_context(project=project),  # DPO/SFT runs and the loop (its own module)
     }
     return render(request, "frontend/training.html", context)

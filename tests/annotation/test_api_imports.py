@@ -23,9 +23,9 @@ def upload(api, user, project, file, **fields):
 def test_an_engineer_uploads_trl_rows_and_gets_counts(api, engineer, project):
     response = upload(api, engineer, project, jsonl([*TRL_ROWS, TRL_ROWS[0]]))
     assert response.status_code == 201, response.json()
-    assert response.json() == {"format": "trl", "created": 2, "skipped": 1,
-                                    "prompts_created": 2, "annotations": 2,
-                                    "annotations_skipped": 0}
+    assert response.json() == {"kind": "preferences", "format": "trl", "rows": 3, "created": 2,
+                               "skipped": 1, "prompts_created": 2, "annotations": 2,
+                               "annotations_skipped": 0, "preview": []}
     again = upload(api, engineer, project, jsonl(TRL_ROWS))
     assert (again.json()["created"], again.json()["skipped"]) == (0, 2)
     assert ComparisonItem.objects.filter(project=project).count() == 2

@@ -239,7 +239,12 @@ def test_bulk_prompts_skip_and_count_duplicates(project, engineer):
                       {"role": "user", "content": "Why?"}]},
     ], format="json")
     assert response.status_code == 201
-    assert response.json() == {"created": 2, "duplicates": 3}
+    body = response.json()
+    assert (body["created"], body["duplicates"]) == (2, 3)
+    known = Prompt.objects.get(project=project, external_id="q-1").pk
+    new = Prompt.objects.filter(project=project).exclude(pk=known).order_by("pk")
+    # One id per entry: a duplicate answers the prompt it repeats.
+    assert body["ids"] == [known, known, new[0].pk, new[0].pk, new[1].pk]
     assert Prompt.objects.filter(project=project).count() == 3
 
 

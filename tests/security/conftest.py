@@ -62,6 +62,7 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
            "token_id": token_create(user=labeler, name="spare")[0].pk, "snapshot_id": snapshot.pk,
            "export_id": export.pk, "job_id": job.pk, "run_id": run.pk, "round_id": MISSING,
            "evaluation_id": MISSING, "uidb64": "MQ", "token": "not-a-valid-token",
+           "secret": "not-a-valid-invite", "invite_id": MISSING, "user_id": outsider.pk,
            # admin/ patterns
            "object_id": project.pk, "app_label": "annotation", "content_type_id": 1,
            "url": "nothing-here", "id": labeler.pk}

@@ -76,6 +76,28 @@ SWEEP: dict[str, dict[str, dict]] = {
     # ----- pages -----
     "": {"get": {"anonymous": LOGIN} | dict.fromkeys(PERSONAS[1:], 200)},
     "projects/<int:project_id>/label/": {"get": page_role(LABEL, denied=403)},
+    # Creating projects: site admins and users granted annotation.add_project (none here).
+    "projects/new/": {m: {"anonymous": LOGIN, "superuser": OK} | dict.fromkeys(PERSONAS[1:5], 403)
+                      for m in ("get", "post")},
+    "projects/<int:project_id>/data/": {"get": page_role(CURATE, denied=403)},
+    "projects/<int:project_id>/items/": {"get": page_role(CURATE, denied=403)},
+    # Engineers read an item's page; only admins change it (gold, priority).
+    "projects/<int:project_id>/items/<int:item_id>/": {"get": page_role(CURATE, denied=403),
+                                                       "post": page_role(MANAGE, denied=403)},
+    # DPO/SFT runs and the loop from the training page (POST only); an empty form is
+    # "unknown action", sent back to the page.
+    "projects/<int:project_id>/training/engineer/": {"post": page_role(CURATE, denied=403)},
+    "projects/<int:project_id>/team/": {"get": page_role(MANAGE, denied=403),
+                                        "post": page_role(MANAGE, denied=403)},
+    "projects/<int:project_id>/team/progress.csv": {"get": page_role(MANAGE, denied=403)},
+    # An invite link is public; this one is not valid, so the page says so.
+    "invite/<str:secret>/": {"get": everyone(404), "post": everyone(404)},
+    "projects/<int:project_id>/settings/": {"get": page_role(MANAGE, denied=403),
+                                            "post": page_role(MANAGE, denied=403)},
+    # The guidelines preview: for whoever administers some project or may create one.
+    "markdown-preview/": {"get": {"anonymous": LOGIN} | dict.fromkeys(PERSONAS[1:], 405),
+                          "post": {"anonymous": LOGIN, "outsider": 403, "labeler": 403,
+                                   "engineer": 403, "admin": OK, "superuser": OK}},
     "projects/<int:project_id>/datasets/": {"get": page_role(CURATE, denied=403),
                                             "post": page_role(CURATE, denied=403)},
     # Engineers read the quality dashboard; only admins adjudicate or recompute.
@@ -101,6 +123,12 @@ SWEEP: dict[str, dict[str, dict]] = {
     "api/projects/": {"get": api_signed_in(), "post": api_superuser()},
     "api/projects/<int:project_id>/": {"get": api_role(VIEW), "patch": api_role(MANAGE),
                                        "delete": api_role(MANAGE)},
+    "api/projects/<int:project_id>/archive/": {"post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/invites/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/invites/<int:invite_id>/": {"delete": api_role(MANAGE, ok=404)},
+    "api/projects/<int:project_id>/progress/": {"get": api_role(MANAGE)},
+    "api/users/": {"get": api_superuser(), "post": api_superuser()},
+    "api/users/<int:user_id>/deactivate/": {"post": api_superuser()},
     "api/projects/<int:project_id>/members/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
     "api/projects/<int:project_id>/members/<int:membership_id>/": {"patch": api_role(MANAGE),
                                                                    "delete": api_role(MANAGE)},
