@@ -8,6 +8,7 @@ and audit; the API calls the same ones.
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -131,7 +132,9 @@ def invite(request, secret: str):
                 user, _ = invite_services.invite_accept_new_user(
                     secret=secret, username=request.POST.get("username", ""), password=password,
                     email=request.POST.get("email", ""))
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                # The account was just made with this password: sign in through the
+                # site's own backend (the one that also throttles logins).
+                login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         except NotFound as error:
             return render(request, "frontend/invite.html", {"invalid": error.message}, status=404)
         except DomainError as error:

@@ -8,10 +8,14 @@ from generation.models import GenerationJob
 from tests.factories import items_make
 
 
-def reason(client, project) -> str:
+def home_row(client, project) -> str:
     page = client.get("/").content.decode()
     row = page[page.index(f'data-project="{project.pk}"'):]
-    row = row[:row.index("</tr>")]
+    return row[:row.index("</tr>")]
+
+
+def reason(client, project) -> str:
+    row = home_row(client, project)
     start = row.index('data-field="empty-reason">') + len('data-field="empty-reason">')
     return row[start:row.index("</span>", start)]
 
@@ -20,7 +24,12 @@ def test_each_empty_queue_says_why(project, admin, labeler, labeler2, client):
     client.force_login(labeler)
     assert reason(client, project).startswith("No items yet")
     job = GenerationJob.objects.create(project=project)
-    assert reason(client, project).startswith("Waiting for generation")
+    # While items are being generated the row shows the job's progress instead.
+    row = home_row(client, project)
+    assert 'data-field="generating"' in row and "about to be generated" in row
+    assert 'data-field="empty-reason"' not in row
+    label_page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    assert "Waiting for generation: new items arrive" in label_page
     job.delete()
     project_update(project=project, actor=admin, overlap=1)
     items_make(project, 1)

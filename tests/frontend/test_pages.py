@@ -137,7 +137,8 @@ def test_home_shows_generation_in_progress_instead_of_all_done(web, project, lab
 
     GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress_done=5)
     html = web(labeler).get(reverse("home")).content.decode()
-    assert "All done" in html and "Generating items" not in html
+    # Done generating, and this project has no items: the row says so, not "generating".
+    assert "No items yet" in html and "Generating items" not in html
 
 
 def test_home_says_a_queued_generation_job_is_coming(web, project, labeler):
