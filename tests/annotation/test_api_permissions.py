@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import get_token
@@ -24,6 +25,7 @@ from annotation.models import (
     ComparisonItem,
     DatasetExport,
     DatasetSnapshot,
+    Invite,
     ItemConsensus,
     Membership,
     Project,
@@ -34,6 +36,7 @@ from annotation.models import (
 )
 from annotation.services.datasets import dataset_snapshot_build
 from annotation.services.exports import dataset_export_request, dataset_export_run
+from annotation.services.invites import invite_create
 from annotation.services.queue import item_claim_next
 from annotation.services.submissions import annotation_submit
 from annotation.services.tokens import token_create
@@ -140,12 +143,23 @@ ROUTES = [
           by_role(CURATE, 200)),
     Route("api-export-download", "get", "/api/projects/{project}/exports/{export}/download/",
           by_role(CURATE, 200)),
+    Route("api-project-archive", "post", "/api/projects/{project}/archive/", by_role(MANAGE, 200),
+          {"archived": True}),
+    Route("api-invites", "get", "/api/projects/{project}/invites/", by_role(MANAGE, 200)),
+    Route("api-invites", "post", "/api/projects/{project}/invites/", by_role(MANAGE, 201),
+          {"role": "labeler", "max_uses": 2}),
+    Route("api-invite", "delete", "/api/projects/{project}/invites/{invite}/", by_role(MANAGE, 200)),
+    Route("api-team-progress", "get", "/api/projects/{project}/progress/", by_role(MANAGE, 200)),
+    Route("api-users", "get", "/api/users/", superuser_only(200)),
+    Route("api-users", "post", "/api/users/", superuser_only(201), {"username": "brand_new_bo"}),
+    Route("api-user-deactivate", "post", "/api/users/{user}/deactivate/", superuser_only(200)),
 ]
 WRITES = [r for r in ROUTES if r.method != "get"]
 # Route placeholders and the URL keyword arguments they stand for.
 URL_KWARGS = {"project": "project_id", "member": "membership_id", "prompt": "prompt_id",
               "item": "item_id", "assignment": "assignment_id", "token": "token_id",
-              "snapshot": "snapshot_id", "export": "export_id"}
+              "snapshot": "snapshot_id", "export": "export_id", "invite": "invite_id",
+              "user": "user_id"}
 # Covered elsewhere: the schema and docs below, login in test_api_labeling.py.
 OUTSIDE_MATRIX = {"api-schema", "api-docs", "api-token-login"}
 
@@ -158,13 +172,16 @@ class World:
     member: Membership  # labeler2's membership
     assignment: Assignment  # the labeler's live lease
     token: ApiToken  # a second token of the labeler
+    invite: Invite  # an open invite link of the project
+    user: Any  # new_nina, an active account outside the project
     snapshot: DatasetSnapshot | None = None  # built on demand: see with_datasets
     export: DatasetExport | None = None
 
     def fill(self, value):
         ids = {"project": self.project.pk, "prompt": self.prompt.pk, "item": self.item.pk,
                "member": self.member.pk, "assignment": self.assignment.pk,
-               "token": self.token.pk, "snapshot": getattr(self.snapshot, "pk", None),
+               "token": self.token.pk, "invite": self.invite.pk, "user": self.user.pk,
+               "snapshot": getattr(self.snapshot, "pk", None),
                "export": getattr(self.export, "pk", None)}
         if isinstance(value, str):
             if value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
@@ -178,8 +195,8 @@ class World:
 
 
 @pytest.fixture
-def world(project, items, labeler, labeler2):
-    user_make("new_nina")
+def world(project, items, admin, labeler, labeler2):
+    nina = user_make("new_nina")
     return World(
         project=project,
         prompt=items[0].prompt,
@@ -187,6 +204,8 @@ def world(project, items, labeler, labeler2):
         member=Membership.objects.get(project=project, user=labeler2),
         assignment=item_claim_next(project=project, labeler=labeler),
         token=token_create(user=labeler, name="spare")[0],
+        invite=invite_create(project=project, actor=admin)[0],
+        user=nina,
     )
 
 
@@ -221,6 +240,8 @@ def db_state() -> dict:
         "adjudications": list(Adjudication.objects.order_by("pk").values()),
         "consensus": list(ItemConsensus.objects.order_by("pk").values()),
         "quality": list(ProjectQuality.objects.order_by("pk").values()),
+        "invites": list(Invite.objects.order_by("pk").values()),
+        "users": list(get_user_model().objects.order_by("pk").values("pk", "username", "is_active")),
     }
 
 
@@ -297,7 +318,8 @@ def test_schema_lists_every_route_of_the_matrix(labeler):
 
 # ----- no existence oracle -----
 
-OBJECT_ROUTES = [r for r in ROUTES if "{" in r.path]
+# Site-admin routes refuse everyone else before any lookup (403), so they have no oracle.
+OBJECT_ROUTES = [r for r in ROUTES if "{" in r.path and r.expected["outsider"] == 404]
 
 
 @pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
@@ -310,7 +332,8 @@ def test_outsider_gets_the_same_answer_for_a_missing_object(route, world, outsid
     missing_ids = World(project=Project(pk=987654), prompt=Prompt(pk=987654),
                         item=ComparisonItem(pk=987654), member=Membership(pk=987654),
                         assignment=Assignment(pk=987654), token=ApiToken(pk=987654),
-                        snapshot=DatasetSnapshot(pk=987654), export=DatasetExport(pk=987654))
+                        snapshot=DatasetSnapshot(pk=987654), export=DatasetExport(pk=987654),
+                        invite=Invite(pk=987654), user=get_user_model()(pk=987654))
     missing = call(client, route.method, missing_ids.fill(route.path), world.fill(route.body))
     assert real.status_code == missing.status_code == 404
     assert real.json() == missing.json()
