@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "training",
     "frontend",
     "audit",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,19 @@ CELERY_BEAT_SCHEDULE["requeue-forgotten-jobs"] = {
 CELERY_BEAT_SCHEDULE["requeue-stale-exports"] = {
     "task": "annotation.tasks.dataset_exports_requeue_stale_task",
     "schedule": env_int("PALATE_EXPORT_WATCHDOG_SECONDS", 300),
+}
+
+# Integrations (integrations/): signed webhooks. Targets on loopback, private or
+# link-local addresses are refused unless PALATE_WEBHOOK_ALLOW_PRIVATE is on.
+PALATE_WEBHOOK_ALLOW_PRIVATE = env_bool("PALATE_WEBHOOK_ALLOW_PRIVATE", False)
+PALATE_WEBHOOK_TIMEOUT_SECONDS = env_int("PALATE_WEBHOOK_TIMEOUT_SECONDS", 10)
+PALATE_WEBHOOK_MAX_ATTEMPTS = env_int("PALATE_WEBHOOK_MAX_ATTEMPTS", 8)
+PALATE_WEBHOOK_BACKOFF_SECONDS = env_int("PALATE_WEBHOOK_BACKOFF_SECONDS", 30)
+PALATE_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("PALATE_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+PALATE_WEBHOOK_QUEUE_EMPTY_SECONDS = env_int("PALATE_WEBHOOK_QUEUE_EMPTY_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "integrations.tasks.webhook_deliveries_sweep_task",
+    "schedule": env_int("PALATE_WEBHOOK_SWEEP_SECONDS", 60),
 }
 
 LOGGING = {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("generation.urls")),
     path("api/", include("training.urls")),
     path("api/", include("audit.urls")),
+    path("api/", include("integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("frontend.urls")),
 ]
