@@ -155,6 +155,14 @@ SWEEP: dict[str, dict[str, dict]] = {
         "get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/human/": {
         "get": api_role(CURATE, ok=404), "post": api_role(CURATE, ok=404)},
+    # ----- API: integrations (webhooks send project data out: admins only) -----
+    "api/projects/<int:project_id>/webhooks/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/": {
+        "get": api_role(MANAGE), "patch": api_role(MANAGE), "delete": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/test/": {"post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/": {"get": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver/": {
+        "post": api_role(MANAGE)},
 }
 
 
