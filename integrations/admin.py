@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from annotation.admin_readonly import ReadOnlyAdmin
-from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, WorkerHeartbeat
 
 
 @admin.register(WebhookSubscription)
@@ -30,3 +30,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["pk", "subscription", "event", "status", "attempts", "last_status_code", "created_at"]
     list_filter = ["status", "event"]
     inlines = [WebhookAttemptInline]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["name", "hostname", "pid", "queues", "started_at", "beat_at"]

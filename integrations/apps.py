@@ -9,4 +9,5 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from integrations.metrics import worker  # noqa: F401 - Celery signals: task metrics, heartbeats
         from integrations.webhooks import receivers  # noqa: F401 - project events become deliveries

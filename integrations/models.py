@@ -88,3 +88,22 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker's sign of life, written every PALATE_WORKER_HEARTBEAT_SECONDS
+    by a thread of its main process and removed on a clean shutdown: a row whose
+    ``beat_at`` grows old is a worker that died (the stale-worker alert)."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="Celery node name, e.g. celery@host.")
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    queues = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
