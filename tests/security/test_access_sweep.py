@@ -65,6 +65,8 @@ def everyone(status) -> dict:
 SWEEP: dict[str, dict[str, dict]] = {
     # ----- health, login, password reset -----
     "healthz": {"get": everyone(200)},
+    # Prometheus scrapes with a token or from an allowed address; the tests' settings allow neither.
+    "metrics": {"get": everyone(403)},
     # Signed-in users are sent home; an empty form is shown again with its errors.
     "login/": {"get": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302),
                "post": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302)},
