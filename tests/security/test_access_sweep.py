@@ -165,6 +165,10 @@ SWEEP: dict[str, dict[str, dict]] = {
     "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/": {"get": api_role(MANAGE)},
     "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver/": {
         "post": api_role(MANAGE)},
+    # Migration in and out: like the other imports and exports, for admins and engineers.
+    "api/projects/<int:project_id>/imports/label-studio/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/imports/argilla/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/exports/label-studio/": {"get": api_role(CURATE)},
 }
 
 
