@@ -42,6 +42,16 @@ class ArgillaMapping:
 def _columns(path: Path) -> tuple[list[str], list[dict]]:
     import datasets
 
+    try:
+        return _load(path, datasets)
+    except Invalid:
+        raise
+    except Exception as error:  # pyarrow and datasets raise many kinds on a damaged file
+        raise Invalid(f"could not be read as an Argilla export ({type(error).__name__}: {error})"[:500],
+                      field="file") from None
+
+
+def _load(path: Path, datasets) -> tuple[list[str], list[dict]]:
     if path.is_file():
         if path.suffix != ".parquet":
             raise Invalid("must be a Parquet file or a datasets folder", field="file")

@@ -144,7 +144,7 @@ def label_studio_parse(raw: bytes, *, project: Project) -> list[RawAnnotation]:
     take the pairwise template, ranking projects the ranker)."""
     try:
         tasks = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Invalid(f"is not JSON ({error})", field="file") from None
     if not isinstance(tasks, list):
         raise Invalid("must be a JSON array of tasks (Label Studio's JSON export)", field="file")

@@ -193,3 +193,18 @@ def test_argilla_ranks_as_value_rank_objects_with_a_tie(project, tmp_path):
     datasets.Dataset.from_list(records).to_parquet(str(path))
     argilla_import(project=project, path=path, mapping=ArgillaMapping())
     assert [r[3] for r in labels(project) if r[0].startswith("What is the capital")] == [0]
+
+
+@pytest.mark.django_db
+def test_unreadable_files_are_a_field_error(project, tmp_path):
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(Invalid) as error:
+        argilla_import(project=project, path=damaged, mapping=ArgillaMapping())
+    assert error.value.field == "file"
+    with pytest.raises(Invalid) as error:
+        label_studio_import(project=project, raw=b"[" * 100_000)
+    assert error.value.field == "file"
+    with pytest.raises(Invalid) as error:
+        label_studio_import(project=project, raw=b"\xff\xfe")
+    assert error.value.field == "file"
