@@ -10,8 +10,6 @@ check never saw.
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from integrations.webhooks.targets import DEFAULT_PORTS, Target
 
 EXCERPT_CHARS = 300
@@ -36,6 +34,8 @@ def _host_header(target: Target) -> str:
 
 def signed_post(*, target: Target, body: bytes, headers: dict[str, str], timeout: float) -> PostResult:
     """POST ``body`` to the first vetted address that accepts a connection."""
+    import httpx  # here, not at module level: every web and worker process imports this module at start
+
     started = time.monotonic()
     error = ""
     with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client:
