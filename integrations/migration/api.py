@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -97,7 +97,9 @@ class ArgillaImportApi(APIView):
 class LabelStudioExportApi(APIView):
     """The project's items and labels as a Label Studio JSON export (a download)."""
 
-    @extend_schema(responses={(200, "application/json"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/json"): {
+        "type": "array", "description": "Label Studio tasks (data, annotations, predictions, meta).",
+        "items": {"type": "object", "additionalProperties": True}}})
     def get(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
         tasks = services.label_studio_tasks(project=project, actor=request.user)
