@@ -59,3 +59,11 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 proc_name = "palate-web"
+
+
+def child_exit(server, worker):
+    # prometheus-client multiprocess mode (integrations/metrics): a dead worker's
+    # live gauges must stop counting; its counters stay summed.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

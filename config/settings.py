@@ -4,6 +4,7 @@ Embedded defaults (SQLite file, filesystem Celery broker) let `make run` work on
 a laptop with no server; production sets DATABASE_URL and CELERY_BROKER_URL.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,9 +52,11 @@ INSTALLED_APPS = [
     "training",
     "frontend",
     "audit",
+    "integrations",
 ]
 
 MIDDLEWARE = [
+    "integrations.metrics.middleware.RequestMetricsMiddleware",  # first: it times the whole request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -156,7 +159,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 # load balancers send over HTTP) and browsers are told to stay on HTTPS.
 # Loopback tools that serve plain HTTP set SECURE_SSL_REDIRECT=0.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -334,6 +337,30 @@ CELERY_BEAT_SCHEDULE["requeue-stale-exports"] = {
     "task": "annotation.tasks.dataset_exports_requeue_stale_task",
     "schedule": env_int("PALATE_EXPORT_WATCHDOG_SECONDS", 300),
 }
+
+# Integrations (integrations/): signed webhooks. Targets on loopback, private or
+# link-local addresses are refused unless PALATE_WEBHOOK_ALLOW_PRIVATE is on.
+PALATE_WEBHOOK_ALLOW_PRIVATE = env_bool("PALATE_WEBHOOK_ALLOW_PRIVATE", False)
+PALATE_WEBHOOK_TIMEOUT_SECONDS = env_int("PALATE_WEBHOOK_TIMEOUT_SECONDS", 10)
+PALATE_WEBHOOK_MAX_ATTEMPTS = env_int("PALATE_WEBHOOK_MAX_ATTEMPTS", 8)
+PALATE_WEBHOOK_BACKOFF_SECONDS = env_int("PALATE_WEBHOOK_BACKOFF_SECONDS", 30)
+PALATE_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("PALATE_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+PALATE_WEBHOOK_QUEUE_EMPTY_SECONDS = env_int("PALATE_WEBHOOK_QUEUE_EMPTY_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "integrations.tasks.webhook_deliveries_sweep_task",
+    "schedule": env_int("PALATE_WEBHOOK_SWEEP_SECONDS", 60),
+}
+# Prometheus metrics at /metrics (integrations/metrics): a bearer token, or a client
+# address in the allow-list (loopback under DEBUG, nobody otherwise: behind a local
+# proxy every request comes from loopback). Web and worker processes write their
+# instruments to one multiprocess directory, which prometheus-client reads from
+# the environment when it is imported: set here, before any app imports it.
+PALATE_METRICS_TOKEN = env_str("PALATE_METRICS_TOKEN", "")
+PALATE_METRICS_ALLOW = env_list("PALATE_METRICS_ALLOW", ["127.0.0.1", "::1"] if DEBUG else [])
+PALATE_METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+PALATE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PALATE_METRICS_DIR)
+PALATE_WORKER_HEARTBEAT_SECONDS = env_int("PALATE_WORKER_HEARTBEAT_SECONDS", 15)
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 
+from integrations.metrics.views import metrics
+
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -13,6 +15,8 @@ urlpatterns = [
     path("api/", include("generation.urls")),
     path("api/", include("training.urls")),
     path("api/", include("audit.urls")),
+    path("api/", include("integrations.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("", include("frontend.urls")),
 ]

@@ -14,6 +14,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.events import event_emit
 from annotation.models import (
     Adjudication,
     Annotation,
@@ -147,6 +148,9 @@ def item_consensus_recompute(*, project: Project, method: str | None = None,
     # per window); if an on-demand one does, the rows of whichever commits last
     # stand until the next recompute, which the next submission schedules.
     with transaction.atomic():
+        # Flagged before this run: only items newly needing a decision are announced.
+        was_flagged = set(ItemConsensus.objects.filter(project=project, needs_adjudication=True)
+                          .values_list("item_id", flat=True))
         ItemConsensus.objects.bulk_create(
             objects, batch_size=1000, update_conflicts=True, unique_fields=["item"],
             update_fields=["method", "label", "strength", "ranking", "agreement", "confidence",
@@ -154,6 +158,11 @@ def item_consensus_recompute(*, project: Project, method: str | None = None,
         # Every current row now carries this run's stamp; older stamps belong
         # to items that lost all their labels.
         ItemConsensus.objects.filter(project=project).exclude(computed_at=now).delete()
+        for o in objects:
+            if o.needs_adjudication and o.item_id not in was_flagged:
+                event_emit(project_id=project.pk, name="item.needs_adjudication", data={
+                    "item_id": o.item_id, "method": method, "confidence": o.confidence,
+                    "agreement": o.agreement, "n_labels": o.n_labels, "threshold": threshold})
     flagged = sum(o.needs_adjudication for o in objects)
     return {"method": method, "n_items": len(objects), "n_flagged": flagged,
             "threshold": threshold, "min_labels": min_labels}

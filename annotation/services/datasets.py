@@ -21,6 +21,7 @@ from annotation.datasets.pairs import (
     ranking_pairs,
 )
 from annotation.errors import Invalid
+from annotation.events import event_emit
 from annotation.models import (
     Annotation,
     AnnotationSource,
@@ -385,6 +386,9 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     values = {"status": SnapshotStatus.READY, "counts": writer.counts, "agreement": summary,
               "content_hash": writer.digest.hexdigest(), "finished_at": timezone.now()}
     DatasetSnapshot.objects.filter(pk=snapshot.pk).update(**values)
+    event_emit(project_id=project.pk, name="snapshot.built", data={
+        "snapshot_id": snapshot.pk, "version": snapshot.version, "content_hash": values["content_hash"],
+        "counts": writer.counts, "agreement": summary, "code_version": snapshot.code_version})
 
 
 def dataset_snapshot_request(*, project: Project, filters: dict | None = None,

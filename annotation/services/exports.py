@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation.datasets.writers import FORMATS, STYLES, export_row_count, export_write
 from annotation.errors import Invalid
+from annotation.events import event_emit
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,11 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
                         size_bytes=archive.stat().st_size,
                         progress_rows=sum(manifest["rows"].values()),
                         finished_at=timezone.now())
+            event_emit(project_id=snapshot.project_id, name="export.ready", data={
+                "export_id": export.pk, "snapshot_id": snapshot.pk, "snapshot_version": snapshot.version,
+                "content_hash": snapshot.content_hash, "format": export.format,
+                "size_bytes": archive.stat().st_size,
+                "download_path": f"/api/projects/{snapshot.project_id}/exports/{export.pk}/download/"})
     except Exception as error:
         mine.update(status=ExportStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
         raise

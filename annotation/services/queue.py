@@ -16,6 +16,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotation.errors import Conflict
+from annotation.events import event_emit
 from annotation.models import Assignment, AssignmentStatus, ComparisonItem, Project
 from annotation.services import queue_sql
 
@@ -126,6 +127,13 @@ def item_claim_next(*, project: Project, labeler) -> Assignment | None:
             assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
         if assignment is None and leases_reclaim_expired(project=project, now=now):
             assignment = _claim(project=project, labeler=labeler, gold=False, now=now)
+        if assignment is None and not ComparisonItem.objects.filter(
+                project=project, is_open=True, is_gold=False).exists():
+            # Not only this labeler's queue: no open item is left for anyone (the
+            # partial queue index answers this). Subscribers hear it at most once
+            # per quiet period (integrations.webhooks.services).
+            event_emit(project_id=project.pk, name="project.queue_empty",
+                       data={"labeler_waiting": True, "overlap": project.overlap})
     # A new lease's item loads lazily when a caller needs it: the API view
     # re-reads the lease with its prompt and responses in one go anyway.
     return assignment

@@ -1,4 +1,5 @@
 import re
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,6 +11,7 @@ from annotation.services.exports import dataset_export_request, dataset_export_r
 from annotation.services.queue import item_claim_next
 from annotation.services.tokens import token_create
 from generation.models import GenerationJob, ModelRole, ModelSpec
+from integrations.models import WebhookDelivery, WebhookSubscription
 from training.models import TrainingRun
 
 # Objects the sweep and the fuzzer cannot cheaply build get an id that exists
@@ -56,6 +58,10 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
     job = GenerationJob.objects.create(project=project)
     job.model_specs.add(model)
     run = TrainingRun.objects.create(project=project, snapshot=snapshot, base_model=model)
+    webhook = WebhookSubscription.objects.create(project=project, url="https://93.184.215.14/",
+                                                 events=["export.ready"], secret="whsec_sweep")
+    delivery = WebhookDelivery.objects.create(subscription=webhook, event="export.ready",
+                                              event_id=uuid.uuid4(), payload={})
     ids = {"project_id": project.pk, "membership_id": Membership.objects.get(project=project,
                                                                               user=labeler2).pk,
            "prompt_id": items[0].prompt_id, "item_id": items[0].pk, "assignment_id": lease.pk,
@@ -63,6 +69,7 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
            "export_id": export.pk, "job_id": job.pk, "run_id": run.pk, "round_id": MISSING,
            "evaluation_id": MISSING, "uidb64": "MQ", "token": "not-a-valid-token",
            "secret": "not-a-valid-invite", "invite_id": MISSING, "user_id": outsider.pk,
+           "webhook_id": webhook.pk, "delivery_id": delivery.pk,
            # admin/ patterns
            "object_id": project.pk, "app_label": "annotation", "content_type_id": 1,
            "url": "nothing-here", "id": labeler.pk}

@@ -67,6 +67,8 @@ def everyone(status) -> dict:
 SWEEP: dict[str, dict[str, dict]] = {
     # ----- health, login, password reset -----
     "healthz": {"get": everyone(200)},
+    # Prometheus scrapes with a token or from an allowed address; the tests' settings allow neither.
+    "metrics": {"get": everyone(403)},
     # Signed-in users are sent home; an empty form is shown again with its errors.
     "login/": {"get": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302),
                "post": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302)},
@@ -185,6 +187,18 @@ SWEEP: dict[str, dict[str, dict]] = {
         "get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/human/": {
         "get": api_role(CURATE, ok=404), "post": api_role(CURATE, ok=404)},
+    # ----- API: integrations (webhooks send project data out: admins only) -----
+    "api/projects/<int:project_id>/webhooks/": {"get": api_role(MANAGE), "post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/": {
+        "get": api_role(MANAGE), "patch": api_role(MANAGE), "delete": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/test/": {"post": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/": {"get": api_role(MANAGE)},
+    "api/projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver/": {
+        "post": api_role(MANAGE)},
+    # Migration in and out: like the other imports and exports, for admins and engineers.
+    "api/projects/<int:project_id>/imports/label-studio/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/imports/argilla/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/exports/label-studio/": {"get": api_role(CURATE)},
 }
 
 

@@ -36,6 +36,7 @@ from annotation.errors import Conflict, DomainError, Invalid
 from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
 from generation.models import JobStatus, ModelRole, ModelSpec
 from training.beat import periodic_task_sync
+from training.events import loop_round_finished_emit
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
 from training.models import RunKind, RunStatus, TrainingRun
 from training.services.schedules import new_pairs_upper_bound, snapshot_pairs
@@ -260,14 +261,19 @@ def loop_round_advance(*, round_id: int, worker_id: str = "") -> LoopRound | Non
         else:
             logger.exception("loop round %s failed", round_id)
             message = f"{type(error).__name__}: {error}"
-        LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING, attempt=rnd.attempt).update(
-            status=RoundStatus.FAILED, error=message[:10_000], finished_at=timezone.now(), lease_until=None)
+        with transaction.atomic():  # the status and its announcement commit together
+            if LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING, attempt=rnd.attempt).update(
+                    status=RoundStatus.FAILED, error=message[:10_000], finished_at=timezone.now(),
+                    lease_until=None):
+                loop_round_finished_emit(round_id=rnd.pk)
     return LoopRound.objects.filter(pk=round_id).first()
 
 
 def _finish(worker: _Worker, **fields) -> bool:
-    worker.write(status=RoundStatus.SUCCEEDED, stage=RoundStage.DONE, finished_at=timezone.now(),
-                 lease_until=None, **fields)
+    with transaction.atomic():  # the status and its announcement commit together
+        worker.write(status=RoundStatus.SUCCEEDED, stage=RoundStage.DONE, finished_at=timezone.now(),
+                     lease_until=None, **fields)
+        loop_round_finished_emit(round_id=worker.rnd.pk)
     return True
 
 

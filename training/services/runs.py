@@ -32,6 +32,7 @@ from annotation.validation import MAX_ID
 from generation.models import ModelRole, ModelSpec
 from generation.services.registry import model_specs_usable
 from training.distributed.resources import Resources, resources_from_dict
+from training.events import training_run_finished_emit
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
 from training.policy.config import policy_config_from_dict
@@ -263,14 +264,19 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
                 if mine.update(status=RunStatus.FAILED, finished_at=now, eta_at=None,
                                error=f"gave up after {attempt} attempts: {note}"):
                     counts["failed"] += 1
+                    training_run_finished_emit(run_id=pk)
             elif mine.update(status=RunStatus.QUEUED, worker_id="", eta_at=None,
                              error=f"requeued: {note}"):
                 _enqueue(pk)
                 counts["requeued"] += 1
-    counts["timed_out"] = TrainingRun.objects.filter(
-        status=RunStatus.RUNNING, claimed_at__lt=now - time_limit).update(
-        status=RunStatus.FAILED, finished_at=now, eta_at=None,
-        error=f"hard time limit ({int(time_limit.total_seconds())} s) exceeded")
+    overdue = TrainingRun.objects.filter(status=RunStatus.RUNNING, claimed_at__lt=now - time_limit)
+    for pk in overdue.values_list("pk", flat=True):
+        with transaction.atomic():
+            if overdue.filter(pk=pk).update(
+                    status=RunStatus.FAILED, finished_at=now, eta_at=None,
+                    error=f"hard time limit ({int(time_limit.total_seconds())} s) exceeded"):
+                counts["timed_out"] += 1
+                training_run_finished_emit(run_id=pk)
     return counts
 
 
@@ -462,12 +468,20 @@ def _finish_succeeded(run: TrainingRun, result) -> bool:
                           timings={k: round(v, 3) for k, v in result.timings.items()},
                           device=result.device[:200], output_model=spec, heartbeat_at=timezone.now())
         run.refresh_from_db()
+        training_run_finished_emit(run_id=run.pk)
         if not policy:
             # A new reward model takes over at once (in the same transaction, so
             # no one sees it succeeded but not in use); whether a new policy
             # replaces the one in use is for its evaluation (the loop) to decide.
             training_run_activate(run=run)
     return True
+
+
+def _fail(run: TrainingRun, message: str) -> None:
+    with transaction.atomic():  # the status and its announcement commit together
+        if _mine(run).update(status=RunStatus.FAILED, finished_at=timezone.now(), eta_at=None,
+                             error=message[:10_000]):
+            training_run_finished_emit(run_id=run.pk)
 
 
 def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | None:
@@ -482,8 +496,7 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
     except StopTraining:
         logger.info("training run %s stopped: cancelled, or no longer attempt %s's", run.pk, run.attempt)
     except TimeLimitReached as error:
-        _mine(run).update(status=RunStatus.FAILED, finished_at=timezone.now(), eta_at=None,
-                          error=f"{error}; resume continues from the checkpoint")
+        _fail(run, f"{error}; resume continues from the checkpoint")
     except Exception as error:
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -492,8 +505,7 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
         else:
             logger.exception("training run %s failed", run.pk)
             message = f"{type(error).__name__}: {error}"
-        _mine(run).update(status=RunStatus.FAILED, finished_at=timezone.now(), eta_at=None,
-                          error=message[:10_000])
+        _fail(run, message)
     else:
         if not _finish_succeeded(run, result):
             logger.info("training run %s finished but was cancelled meanwhile", run.pk)
