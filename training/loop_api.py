@@ -30,12 +30,18 @@ SETTING_FIELDS = ["enabled", "check_every_minutes", "min_interval_hours", "min_n
 MODEL_FIELDS = ["base_policy", "reward_base_model"]
 
 
+INT32_MAX = 2**31 - 1
+MINUTES_A_YEAR = 366 * 24 * 60
+HOURS_A_YEAR = 366 * 24
+
+
 class LoopSettingInput(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
-    check_every_minutes = serializers.IntegerField(required=False, min_value=1)
-    min_interval_hours = serializers.FloatField(required=False, min_value=0)
-    min_new_pairs = serializers.IntegerField(required=False, min_value=0)
-    prompts_per_round = serializers.IntegerField(required=False, min_value=1)
+    # Upper bounds: the columns are 32-bit integers (a larger value was a 500 on PostgreSQL).
+    check_every_minutes = serializers.IntegerField(required=False, min_value=1, max_value=MINUTES_A_YEAR)
+    min_interval_hours = serializers.FloatField(required=False, min_value=0, max_value=HOURS_A_YEAR)
+    min_new_pairs = serializers.IntegerField(required=False, min_value=0, max_value=INT32_MAX)
+    prompts_per_round = serializers.IntegerField(required=False, min_value=1, max_value=INT32_MAX)
     base_policy = serializers.CharField(required=False, allow_blank=True,
                                         help_text="A registered policy's name; empty: the default policy.")
     reward_base_model = serializers.CharField(required=False, allow_blank=True,

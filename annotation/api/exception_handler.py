@@ -1,6 +1,6 @@
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -25,6 +25,13 @@ def palate_exception_handler(exc, context):
     if isinstance(exc, DatabaseError) and "could not serialize" in str(exc):
         return Response({"code": "retry", "detail": "Busy, retry."}, status=503,
                         headers={"Retry-After": "1"})
+    if isinstance(exc, DataError):
+        # A value the database cannot store (a number past its column's range, say)
+        # that a serializer let through: the statement failed, so nothing was
+        # written. Serializers bound their fields and name them; this is the net.
+        logger.warning("value out of the database's range: %s", exc)
+        return Response({"code": "out_of_range",
+                         "detail": "A value is outside the range the database can store."}, status=400)
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is unreachable (restarting, failing over) or dropped the
         # connection mid-request: nothing was committed that the client cannot

@@ -238,3 +238,27 @@ def test_an_over_long_json_line_is_refused_without_reading_it_whole(engineer, pr
     assert response.status_code == 400
     assert response.json()["line"] == 1
     assert "import limit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "multipart"])
+@pytest.mark.parametrize(("field", "value"), [
+    ("check_every_minutes", 2**31), ("min_new_pairs", 10**20), ("prompts_per_round", 10**20),
+    ("min_interval_hours", 1e308),
+])
+def test_a_loop_setting_past_its_column_is_a_400_naming_the_field(admin, project, field, value, fmt):
+    """Once a 500 on PostgreSQL (integer out of range), found by the fuzzer."""
+    response = client_for(admin).put(f"/api/projects/{project.pk}/loop/", {field: value}, format=fmt)
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+
+
+def test_a_value_the_database_cannot_store_is_a_400_not_a_500(admin, project):
+    """The net under every serializer: a DataError means nothing was written."""
+    from django.db import DataError
+    from rest_framework.test import APIRequestFactory
+
+    from annotation.api.exception_handler import palate_exception_handler
+
+    request = APIRequestFactory().get("/")
+    response = palate_exception_handler(DataError("integer out of range"), {"request": request})
+    assert response.status_code == 400 and response.data["code"] == "out_of_range"
