@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
-from annotation.api.views_imports import ImportOutput
 from integrations.migration import services
 from integrations.migration.argilla import ArgillaMapping
 from integrations.migration.uploads import MAX_UPLOAD_BYTES, too_large, upload_save, zip_unpack
@@ -33,6 +32,17 @@ def _declared_size_check(request) -> None:
 def _names(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
+
+
+class MigrationImportOutput(serializers.Serializer):
+    """What an import from another tool created (the raw import's counts)."""
+
+    format = serializers.CharField()
+    created = serializers.IntegerField(help_text="Items created.")
+    skipped = serializers.IntegerField(help_text="Items already in the project or repeated.")
+    prompts_created = serializers.IntegerField()
+    annotations = serializers.IntegerField(help_text="Labels created.")
+    annotations_skipped = serializers.IntegerField(help_text="Labels skipped.")
 
 class LabelStudioImportInput(serializers.Serializer):
     file = serializers.FileField(help_text="Label Studio's JSON export (*.json).")
@@ -56,7 +66,8 @@ class ArgillaImportInput(serializers.Serializer):
 class LabelStudioImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": LabelStudioImportInput}, responses={201: ImportOutput})
+    @extend_schema(request={"multipart/form-data": LabelStudioImportInput},
+                   responses={201: MigrationImportOutput})
     def post(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
         _declared_size_check(request)
@@ -66,13 +77,14 @@ class LabelStudioImportApi(APIView):
             path = upload_save(data.validated_data["file"], Path(folder), (".json",))
             result = services.label_studio_import(project=project, raw=path.read_bytes(), actor=request.user,
                                                   relabel=data.validated_data["relabel"])
-        return Response(ImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
+        return Response(MigrationImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
 
 
 class ArgillaImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ArgillaImportInput}, responses={201: ImportOutput})
+    @extend_schema(request={"multipart/form-data": ArgillaImportInput},
+                   responses={201: MigrationImportOutput})
     def post(self, request, project_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
         _declared_size_check(request)
@@ -91,7 +103,7 @@ class ArgillaImportApi(APIView):
                 path = zip_unpack(path, unpacked)
             result = services.argilla_import(project=project, path=path, mapping=mapping, actor=request.user,
                                              relabel=values["relabel"])
-        return Response(ImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
+        return Response(MigrationImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
 
 
 class LabelStudioExportApi(APIView):
