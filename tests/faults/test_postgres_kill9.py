@@ -76,10 +76,23 @@ class Cluster:
         as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "root",
                     "--no-sync")
 
-    def start(self) -> None:
-        as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "120",
-                    "-o", f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 "
-                          "-c max_connections=100", "start")
+    def start(self, *, retry_for: float = 0.0) -> None:
+        """Start the server. After a kill -9 the killed backends can hold the old
+        shared memory for a moment, and the postmaster refuses to start while
+        they do: ``retry_for`` seconds of retries cover that (crash recovery
+        itself runs inside the successful start)."""
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                            "-t", "120", "-o", f"-p {self.port} -k {self.data} "
+                            "-c listen_addresses=127.0.0.1 -c max_connections=100", "start")
+                return
+            except subprocess.CalledProcessError as error:
+                if time.monotonic() > deadline:
+                    log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+                    pytest.fail(f"pg_ctl start failed: {error.stderr}\n{error.stdout}\nserver log:\n{log}")
+                time.sleep(0.5)
 
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
@@ -225,7 +238,7 @@ def test_200_labelers_ride_out_a_kill_9_of_postgres_with_nothing_lost_or_over_as
         before = sum(len(labeler.acks) for labeler in labelers)
         cluster.kill9()
         time.sleep(1.0)  # labelers keep sending meanwhile
-        cluster.start()  # crash recovery
+        cluster.start(retry_for=60)  # crash recovery
         up_at = time.monotonic()
         deadline = time.monotonic() + 300
         while sum(ack[3] > up_at for labeler in labelers for ack in labeler.acks) < LABELERS:
