@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 
 from annotation import access
-from annotation.errors import DomainError, Forbidden, NotFound
+from annotation.errors import DomainError, Forbidden, Invalid, NotFound
 from annotation.models import Project
 
 
@@ -36,3 +36,19 @@ def post_action(request, project: Project, actions: dict[str, Callable], page: s
         except DomainError as error:
             messages.error(request, str(error))
     return redirect(page, project_id=project.pk)
+
+
+def form_numbers(post, fields: dict[str, type], *, prefix: str = "") -> dict:
+    """The filled-in numeric fields of a form, typed (``fields``: name → int or
+    float); blank ones are left out. Invalid names a bad one as ``prefix + name``."""
+    values: dict = {}
+    for name, kind in fields.items():
+        raw = (post.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise Invalid(f"must be {noun}", field=f"{prefix}{name}") from None
+    return values

@@ -25,7 +25,7 @@ from annotation import access
 from annotation.errors import Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotStatus
 from annotation.validation import id_clean
-from frontend.views.common import post_action, project_for_page
+from frontend.views.common import form_numbers, post_action, project_for_page
 from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
@@ -176,18 +176,7 @@ def _default_backbone(project) -> str:
 # Actions ----------------------------------------------------------------------
 def hyperparameters_from_form(post) -> dict:
     """The offered fields that were filled in, typed; Invalid names a bad one."""
-    from annotation.errors import Invalid
-
-    values: dict = {}
-    for name, kind in FORM_NUMBERS.items():
-        raw = (post.get(name) or "").strip()
-        if not raw:
-            continue
-        try:
-            values[name] = kind(raw)
-        except ValueError:
-            noun = "an integer" if kind is int else "a number"
-            raise Invalid(f"must be {noun}", field=f"hyperparameters.{name}") from None
+    values = form_numbers(post, FORM_NUMBERS, prefix="hyperparameters.")
     for name in FORM_CHOICES:
         raw = (post.get(name) or "").strip()
         if raw:
@@ -202,17 +191,8 @@ RESOURCE_NUMBERS: dict[str, type] = {"processes_per_node": int, "nodes": int, "g
 
 def resources_from_form(post) -> dict:
     """The run's resources from the form (blank fields keep the defaults); Invalid names a bad one."""
-    from annotation.errors import Invalid
-
-    values: dict = {"strategy": (post.get("strategy") or "single").strip()}
-    for name, kind in RESOURCE_NUMBERS.items():
-        raw = (post.get(name) or "").strip()
-        if raw:
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                raise Invalid("must be a number", field=f"resources.{name}") from None
-    return values
+    return {"strategy": (post.get("strategy") or "single").strip(),
+            **form_numbers(post, RESOURCE_NUMBERS, prefix="resources.")}
 
 
 def _memory_hint(project: Project, backbone: str) -> str:

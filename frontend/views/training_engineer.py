@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from annotation import access
 from annotation.errors import DomainError, Invalid
 from audit.services import audit_record
-from frontend.views.common import project_for_page
+from frontend.views.common import form_numbers, project_for_page
 from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
 from training.loop.models import LoopRound, LoopSetting
@@ -37,20 +37,6 @@ LOOP_NUMBERS: dict[str, type] = {
     "check_every_minutes": int, "min_interval_hours": float, "min_new_pairs": int,
     "prompts_per_round": int, "win_threshold": float,
 }
-
-
-def _numbers(post, fields: dict[str, type], prefix: str) -> dict:
-    values: dict = {}
-    for name, kind in fields.items():
-        raw = (post.get(name) or "").strip()
-        if not raw:
-            continue
-        try:
-            values[name] = kind(raw)
-        except ValueError:
-            noun = "an integer" if kind is int else "a number"
-            raise Invalid(f"must be {noun}", field=f"{prefix}{name}") from None
-    return values
 
 
 def engineer_context(*, project) -> dict:
@@ -73,7 +59,7 @@ def _start_policy(request, project) -> str:
     kind = request.POST.get("kind")
     if kind not in (RunKind.DPO, RunKind.SFT):
         raise Invalid("must be dpo or sft", field="kind")
-    hyperparameters = _numbers(request.POST, POLICY_NUMBERS, "hyperparameters.")
+    hyperparameters = form_numbers(request.POST, POLICY_NUMBERS, prefix="hyperparameters.")
     if kind == RunKind.DPO and request.POST.get("loss"):
         hyperparameters["loss"] = request.POST["loss"]
     hyperparameters["lora"] = request.POST.get("lora") == "on"
@@ -93,7 +79,7 @@ def _start_policy(request, project) -> str:
 
 def _loop_settings(request, project) -> str:
     setting = LoopSetting.objects.get(pk=loop_services.loop_setting_for(project=project).pk)
-    values = _numbers(request.POST, LOOP_NUMBERS, "")
+    values = form_numbers(request.POST, LOOP_NUMBERS)
     values["enabled"] = request.POST.get("enabled") == "on"
     for name, value in values.items():
         setattr(setting, name, value)
@@ -118,7 +104,7 @@ def _schedule_save(request, project) -> str:
     schedule = (TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first()
                 or TrainingSchedule(project=project, kind=RunKind.REWARD))
     created = schedule.pk is None
-    values = _numbers(request.POST, SCHEDULE_NUMBERS, "")
+    values = form_numbers(request.POST, SCHEDULE_NUMBERS)
     if any(v < 0 for v in values.values()) or values.get("check_every_minutes") == 0:
         field = next(k for k, v in values.items() if v < 0 or (k == "check_every_minutes" and v == 0))
         raise Invalid("must be a positive number", field=field)
