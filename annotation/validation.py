@@ -5,8 +5,14 @@ Each function returns cleaned values or raises Invalid naming the field.
 
 from annotation.errors import Invalid
 from annotation.json_input import json_text_problem
-from annotation.models import Project, TaskType
+from annotation.models import Project
 from annotation.splits import ROLES
+from annotation.task_types import task_type_of
+from annotation.task_types.pairwise import strength_clean
+from annotation.task_types.ranking import ranking_clean
+
+__all__ = ["gold_answer_clean", "id_clean", "label_clean", "messages_clean", "ranking_clean",
+           "ratings_clean", "strength_clean"]
 
 MAX_TEXT = 200_000
 MAX_ID = 2**63 - 1  # a bigint primary key; SQLite's driver overflows past it
@@ -53,32 +59,6 @@ def messages_clean(value, *, field: str = "messages") -> list[dict]:
     return cleaned
 
 
-def strength_clean(project: Project, strength, both_bad: bool) -> int | None:
-    if strength is None:
-        if not both_bad:
-            raise Invalid("a preference strength is required unless both are bad", field="strength")
-        return None
-    if isinstance(strength, bool) or not isinstance(strength, int) or not -2 <= strength <= 2:
-        raise Invalid("must be an integer from -2 (A much better) to 2 (B much better)",
-                      field="strength")
-    if strength == 0 and not project.allow_ties:
-        raise Invalid("this project does not allow ties", field="strength")
-    return strength
-
-
-def ranking_clean(project: Project, ranking) -> list[int]:
-    """Ranks per canonical position, renumbered densely (1, 2, 2, 3)."""
-    k = project.num_responses
-    if not isinstance(ranking, list) or len(ranking) != k:
-        raise Invalid(f"must list one rank for each of the {k} responses", field="ranking")
-    if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in ranking):
-        raise Invalid("ranks must be positive integers (1 is best)", field="ranking")
-    if not project.allow_ties and len(set(ranking)) != k:
-        raise Invalid("this project does not allow ties", field="ranking")
-    dense = {rank: i + 1 for i, rank in enumerate(sorted(set(ranking)))}
-    return [dense[r] for r in ranking]
-
-
 def ratings_clean(project: Project, ratings) -> dict[str, list[int | None]]:
     if ratings in (None, {}):
         return {}
@@ -112,20 +92,11 @@ def label_clean(project: Project, data: dict) -> dict:
     both_bad = bool(data.get("both_bad", False))
     cleaned = {
         "both_bad": both_bad,
-        "strength": None,
-        "ranking": None,
         "ratings": ratings_clean(project, data.get("ratings")),
         "rationale": str(data.get("rationale") or "")[:MAX_RATIONALE],
         "flagged_unsafe": bool(data.get("flagged_unsafe", False)),
     }
-    if project.task_type == TaskType.PAIRWISE:
-        if data.get("ranking") is not None:
-            raise Invalid("pairwise projects take a strength, not a ranking", field="ranking")
-        cleaned["strength"] = strength_clean(project, data.get("strength"), both_bad)
-    else:
-        if data.get("strength") is not None:
-            raise Invalid("ranking projects take a ranking, not a strength", field="strength")
-        cleaned["ranking"] = ranking_clean(project, data.get("ranking"))
+    cleaned.update(task_type_of(project).judgement_clean(project, data, both_bad=both_bad))
     time_ms = data.get("time_on_task_ms")
     if time_ms is not None and (
         isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms < 2**31
@@ -136,17 +107,8 @@ def label_clean(project: Project, data: dict) -> dict:
 
 
 def gold_answer_clean(project: Project, answer) -> dict:
-    """Pairwise: {"min": a, "max": b} (or {"strength": v}); ranking: {"ranking": [...]}."""
+    """The expected answer of a gold item, in the task type's shape (pairwise
+    {"min", "max"}, ranking {"ranking"}, feedback {"feedback"})."""
     if not isinstance(answer, dict):
         raise Invalid("a gold item needs an expected answer object", field="gold_answer")
-    if project.task_type == TaskType.PAIRWISE:
-        if "strength" in answer:
-            answer = {"min": answer["strength"], "max": answer["strength"]}
-        low, high = answer.get("min"), answer.get("max")
-        for bound in (low, high):
-            if isinstance(bound, bool) or not isinstance(bound, int) or not -2 <= bound <= 2:
-                raise Invalid("min and max must be integers from -2 to 2", field="gold_answer")
-        if low > high:
-            raise Invalid("min must not exceed max", field="gold_answer")
-        return {"min": low, "max": high}
-    return {"ranking": ranking_clean(project, answer.get("ranking"))}
+    return task_type_of(project).gold_answer_clean(project, answer)

@@ -16,7 +16,6 @@ from annotation.models import (
     ComparisonItem,
     Membership,
     Project,
-    TaskType,
 )
 from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
@@ -146,7 +145,8 @@ def lease_content(*, assignment: Assignment) -> dict:
         "similarity": None,
         "near_identical": False,
     }
-    if assignment.project.task_type == TaskType.PAIRWISE and len(ordered) == 2:
+    # A word diff helps compare two responses (pairwise); one or K > 2 get none.
+    if len(ordered) == 2:
         diff = word_diff(ordered[0], ordered[1])
         if diff is not None:
             responses[0]["diff_html"], responses[1]["diff_html"], similarity = diff

@@ -74,6 +74,7 @@ class Strategy(models.TextChoices):
     RANDOM_PAIRS = "random_pairs", "A random subset of the pairs"
     CROSS_MODEL = "cross_model", "Cross-model A/B (one sample of each of two models)"
     RANKING = "ranking", "K-way ranking sets"
+    SINGLE = "single", "One response per item (feedback)"
 
 
 class GenerationJob(models.Model):

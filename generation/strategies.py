@@ -110,14 +110,23 @@ def ranking(candidates: Sequence[Candidate], *, k: int, max_items: int | None,
     return groups if max_items is None else groups[:max_items]
 
 
+def single(candidates: Sequence[Candidate], *, k: int, max_items: int | None,
+           rng: random.Random) -> list[tuple[int, ...]]:
+    """One item per candidate (single-response feedback), in a shuffled order."""
+    order = list(range(len(candidates)))
+    rng.shuffle(order)
+    groups = [(i,) for i in order]
+    return groups if max_items is None else groups[:max_items]
+
+
 Strategy = Callable[..., list[tuple[int, ...]]]
 STRATEGIES: dict[str, Strategy] = {
     "all_pairs": all_pairs,
     "random_pairs": random_pairs,
     "cross_model": cross_model,
     "ranking": ranking,
+    "single": single,
     best_of_n.NAME: best_of_n.best_of_n,
 }
-PAIRWISE_STRATEGIES = {"all_pairs", "random_pairs", "cross_model", best_of_n.NAME}
 # Strategies that need each candidate's reward first: the job passes ``scores``.
 SCORED_STRATEGIES = {best_of_n.NAME}

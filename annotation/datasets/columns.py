@@ -5,7 +5,13 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from annotation.datasets.rows import META_COLUMNS, pair_tuples, transcript
+from annotation.datasets.rows import (
+    COMPLETION_META_COLUMNS,
+    META_COLUMNS,
+    completion_tuples,
+    pair_tuples,
+    transcript,
+)
 from annotation.models import DatasetSnapshot
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -59,4 +65,39 @@ def trl_batches(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool
         if meta:
             arrays += [pa.array(columns[3 + i], META_TYPES[name])
                        for i, name in enumerate(META_COLUMNS)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+KTO_META_TYPES = {"score": pa.float64(), "weight": pa.float64(), "agreement": pa.float64(),
+                  "num_labels": pa.int64(), "item_id": pa.int64(), "model_name": pa.string()}
+
+
+def kto_schema(*, style: str, meta: bool) -> pa.Schema:
+    """TRL's unpaired layout: prompt, completion, label (true: thumbs up)."""
+    turn = pa.list_(MESSAGE) if style == "conversational" else pa.string()
+    fields = [("prompt", turn), ("completion", turn), ("label", pa.bool_())]
+    if meta:
+        fields += [(name, KTO_META_TYPES[name]) for name in COMPLETION_META_COLUMNS]
+    return pa.schema(fields)
+
+
+def kto_batches(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool,
+                size: int) -> Iterator[pa.RecordBatch]:
+    schema = kto_schema(style=style, meta=meta)
+    rows = completion_tuples(snapshot, split=split, meta=meta)
+    while True:
+        chunk = [row for _, row in zip(range(size), rows, strict=False)]
+        if not chunk:
+            return
+        columns = list(zip(*chunk, strict=True))
+        prompts = [json.loads(text) for text in columns[0]]
+        if style == "conversational":
+            arrays = [_messages(prompts), _replies(list(columns[1]))]
+        else:
+            arrays = [pa.array([transcript(p) for p in prompts], pa.string()),
+                      pa.array(columns[1], pa.string())]
+        arrays.append(pa.array(columns[2], pa.bool_()))
+        if meta:
+            arrays += [pa.array(columns[3 + i], KTO_META_TYPES[name])
+                       for i, name in enumerate(COMPLETION_META_COLUMNS)]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)

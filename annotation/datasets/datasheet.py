@@ -11,6 +11,8 @@ from annotation.models import DatasetSnapshot, ItemResponse, TaskType
 from annotation.quality.agreement import krippendorff_alpha, reliability_matrix
 from annotation.quality.pairwise import COLLAPSED_CLASSES, STRENGTH_SCALE, collapse_strength
 from annotation.quality.reliability import length_bias, position_bias
+from annotation.task_types import task_type as task_type_for
+from annotation.task_types import task_type_of
 
 
 def _fmt(value) -> str:
@@ -88,6 +90,13 @@ def snapshot_quality(snapshot: DatasetSnapshot) -> dict:
     functions of annotation.quality. Figures undefined for the data are None."""
     from annotation.services.datasets import annotations_for_snapshot
 
+    task = task_type_of(snapshot.project)
+    if task.unpaired:
+        # One response per item: no position or length bias; the task type's own alphas.
+        report = task.agreement_report(snapshot.project, annotations_for_snapshot(snapshot),
+                                       n_resamples=0)
+        return {key: (report.get(key) or {}).get("estimate") for key in task.measures.alpha_titles} \
+            if report.get("n_annotations") else {}
     labels = annotations_for_snapshot(snapshot).order_by("pk").values_list(
         "item_id", "labeler_id", "strength", "display_order", "ranking")
     if snapshot.project.task_type == TaskType.RANKING:
@@ -112,6 +121,9 @@ def _share(name: str, figure: dict | None, what: str) -> str:
 def quality_lines(quality: dict, task_type: str) -> list[str]:
     if not quality:
         return ["- Krippendorff's alpha, position and length bias: n/a (no labels)"]
+    if "alpha_ordinal" not in quality:  # an unpaired type: its own alphas, no biases
+        titles = task_type_for(task_type).measures.alpha_titles
+        return [f"- {titles[key]}: {_fmt(value)}" for key, value in quality.items()]
     lines = [f"- Krippendorff's alpha (ordinal{', over ranks' if task_type == TaskType.RANKING else ''}): "
              f"{_fmt(quality['alpha_ordinal'])}"]
     if "alpha_nominal" in quality:

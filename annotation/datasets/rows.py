@@ -119,7 +119,52 @@ def raw_row(a: Annotation) -> dict:
                       for s in sorted(a.item.slots.all(), key=lambda s: s.position)],
         "labeler": labeler_pseudonym(a.labeler_id),
         "source": a.source, "display_order": a.display_order, "strength": a.strength,
-        "both_bad": a.both_bad, "ranking": a.ranking, "ratings": a.ratings,
+        "both_bad": a.both_bad, "ranking": a.ranking, "feedback": a.feedback, "ratings": a.ratings,
         "rationale": a.rationale, "flagged_unsafe": a.flagged_unsafe,
         "time_on_task_ms": a.time_on_task_ms, "created_at": a.created_at.isoformat(),
     }
+
+
+# Unpaired snapshots (SnapshotCompletion): TRL's unpaired preference layout,
+# prompt/completion/label, which KTOTrainer reads; SFT rows from the thumbs up.
+COMPLETION_META_COLUMNS = ("score", "weight", "agreement", "num_labels", "item_id", "model_name")
+
+
+def completion_tuples(snapshot: DatasetSnapshot, *, split: str, meta: bool = True,
+                      only_up: bool = False) -> Iterator[tuple]:
+    """The snapshot's labeled completions of one split as (prompt JSON text,
+    completion, label[, meta columns]), streamed by a server-side cursor."""
+    columns = ["CAST(prompt_messages AS text)", "completion", "label"]
+    if meta:
+        columns += list(COMPLETION_META_COLUMNS)
+    where = " AND label" if only_up else ""
+    sql = (f"SELECT {', '.join(columns)} FROM annotation_snapshotcompletion "  # noqa: S608 - fixed names
+           f"WHERE snapshot_id = %s AND split = %s{where} ORDER BY id")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [snapshot.pk, split])
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
+def _prompt_and_completion(prompt_json: str, completion: str, style: str) -> str:
+    dumps = json.dumps
+    if style == "conversational":
+        return f'{{"prompt": {prompt_json}, "completion": {_assistant(completion)}'
+    return (f'{{"prompt": {dumps(transcript(json.loads(prompt_json)), ensure_ascii=False)}, '
+            f'"completion": {dumps(completion, ensure_ascii=False)}')
+
+
+def kto_lines(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool) -> Iterator[str]:
+    """TRL unpaired rows (prompt, completion, label: true for a thumbs up) as JSON lines."""
+    for row in completion_tuples(snapshot, split=split, meta=meta):
+        line = _prompt_and_completion(row[0], row[1], style) + f', "label": {"true" if row[2] else "false"}'
+        if meta:
+            extra = dict(zip(COMPLETION_META_COLUMNS, row[3:], strict=True))
+            line += ", " + json.dumps(extra, ensure_ascii=False)[1:-1]
+        yield line + "}\n"
+
+
+def sft_lines(snapshot: DatasetSnapshot, *, split: str, style: str) -> Iterator[str]:
+    """SFT rows (prompt, completion) from the completions whose consensus is a thumbs up."""
+    for row in completion_tuples(snapshot, split=split, meta=False, only_up=True):
+        yield _prompt_and_completion(row[0], row[1], style) + "}\n"

@@ -8,6 +8,12 @@ prompt/chosen/rejected rows: a trainer reading only those three columns would
 learn a preference nobody expressed. The preference formats (trl, parquet, hf)
 hold decided pairs only; the ties go to ``ties.jsonl`` beside them, with the two
 responses as ``response_a``/``response_b`` (see rows.TIE_COLUMNS and the datasheet).
+
+Snapshots of an unpaired task type (single-response feedback) hold labeled
+completions instead of pairs: the same formats write TRL's unpaired
+prompt/completion/label rows (what KTOTrainer reads), and the preference
+formats add SFT rows (prompt/completion) from the thumbs-up ones under
+``sft/`` (one JSONL file per split).
 """
 
 import json
@@ -17,16 +23,18 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from annotation.datasets.columns import trl_batches, trl_schema
+from annotation.datasets.columns import kto_batches, kto_schema, trl_batches, trl_schema
 from annotation.datasets.datasheet import datasheet_markdown
 from annotation.datasets.privacy import filters_public
-from annotation.datasets.rows import raw_rows, tie_lines, trl_lines
+from annotation.datasets.rows import kto_lines, raw_rows, sft_lines, tie_lines, trl_lines
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
+from annotation.task_types import task_type_of
 
 FORMATS = ("trl", "raw", "parquet", "hf")
 PREFERENCE_FORMATS = ("trl", "parquet", "hf")
 TIES_FILE = "ties.jsonl"
+SFT_FOLDER = "sft"
 STYLES = ("conversational", "text")
 SPLITS = ("train", "test")
 PARQUET_BATCH = 10_000
@@ -54,9 +62,12 @@ def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str
                    progress: Progress) -> int:
     import pyarrow.parquet as pq
 
+    # Pairs (prompt/chosen/rejected), or an unpaired snapshot's prompt/completion/label.
+    unpaired = task_type_of(snapshot.project).unpaired
+    schema, batches = (kto_schema, kto_batches) if unpaired else (trl_schema, trl_batches)
     count = 0
-    with pq.ParquetWriter(path, trl_schema(style=style, meta=meta), compression="snappy") as writer:
-        for batch in trl_batches(snapshot, split=split, style=style, meta=meta, size=PARQUET_BATCH):
+    with pq.ParquetWriter(path, schema(style=style, meta=meta), compression="snappy") as writer:
+        for batch in batches(snapshot, split=split, style=style, meta=meta, size=PARQUET_BATCH):
             writer.write_batch(batch)
             count += batch.num_rows
             progress(count)
@@ -88,6 +99,7 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
     if out.exists() and not overwrite:
         raise Invalid(f"{out} exists (pass overwrite to replace it)", field="out")
     progress = progress or (lambda n: None)
+    unpaired = task_type_of(snapshot.project).unpaired
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -96,7 +108,8 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         for split in SPLITS:
             report = lambda n, base=done: progress(base + n)  # noqa: E731
             if fmt == "trl":
-                lines = trl_lines(snapshot, split=split, style=style, meta=meta)
+                rows = kto_lines if unpaired else trl_lines
+                lines = rows(snapshot, split=split, style=style, meta=meta)
                 counts[split] = _write_lines(tmp / f"{split}.jsonl", lines, report)
             elif fmt == "raw":
                 counts[split] = _write_lines(tmp / f"{split}.jsonl", _raw_lines(snapshot, split),
@@ -108,7 +121,13 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         if fmt == "hf":
             _parquet_to_hf(tmp)
         ties = {split: 0 for split in SPLITS}
-        if fmt in PREFERENCE_FORMATS:
+        sft = None
+        if fmt in PREFERENCE_FORMATS and unpaired:
+            (tmp / SFT_FOLDER).mkdir()
+            sft = {split: _write_lines(tmp / SFT_FOLDER / f"{split}.jsonl",
+                                       sft_lines(snapshot, split=split, style=style), lambda n: None)
+                   for split in SPLITS}
+        elif fmt in PREFERENCE_FORMATS:
             ties = _write_ties(tmp / TIES_FILE, snapshot, style)
         manifest = {
             "project": snapshot.project.slug, "snapshot_version": snapshot.version,
@@ -117,6 +136,8 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
             "code_version": snapshot.code_version,
             "ties": {"file": TIES_FILE if any(ties.values()) else None, "rows": ties},
         }
+        if sft is not None:
+            manifest["sft"] = {"folder": SFT_FOLDER, "rows": sft}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         (tmp / "datasheet.md").write_text(datasheet_markdown(snapshot, manifest))
         _replace(tmp, out)

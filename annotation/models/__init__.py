@@ -10,6 +10,7 @@ from annotation.models.datasets import (
     DatasetExport,
     DatasetSnapshot,
     ExportStatus,
+    SnapshotCompletion,
     SnapshotPair,
     SnapshotStatus,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Response",
     "ResponseSource",
     "Role",
+    "SnapshotCompletion",
     "SnapshotPair",
     "SnapshotStatus",
     "Split",

@@ -75,6 +75,36 @@ class SnapshotPair(models.Model):
         return f"Pair {self.pk} of snapshot {self.snapshot_id}"
 
 
+class SnapshotCompletion(models.Model):
+    """One unpaired example of a feedback snapshot: a prompt, one completion and
+    its consensus thumbs up (``label`` true) or down, as KTO trains on it.
+
+    ``agreement`` is the share of the item's labels on the consensus side,
+    ``score`` the share of thumbs up.
+    """
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="completions")
+    item_id = models.BigIntegerField()
+    prompt_id = models.BigIntegerField()
+    prompt_messages = models.JSONField()
+    response_id = models.BigIntegerField()
+    completion = models.TextField()
+    model_name = models.CharField(max_length=200, blank=True)
+    label = models.BooleanField()
+    score = models.FloatField()
+    weight = models.FloatField(default=1.0)
+    agreement = models.FloatField(null=True, blank=True)
+    num_labels = models.PositiveIntegerField()
+    split = models.CharField(max_length=8)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["snapshot", "split", "id"], name="snapshotcompletion_split_idx")]
+
+    def __str__(self) -> str:
+        return f"Completion {self.pk} of snapshot {self.snapshot_id}"
+
+
 class ExportStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

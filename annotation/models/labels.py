@@ -67,6 +67,7 @@ class Annotation(models.Model):
     when ``both_bad`` is set without a preference.
     Ranking: ``ranking[i]`` is the rank of canonical response i (1 is best,
     equal ranks are ties, dense: 1, 2, 2, 3).
+    Feedback: ``feedback`` is the thumbs up (true) or down (false) on the one response.
     ``ratings`` maps criterion name to a list of per-response scores in
     canonical order (null where not rated).
     """
@@ -85,6 +86,8 @@ class Annotation(models.Model):
     strength = models.SmallIntegerField(null=True, blank=True)
     both_bad = models.BooleanField(default=False)
     ranking = models.JSONField(null=True, blank=True)
+    feedback = models.BooleanField(null=True, blank=True,
+                                   help_text="Single-response feedback: thumbs up (true) or down (false).")
     ratings = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
     flagged_unsafe = models.BooleanField(default=False)

@@ -14,6 +14,7 @@ def default_criteria() -> list[dict]:
 class TaskType(models.TextChoices):
     PAIRWISE = "pairwise", "Pairwise comparison"
     RANKING = "ranking", "K-way ranking"
+    FEEDBACK = "feedback", "Single-response feedback"
 
 
 class ConsensusMethod(models.TextChoices):
@@ -34,8 +35,8 @@ class Project(models.Model):
     task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.PAIRWISE)
     num_responses = models.PositiveSmallIntegerField(
         default=2,
-        validators=[MinValueValidator(2), MaxValueValidator(16)],
-        help_text="Responses per item: 2 for pairwise, K for ranking.",
+        validators=[MinValueValidator(1), MaxValueValidator(16)],
+        help_text="Responses per item: 2 for pairwise, K for ranking, 1 for feedback.",
     )
     overlap = models.PositiveSmallIntegerField(
         default=3,
@@ -86,8 +87,11 @@ class Project(models.Model):
     class Meta:
         ordering = ["name", "pk"]
         constraints = [
+            # Every comparing task type shows two or more responses; feedback shows one.
             models.CheckConstraint(
-                condition=models.Q(num_responses__gte=2), name="project_num_responses_min_2"
+                condition=models.Q(num_responses__gte=2)
+                | models.Q(task_type="feedback", num_responses=1),
+                name="project_num_responses_fit_task",
             ),
             models.CheckConstraint(
                 condition=~models.Q(task_type="pairwise") | models.Q(num_responses=2),

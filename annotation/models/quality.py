@@ -58,6 +58,7 @@ class Adjudication(models.Model):
                                    on_delete=models.SET_NULL, related_name="+")
     strength = models.SmallIntegerField(null=True, blank=True)
     ranking = models.JSONField(null=True, blank=True)
+    feedback = models.BooleanField(null=True, blank=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -72,7 +73,8 @@ class Adjudication(models.Model):
                 name="adjudication_strength_range",
             ),
             models.CheckConstraint(
-                condition=models.Q(strength__isnull=False) | models.Q(ranking__isnull=False),
+                condition=models.Q(strength__isnull=False) | models.Q(ranking__isnull=False)
+                | models.Q(feedback__isnull=False),
                 name="adjudication_has_decision",
             ),
         ]

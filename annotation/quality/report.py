@@ -1,4 +1,4 @@
-"""One call that computes a project's quality figures (pairwise or ranking), JSON-ready.
+"""One call that computes a project's quality figures (pairwise, ranking or feedback), JSON-ready.
 
 An optional convenience over the other modules, so that the API, the
 ``agreement`` command and the dashboard can share one computation. Every
@@ -282,4 +282,118 @@ def ranking_quality_report(
                   "nominal": nan_to_none(tau)},
         "position_bias": position,
         "labelers": rows_out,
+    }
+
+
+FEEDBACK_CLASSES = np.array([0.0, 1.0])  # thumbs down, thumbs up
+
+
+def feedback_quality_report(
+    *,
+    items: npt.ArrayLike,
+    labelers: npt.ArrayLike,
+    feedback: npt.ArrayLike,
+    ratings: dict[str, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]] | None = None,
+    seconds: npt.ArrayLike | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    low_agreement_below: float = 0.6,
+) -> dict:
+    """Quality figures of a single-response feedback project, one row per annotation.
+
+    ``feedback`` is 1 (thumbs up) or 0 (down). ``ratings`` maps a criterion to
+    its own (items, labelers, scores) triples (only the labels that rated it).
+    Returns::
+
+        {"n_annotations", "n_items", "n_labelers", "up_share",
+         "alpha_nominal": {"estimate", "low", "high"},   # up / down, 95% CI
+         "alpha_interval": {...},                        # the criteria scores, pooled:
+                                                         # each (item, criterion) a unit
+         "alpha_interval_by_criterion": {name: alpha},
+         "percent_agreement",                            # up / down
+         "kappa": {"labeler_ids", "nominal"},            # Cohen's kappa, labeler × labeler
+         "low_agreement_item_ids",                       # Dawid–Skene posterior < threshold
+         "labelers": [{"id", "n", "up_share", "loo_agreement", "loo_kappa", "ds_accuracy",
+                       "ds_informativeness", "median_seconds", "flags"}, ...]}
+    """
+    item_arr = as_id_vector(items, name="items")
+    labeler_arr = as_id_vector(labelers, name="labelers")
+    y = np.asarray(feedback, dtype=np.float64)
+    check_lengths(items=item_arr, labelers=labeler_arr, feedback=y)
+    matrix = reliability_matrix(items=item_arr, annotators=labeler_arr, values=y)
+    nominal_ci = krippendorff_alpha_ci(reliability_data=matrix.data, level="nominal",
+                                       value_domain=FEEDBACK_CLASSES, n_resamples=n_resamples,
+                                       seed=seed)
+    kappa = pairwise_agreement(reliability_data=matrix.data, labels=FEEDBACK_CLASSES)
+
+    by_criterion: dict[str, float | None] = {}
+    pooled_items: list = []
+    pooled_labelers: list = []
+    pooled_scores: list = []
+    for name, (c_items, c_labelers, scores) in (ratings or {}).items():
+        c_items = [f"{i}:{name}" for i in c_items]  # each (item, criterion) its own unit
+        scores = np.asarray(scores, dtype=np.float64)
+        if len(scores):
+            m = reliability_matrix(items=c_items, annotators=c_labelers, values=scores)
+            by_criterion[name] = krippendorff_alpha(reliability_data=m.data, level="interval")
+        else:
+            by_criterion[name] = None
+        pooled_items += c_items
+        pooled_labelers += list(c_labelers)
+        pooled_scores += scores.tolist()
+    interval: dict = {"estimate": None, "low": None, "high": None}
+    if pooled_scores:
+        m = reliability_matrix(items=pooled_items, annotators=pooled_labelers, values=pooled_scores)
+        ci = krippendorff_alpha_ci(reliability_data=m.data, level="interval",
+                                   n_resamples=n_resamples, seed=seed) if n_resamples else None
+        interval = _interval(ci, krippendorff_alpha(reliability_data=m.data, level="interval"))
+
+    labeler_ids = np.unique(labeler_arr)
+    fields = ("n", "up_share", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
+              "median_seconds")
+    rows = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
+
+    def put(ids: np.ndarray, field: str, values: np.ndarray, flags: np.ndarray | None, flag: str) -> None:
+        for key, value, bad in zip(ids, nan_to_none(np.asarray(values, dtype=np.float64)),
+                                   flags if flags is not None else [False] * len(ids), strict=True):
+            rows[key][field] = value
+            if bad:
+                rows[key]["flags"].append(flag)
+
+    for key in labeler_ids:
+        mine = y[labeler_arr == key]
+        rows[key]["n"] = int(len(mine))
+        rows[key]["up_share"] = float(mine.mean())
+    low_agreement: list = []
+    if len(y):
+        labels = y.astype(np.int64)
+        fit = dawid_skene(items=item_arr, labelers=labeler_arr, labels=labels,
+                          classes=np.array([0, 1]))
+        spam = np.isin(fit.labeler_ids, fit.spammers())
+        put(fit.labeler_ids, "ds_accuracy", fit.labeler_accuracy, None, "")
+        put(fit.labeler_ids, "ds_informativeness", fit.labeler_informativeness, spam, "spammer")
+        low_agreement = consensus_dawid_skene(result=fit).low_agreement(
+            threshold=low_agreement_below).tolist()
+        loo = leave_one_out_agreement(items=item_arr, labelers=labeler_arr, labels=labels)
+        put(loo.labeler_ids, "loo_agreement", loo.agreement, None, "")
+        put(loo.labeler_ids, "loo_kappa", loo.kappa, loo.flagged, "disagrees")
+    if seconds is not None:
+        speed = labeler_speed(labelers=labeler_arr, seconds=seconds)
+        put(speed.labeler_ids, "median_seconds", speed.median_seconds, speed.flagged, "too_fast")
+
+    n = len(y)
+    return {
+        "n_annotations": n,
+        "n_items": len(np.unique(item_arr)),
+        "n_labelers": len(labeler_ids),
+        "up_share": float(y.mean()) if n else None,
+        "alpha_nominal": _interval(
+            nominal_ci, krippendorff_alpha(reliability_data=matrix.data, level="nominal")),
+        "alpha_interval": interval,
+        "alpha_interval_by_criterion": by_criterion,
+        "percent_agreement": percent_agreement(reliability_data=matrix.data),
+        "kappa": {"labeler_ids": [_plain(k) for k in matrix.annotator_ids],
+                  "nominal": kappa.as_dict()["kappa"]},
+        "low_agreement_item_ids": low_agreement,
+        "labelers": list(rows.values()),
     }

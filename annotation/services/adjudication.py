@@ -7,10 +7,9 @@ and the item leaves the adjudication queue.
 
 from django.db import transaction
 
-from annotation.datasets.pairs import PairOutcome, pairwise_consensus, ranking_pairs
 from annotation.errors import Invalid
-from annotation.models import Adjudication, ComparisonItem, ItemConsensus, Project, TaskType
-from annotation.validation import ranking_clean, strength_clean
+from annotation.models import Adjudication, ComparisonItem, ItemConsensus, Project
+from annotation.task_types import task_type_of
 from audit.services import audit_record
 
 MAX_NOTE = 2000
@@ -23,14 +22,7 @@ def adjudication_clean(project: Project, data: dict) -> dict:
         note = ""
     if not isinstance(note, str) or len(note) > MAX_NOTE:
         raise Invalid(f"must be text of at most {MAX_NOTE} characters", field="note")
-    if project.task_type == TaskType.PAIRWISE:
-        if data.get("ranking") is not None:
-            raise Invalid("pairwise projects take a strength, not a ranking", field="ranking")
-        return {"strength": strength_clean(project, data.get("strength"), False), "ranking": None,
-                "note": note}
-    if data.get("strength") is not None:
-        raise Invalid("ranking projects take a ranking, not a strength", field="strength")
-    return {"strength": None, "ranking": ranking_clean(project, data.get("ranking")), "note": note}
+    return task_type_of(project).adjudication_clean(project, data) | {"note": note}
 
 
 def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data: dict) -> Adjudication:
@@ -47,7 +39,7 @@ def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data:
         # The note is free text and stays out of the log (it may name people).
         audit_record(decided_by, "item.adjudicate", item, project=project,
                      adjudication_id=adjudication.pk, strength=adjudication.strength,
-                     ranking=adjudication.ranking)
+                     ranking=adjudication.ranking, feedback=adjudication.feedback)
     return adjudication
 
 
@@ -55,15 +47,13 @@ def item_adjudication_latest(*, item: ComparisonItem) -> Adjudication | None:
     return Adjudication.objects.filter(item=item).order_by("-created_at", "-pk").first()
 
 
-def adjudication_outcomes(adjudication: Adjudication) -> list[PairOutcome]:
-    """The pairs an adjudicated item contributes: the admin's label as a single, unanimous vote."""
-    if adjudication.ranking is not None:
-        return ranking_pairs([adjudication.ranking])
-    outcome = pairwise_consensus([adjudication.strength], method="majority")
-    return [outcome] if outcome else []
+def adjudication_outcomes(adjudication: Adjudication, task) -> list:
+    """What an adjudicated item contributes to a snapshot: the admin's label as a
+    single, unanimous vote (pairs, or a feedback type's labeled completion)."""
+    return task.adjudication_outcomes(adjudication)
 
 
-def adjudicated_item_outcomes(*, project: Project, until=None) -> dict[int, list[PairOutcome]]:
+def adjudicated_item_outcomes(*, project: Project, until=None) -> dict[int, list]:
     """Per adjudicated item, the outcomes of its latest decision made up to ``until``
     (a snapshot's creation time, so a rebuild of the same snapshot is unchanged)."""
     rows = Adjudication.objects.filter(project=project)
@@ -71,6 +61,7 @@ def adjudicated_item_outcomes(*, project: Project, until=None) -> dict[int, list
         rows = rows.filter(created_at__lte=until)
     latest: dict[int, Adjudication] = {}
     for adjudication in rows.order_by("item_id", "-created_at", "-pk").only(
-            "item_id", "strength", "ranking"):
+            "item_id", "strength", "ranking", "feedback"):
         latest.setdefault(adjudication.item_id, adjudication)
-    return {item_id: adjudication_outcomes(a) for item_id, a in latest.items()}
+    task = task_type_of(project)
+    return {item_id: adjudication_outcomes(a, task) for item_id, a in latest.items()}

@@ -14,12 +14,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotation.datasets.pairs import (
-    PairOutcome,
-    pairwise_consensus,
-    pairwise_from_side,
-    ranking_pairs,
-)
+from annotation.datasets.completions import snapshot_completions_build
+from annotation.datasets.pairs import PairOutcome
 from annotation.errors import Invalid
 from annotation.events import event_emit
 from annotation.models import (
@@ -32,11 +28,11 @@ from annotation.models import (
     Prompt,
     SnapshotPair,
     SnapshotStatus,
-    TaskType,
 )
 from annotation.services.adjudication import adjudicated_item_outcomes
 from annotation.splits import canonical_json
-from annotation.task_measures import consensus_method_for, task_measures
+from annotation.task_types import consensus_method_for, task_type_of
+from annotation.task_types.ranking import ranking_weights
 from annotation.versioning import code_version
 
 FLUSH_ITEMS = 500
@@ -61,7 +57,7 @@ class SnapshotFilters:
 def filters_clean(data: dict | None, *, project: Project | None = None) -> SnapshotFilters:
     """Checked filters. With ``project`` (a new snapshot), a missing or empty
     ``consensus`` is the project's default consensus, the one the dashboard
-    and the stored consensus use (annotation.task_measures)."""
+    and the stored consensus use (annotation.task_types)."""
     data = dict(data or {})
     known = {f.name for f in fields(SnapshotFilters)}
     unknown = set(data) - known
@@ -71,7 +67,7 @@ def filters_clean(data: dict | None, *, project: Project | None = None) -> Snaps
         if not data.get("consensus"):
             data["consensus"] = consensus_method_for(project)
         elif data["consensus"] in (ConsensusMethod.DAWID_SKENE, ConsensusMethod.WEIGHTED_RANK) and \
-                data["consensus"] not in task_measures(project.task_type).consensus:
+                data["consensus"] not in task_type_of(project).measures.consensus:
             raise Invalid(f"{data['consensus']} is not offered for {project.get_task_type_display()} "
                           "projects", field="consensus")
     if data.get("consensus", "majority") not in CONSENSUS_METHODS:
@@ -146,8 +142,6 @@ PAIR_FILTERS = ("min_labels", "both_bad", "min_agreement", "ties")
 def _ranking_weights(rows) -> dict[tuple[int, int], float]:
     """Per (item, labeler), the labeler's reliability weight fitted once over all
     the snapshot's rankings (annotation.quality.ranking_reliability)."""
-    from annotation.services.consensus import ranking_weights
-
     rows = [r for r in rows if r[2]]
     weights = ranking_weights(rows)
     if weights is None:
@@ -159,17 +153,8 @@ def _consensus_outcomes(project: Project, labels: list[tuple], f: SnapshotFilter
                         ds_sides: dict | None = None,
                         rank_weights: dict | None = None) -> list[PairOutcome]:
     """The pairs an item's labels give before any filter."""
-    if ds_sides is not None:
-        outcome = pairwise_from_side(ds_sides.get(labels[0][0]),
-                                     [row[2] for row in labels if row[2] is not None])
-        return [outcome] if outcome else []
-    if project.task_type == TaskType.PAIRWISE:
-        outcome = pairwise_consensus([row[2] for row in labels if row[2] is not None],
-                                     method=f.consensus)
-        return [outcome] if outcome else []
-    ranked = [row for row in labels if row[4]]
-    return ranking_pairs([row[4] for row in ranked], None if rank_weights is None else
-                         [rank_weights.get((row[0], row[5]), 0.0) for row in ranked])
+    return task_type_of(project).pair_outcomes(labels, f.consensus, ds_sides=ds_sides,
+                                               rank_weights=rank_weights)
 
 
 def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
@@ -201,13 +186,10 @@ def _item_outcomes(project: Project, labels: list[tuple], f: SnapshotFilters,
     return outcomes
 
 
-def _label_tie(row: tuple) -> bool:
+def _label_tie(task, row: tuple) -> bool:
     """A label that expresses no preference between some responses: a pairwise
-    strength of 0, or a ranking with equal ranks."""
-    strength, ranking = row[2], row[4]
-    if ranking:
-        return len(set(ranking)) < len(ranking)
-    return strength == 0
+    strength of 0, or a ranking with equal ranks (the task type decides)."""
+    return task.is_tie({"strength": row[2], "ranking": row[4]})
 
 
 def _labels_excluded(project: Project, f: SnapshotFilters, *, until) -> dict[str, int]:
@@ -325,6 +307,14 @@ def dataset_snapshot_build(*, project: Project, filters: dict | None = None,
 
 
 def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters) -> None:
+    task = task_type_of(project)
+    if task.unpaired:
+        snapshot_completions_build(
+            project=project, snapshot=snapshot, f=f,
+            rows=_annotations(project, f, until=snapshot.created_at),
+            labels_excluded=_labels_excluded(project, f, until=snapshot.created_at),
+            adjudicated=adjudicated_item_outcomes(project=project, until=snapshot.created_at))
+        return
     writer = _Writer(snapshot)
     adjudicated = adjudicated_item_outcomes(project=project, until=snapshot.created_at)
     items = items_kept = labels = ties = both_bad = 0
@@ -332,14 +322,14 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     labelers_seen: set[int] = set()
     ds_sides = rank_weights = None
     if f.consensus == "weighted_rank":
-        if project.task_type != TaskType.RANKING:
+        if f.consensus not in task.measures.consensus:
             raise Invalid("the weighted-rank consensus is for ranking projects", field="consensus")
         rank_weights = _ranking_weights(list(_annotations(project, f, until=snapshot.created_at)
                                              .order_by("pk").values_list(
                                                  "item_id", "labeler_id", "ranking", "display_order")))
     if f.consensus == "dawid_skene":
-        if project.task_type != TaskType.PAIRWISE:
-            raise Invalid("Dawid–Skene consensus is for pairwise projects", field="consensus")
+        if f.consensus not in task.measures.consensus:
+            raise Invalid("Dawid–Skene consensus is not offered for this task type", field="consensus")
         ds_sides = _dawid_skene_sides(_annotations(project, f, until=snapshot.created_at)
                                       .values_list("item_id", "labeler_id", "strength")
                                       .iterator(chunk_size=5000))
@@ -356,7 +346,7 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
             labels += len(item_labels)
             both_bad += sum(1 for r in item_labels if r[3])
             preference_labels += sum(1 for r in item_labels if r[2] is not None or r[4])
-            tie_labels += sum(1 for r in item_labels if _label_tie(r))
+            tie_labels += sum(1 for r in item_labels if _label_tie(task, r))
             labelers_seen.update(r[5] for r in item_labels)
             # An admin's decision overrides the consensus.
             outcomes = _item_outcomes(project, item_labels, f, ds_sides, rank_weights,

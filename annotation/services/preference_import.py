@@ -40,6 +40,7 @@ from annotation.models import (
     TaskType,
 )
 from annotation.splits import prompt_hash, split_for_hash
+from annotation.task_types import task_type_of
 from annotation.validation import MAX_TEXT, label_clean
 
 IMPORT_USERNAME = "palate-import"
@@ -121,12 +122,7 @@ def _fit(project: Project, record: PreferenceRecord) -> PreferenceRecord:
 
 def _label(project: Project, order: list[int], ranking: list[int]) -> dict:
     """The annotation in canonical order (``order[c]`` is the record index at position c)."""
-    canonical = [ranking[i] for i in order]
-    if project.task_type == TaskType.PAIRWISE:
-        a, b = canonical
-        return {"strength": (a > b) - (a < b), "ranking": None}
-    dense = {r: n + 1 for n, r in enumerate(sorted(set(canonical)))}
-    return {"strength": None, "ranking": [dense[r] for r in canonical]}
+    return task_type_of(project).label_from_ranks([ranking[i] for i in order])
 
 
 def preferences_import(*, project: Project, records: Iterable[PreferenceRecord],
@@ -134,6 +130,7 @@ def preferences_import(*, project: Project, records: Iterable[PreferenceRecord],
     """Import records (all or nothing). Items already in the project with the
     same prompt and responses, or repeated in the file, are skipped and counted.
     With ``relabel`` the items also enter the labeling queue for more labels."""
+    task_type_of(project).label_from_ranks([1] * project.num_responses)  # refuses unpaired types
     fitted = []
     for record in records:
         fitted.append(_fit(project, record))

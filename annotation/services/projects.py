@@ -11,11 +11,10 @@ from annotation.models import (
     Membership,
     Project,
     Role,
-    TaskType,
     default_criteria,
 )
 from annotation.services.queue import assignment_skip
-from annotation.task_measures import task_measures
+from annotation.task_types import UnknownTaskType, task_type, task_type_of
 from audit.services import audit_record
 
 PROJECT_FIELDS = (
@@ -46,12 +45,13 @@ def criteria_clean(criteria) -> list[dict]:
 
 
 def _project_check(project: Project) -> None:
-    if project.task_type == TaskType.PAIRWISE and project.num_responses != 2:
-        raise Invalid("pairwise projects compare exactly 2 responses", field="num_responses")
-    if project.task_type == TaskType.RANKING and project.num_responses < 3:
-        raise Invalid("ranking projects compare 3 or more responses", field="num_responses")
+    try:
+        task = task_type_of(project)
+    except UnknownTaskType as error:
+        raise Invalid(str(error), field="task_type") from None
+    task.num_responses_check(project.num_responses)
     project.criteria = criteria_clean(project.criteria)
-    offered = task_measures(project.task_type).consensus
+    offered = task.measures.consensus
     if project.consensus_method and project.consensus_method not in offered:
         raise Invalid(f"{project.get_task_type_display()} projects offer {', '.join(offered)}",
                       field="consensus_method")
@@ -71,8 +71,11 @@ def project_create(*, creator, **fields) -> Project:
     if unknown:
         raise Invalid(f"unknown fields: {', '.join(sorted(unknown))}")
     fields.setdefault("criteria", default_criteria())
-    if fields.get("task_type") == TaskType.RANKING and "num_responses" not in fields:
-        fields["num_responses"] = 4
+    if "task_type" in fields and "num_responses" not in fields:
+        try:
+            fields["num_responses"] = task_type(fields["task_type"]).default_num_responses()
+        except UnknownTaskType as error:
+            raise Invalid(str(error), field="task_type") from None
     project = Project(created_by=creator, **fields)
     _project_check(project)
     try:

@@ -23,10 +23,12 @@ from annotation.models import (
     Assignment,
     AssignmentStatus,
     ComparisonItem,
+    Project,
 )
 from annotation.services import queue_sql
 from annotation.services.quality_recompute import project_quality_schedule_on_commit
 from annotation.services.queue import item_take_slot
+from annotation.task_types import task_type_of
 from annotation.validation import label_clean
 
 DISPUTE_PRIORITY = 100
@@ -39,14 +41,15 @@ def _disagreement(choices: list) -> float:
     return 1 - max(choices.count(c) for c in set(choices)) / len(choices)
 
 
-def item_raise_disputed(*, item_id: int) -> None:
+def item_raise_disputed(*, project: Project, item_id: int) -> None:
     """Disagreement-first: lift an item's priority to 100 × its disagreement
     (never lowering a priority an admin set), so disputed items get their
     remaining labels before fresh ones."""
-    rows = Annotation.objects.filter(item_id=item_id).values_list("strength", "ranking")
-    # Pairwise: the side preferred (A / tie / B); ranking: the response ranked first.
-    choices = [(s > 0) - (s < 0) if s is not None else ranking.index(min(ranking))
-               if ranking else None for s, ranking in rows]
+    task = task_type_of(project)
+    # Pairwise: the side preferred (A / tie / B); ranking: the response ranked
+    # first; feedback: up or down (annotation.task_types).
+    rows = Annotation.objects.filter(item_id=item_id).values("strength", "ranking", "feedback")
+    choices = [task.choice(row) for row in rows]
     score = round(DISPUTE_PRIORITY * _disagreement([c for c in choices if c is not None]))
     if score:
         ComparisonItem.objects.filter(pk=item_id, priority__lt=score).update(priority=score)
@@ -61,7 +64,7 @@ class IdempotencyMismatch(Conflict):
 
 
 # The judgement fields a replay must repeat (see the module docstring).
-REPLAY_FIELDS = ("strength", "both_bad", "ranking", "ratings", "rationale", "flagged_unsafe")
+REPLAY_FIELDS = ("strength", "both_bad", "ranking", "feedback", "ratings", "rationale", "flagged_unsafe")
 
 
 def _same_judgement(annotation: Annotation, *, project, data: dict) -> Annotation:
@@ -131,7 +134,7 @@ def annotation_submit(
             queue_sql.assignment_mark_submitted(assignment_id=assignment.pk, item_id=item_id, now=now)
             assignment.status, assignment.finished_at = AssignmentStatus.SUBMITTED, now
             if project.disagreement_first and not assignment.is_gold:
-                item_raise_disputed(item_id=item_id)
+                item_raise_disputed(project=project, item_id=item_id)
             project_quality_schedule_on_commit(project=project)
     except IntegrityError:
         # A concurrent request with the same key won the insert: replay it.

@@ -14,7 +14,7 @@ from annotation import access
 from annotation.models import DatasetExport, DatasetSnapshot, Membership
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
-from annotation.task_measures import consensus_choices
+from annotation.task_types import consensus_choices
 from frontend.views.common import post_action, project_for_page
 
 

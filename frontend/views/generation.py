@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotation.errors import Invalid, NotFound
-from annotation.models import ComparisonItem, Project, Prompt, TaskType
+from annotation.models import ComparisonItem, Project, Prompt
+from annotation.task_types import task_type_of
 from frontend.views.common import post_action, project_for_page
 from generation import selectors
 from generation.models import BackendName, GenerationJob, JobKind, JobStatus, ModelRole, Strategy
@@ -30,7 +31,6 @@ from generation.services.jobs import (
     generation_job_create,
     generation_job_resume,
 )
-from generation.strategies import PAIRWISE_STRATEGIES
 
 JOBS_SHOWN = 30
 MAX_PROMPT_IDS = 10_000
@@ -141,9 +141,8 @@ def generation(request, project_id: int):
         return post_action(request, project, ACTIONS, "generation")
     jobs = list(selectors.job_list(project=project)[:JOBS_SHOWN])
     latest = next((j for j in jobs if j.kind == JobKind.GENERATE and j.progress_done), None)
-    pairwise = project.task_type == TaskType.PAIRWISE
-    strategies = [(value, label) for value, label in Strategy.choices
-                  if (value in PAIRWISE_STRATEGIES) == pairwise]
+    offered = task_type_of(project).strategies
+    strategies = [(value, label) for value, label in Strategy.choices if value in offered]
     return render(request, "frontend/generation.html", {
         "project": project,
         "rows": [_row(job) for job in jobs],

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_http_methods
 from annotation import access
 from annotation.errors import DomainError, Invalid, NotFound
 from annotation.item_browser import STATUSES, item_browse, item_labels, project_models
-from annotation.models import TaskType
 from annotation.services.items import item_set_gold, item_set_priority
+from annotation.task_types import task_type_of
 from audit.services import audit_record
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
@@ -46,19 +46,8 @@ def items(request, project_id: int):
 def _gold(request, item) -> None:
     if request.POST.get("is_gold") != "on":
         answer = None
-    elif item.project.task_type == TaskType.PAIRWISE:
-        low, high = request.POST.get("gold_min", ""), request.POST.get("gold_max", "")
-        try:
-            answer = {"min": int(low), "max": int(high)}
-        except ValueError:
-            raise Invalid("choose the lowest and highest accepted strength",
-                          field="gold_answer") from None
     else:
-        try:
-            answer = {"ranking": [int(p) for p in request.POST.get("gold_ranking", "").split(",")]}
-        except ValueError:
-            raise Invalid("write one rank per response, separated by commas",
-                          field="gold_answer") from None
+        answer = task_type_of(item.project).gold_answer_from_form(request.POST)
     previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
     item = item_set_gold(item=item, is_gold=answer is not None, gold_answer=answer)
     audit_record(request.user, "item.gold_change", item, is_gold=item.is_gold,
@@ -110,5 +99,5 @@ def item(request, project_id: int, item_id: int):
                        "html": markdown_render(s.response.text)}
                       for letter, s in zip(letters, slots, strict=True)],
         "labels": item_labels(item=found, names=is_admin), "letters": letters,
-        "consensus": consensus, "pairwise": project.task_type == TaskType.PAIRWISE,
+        "consensus": consensus, "task": task_type_of(project),
         "strengths": range(-2, 3)})

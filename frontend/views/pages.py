@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from annotation import access
 from annotation.errors import Forbidden, NotFound
-from annotation.models import TaskType
+from annotation.task_types import task_type_of
 from frontend import selectors
 from frontend.rendering import markdown_render
 
@@ -37,7 +37,8 @@ def home(request):
 @login_required
 @require_GET
 def label(request, project_id: int):
-    """The labeling page of one project (pairwise or ranking)."""
+    """The labeling page of one project; its task type supplies the judgement
+    section (template) and the ES module that drives it."""
     try:
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.LABEL)
@@ -45,12 +46,11 @@ def label(request, project_id: int):
         raise Http404("Project not found.") from None
     except Forbidden as error:
         raise PermissionDenied(error.message) from None
-    pairwise = project.task_type == TaskType.PAIRWISE
     letters = [chr(ord("A") + i) for i in range(project.num_responses)]
     counts = selectors.labeler_counts(user=request.user, project_ids=[project.pk])
     context = {
         "project": project,
-        "pairwise": pairwise,
+        "task": task_type_of(project),
         "letters": letters,
         "scale": [s for s in SCALE if s[0] != 0 or project.allow_ties],
         "criteria": [

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
-from annotation.errors import Invalid, NotFound
+from annotation.errors import NotFound
 from annotation.models import Annotation, ItemConsensus, Project, Role, TaskType
 from annotation.services.adjudication import item_adjudicate
 from annotation.services.quality_figures import labeler_rows
@@ -28,7 +28,7 @@ from annotation.services.quality_recompute import (
     project_quality_current,
     project_quality_request,
 )
-from annotation.task_measures import consensus_choices, task_measures
+from annotation.task_types import consensus_choices, task_type_of
 from frontend.charts import heatmap_svg, trend_svg
 from frontend.views.common import post_action, project_for_page
 
@@ -50,18 +50,7 @@ def _adjudicate(request, project: Project) -> None:
     except NotFound:
         raise Http404("Item not found.") from None
     data: dict = {"note": request.POST.get("note", "")}
-    raw = request.POST.get("strength" if project.task_type == TaskType.PAIRWISE else "ranking", "")
-    if not raw.strip():
-        field = "strength" if project.task_type == TaskType.PAIRWISE else "ranking"
-        raise Invalid("choose a decision: there is no default", field=field)
-    try:
-        if project.task_type == TaskType.PAIRWISE:
-            data["strength"] = int(raw)
-        else:
-            data["ranking"] = [int(part) for part in raw.replace(",", " ").split()]
-    except ValueError:
-        field = "strength" if project.task_type == TaskType.PAIRWISE else "ranking"
-        raise Invalid("must be whole numbers", field=field) from None
+    data |= task_type_of(project).decision_from_form(request.POST)
     item_adjudicate(project=project, item=item, decided_by=request.user, data=data)
     messages.success(request, f"Item {item.pk} decided.")
 
@@ -72,17 +61,14 @@ def _recompute(request, project: Project) -> None:
     messages.success(request, "Recompute queued; reload in a moment for the new figures.")
 
 
-def _votes(items: list[int], task_type: str) -> dict[int, str]:
+def _votes(items: list[int], project: Project) -> dict[int, str]:
     """A short summary of each queued item's labels, e.g. "A ×2 · B ×1"."""
+    task = task_type_of(project)
     counts: dict[int, Counter] = {}
-    for item_id, strength, ranking in Annotation.objects.filter(item_id__in=items).values_list(
-            "item_id", "strength", "ranking"):
-        if task_type == TaskType.PAIRWISE:
-            side = None if strength is None else (strength > 0) - (strength < 0)
-            key = "no preference" if side is None else ("A", "tie", "B")[side + 1]
-        else:
-            key = "first: " + chr(ord("A") + ranking.index(min(ranking))) if ranking else "none"
-        counts.setdefault(item_id, Counter())[key] += 1
+    for row in Annotation.objects.filter(item_id__in=items).values(
+            "item_id", "strength", "ranking", "feedback"):
+        key = task.choice(row) or task.no_choice
+        counts.setdefault(row["item_id"], Counter())[key] += 1
     return {i: " · ".join(f"{k} ×{n}" for k, n in sorted(c.items())) for i, c in counts.items()}
 
 
@@ -94,7 +80,7 @@ def _queue(project: Project, page_number) -> tuple[list[dict], Page]:
                 .order_by("confidence", "item_id"))
     page = Paginator(queryset, QUEUE_PAGE_SIZE).get_page(page_number)
     rows = list(page.object_list)
-    votes = _votes([r.item_id for r in rows], project.task_type)
+    votes = _votes([r.item_id for r in rows], project)
     entries = [{"consensus": r, "prompt": r.item.prompt.text[:TEXT_PREVIEW],
                 "responses": [(chr(ord("A") + s.position), s.response.text[:TEXT_PREVIEW],
                                s.response.model_name) for s in r.item.slots.all()],
@@ -126,10 +112,12 @@ def quality(request, project_id: int):
     trend = report.get("trend") or {"periods": []}
     role = access.project_role(user=request.user, project=project)
     queue, queue_page = _queue(project, request.GET.get("queue_page"))
-    measures = task_measures(project.task_type)
+    task = task_type_of(project)
+    measures = task.measures
     context = {
-        "project": project, "state": state, "report": report,
-        "pairwise": project.task_type == TaskType.PAIRWISE,
+        "project": project, "state": state, "report": report, "task": task,
+        # The annotator table's position and length columns are pairwise figures.
+        "pairwise": task.name == TaskType.PAIRWISE,
         "labelers": labeler_rows(report), "heatmap": _heatmap(report, measures),
         "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},

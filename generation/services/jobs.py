@@ -27,9 +27,9 @@ from annotation.models import (
     Prompt,
     Response,
     ResponseSource,
-    TaskType,
 )
 from annotation.services.items import item_create
+from annotation.task_types import task_type_of
 from generation import best_of_n
 from generation.backends.base import BackendError, PromptResult, SamplingParams
 from generation.models import (
@@ -45,7 +45,6 @@ from generation.models import (
 from generation.services.registry import model_spec_default, model_spec_get
 from generation.services.runtime import backend_for, backend_name_for, backend_release
 from generation.strategies import (
-    PAIRWISE_STRATEGIES,
     SCORED_STRATEGIES,
     STRATEGIES,
     Candidate,
@@ -83,16 +82,13 @@ def _sampling_clean(data: dict | None, *, defaults: dict, n: int | None) -> Samp
 
 
 def _strategy_clean(project: Project, strategy: str, specs: list[ModelSpec]) -> str:
+    task = task_type_of(project)
     if not strategy:
-        if project.task_type == TaskType.RANKING:
-            return Strategy.RANKING
-        return Strategy.CROSS_MODEL if len(specs) > 1 else Strategy.ALL_PAIRS
+        return task.default_strategy(n_models=len(specs))
     if strategy not in STRATEGIES:
         raise Invalid(f"strategy must be one of {', '.join(STRATEGIES)}", field="strategy")
-    if project.task_type == TaskType.RANKING and strategy != Strategy.RANKING:
-        raise Invalid("a ranking project takes the ranking strategy", field="strategy")
-    if project.task_type == TaskType.PAIRWISE and strategy not in PAIRWISE_STRATEGIES:
-        raise Invalid("a pairwise project takes a pair strategy", field="strategy")
+    if strategy not in task.strategies:
+        raise Invalid(task.strategy_hint, field="strategy")
     if strategy == Strategy.CROSS_MODEL and len(specs) < 2:
         raise Invalid("cross_model compares two or more models", field="strategy")
     if strategy == best_of_n.NAME:
@@ -177,8 +173,9 @@ def generation_job_create(
                           f"{project.num_responses} responses: raise n", field="n")
         job.prompt_ids, job.prompt_max_id, job.progress_total = _prompts_clean(project, prompt_ids)
     else:
-        from generation.services.labeling import judge_labeler_ensure, label_job_total
+        from generation.services.labeling import judge_check, judge_labeler_ensure, label_job_total
 
+        judge_check(project=project)
         if len(names) > 1:
             raise Invalid("a label job uses one judge model", field="models")
         roles = (ModelRole.JUDGE, ModelRole.POLICY)

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from annotation.errors import Conflict, Invalid
-from annotation.models import AnnotationSource, ComparisonItem, Membership, Project, Role, TaskType
+from annotation.models import AnnotationSource, ComparisonItem, Membership, Project, Role
 from annotation.selectors import lease_detail
 from annotation.services.queue import assignment_skip, item_claim_next
 from annotation.services.submissions import annotation_submit
@@ -106,14 +106,24 @@ def label_job_execute(*, job: GenerationJob, on_progress: ProgressCallback | Non
         backend_release(backend)
 
 
+def judge_check(*, project: Project) -> None:
+    """The AI judge compares responses: refuse a label job on a task type it cannot label."""
+    if project.task_type not in JUDGES:
+        raise Invalid(f"the AI judge labels {' and '.join(JUDGES)} projects, not "
+                      f"{project.get_task_type_display()}", field="kind")
+
+
 def _judge_one(*, job: GenerationJob, assignment, template: str, sampling: SamplingParams,
                backend, judge_name: str) -> None:
     detail = lease_detail(assignment=assignment)
-    item = detail.item
-    if job.project.task_type == TaskType.RANKING:
-        _judge_ranking(job=job, assignment=assignment, item=item, template=template,
-                       sampling=sampling, backend=backend, judge_name=judge_name)
-        return
+    JUDGES[job.project.task_type](job=job, assignment=assignment, item=detail.item, template=template,
+                                  sampling=sampling, backend=backend, judge_name=judge_name)
+
+
+def _judge_pair(*, job: GenerationJob, assignment, item, template: str,
+                sampling: SamplingParams, backend, judge_name: str) -> None:
+    """Both orders of the pair; the strength from the two verdicts goes through
+    the same submit service as a person's."""
     first, second = [slot.response.text for slot in item.slots.all()]
     prompt = _conversation_text(item.prompt.messages)
     started = time.monotonic()
@@ -184,3 +194,7 @@ def _judge_ranking(*, job: GenerationJob, assignment, item, template: str,
                   "time_on_task_ms": int((time.monotonic() - started) * 1000)},
         )
         job_progress(job, progress_done=1, annotations_created=1, tokens_generated=tokens)
+
+
+# How the judge labels each task type it supports (annotation.task_types names).
+JUDGES = {"pairwise": _judge_pair, "ranking": _judge_ranking}

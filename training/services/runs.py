@@ -27,7 +27,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
-from annotation.models import DatasetSnapshot, Project, SnapshotPair, SnapshotStatus
+from annotation.models import DatasetSnapshot, Project, SnapshotCompletion, SnapshotPair, SnapshotStatus
+from annotation.task_types import task_type_of
 from annotation.validation import MAX_ID
 from generation.models import ModelRole, ModelSpec
 from generation.services.registry import model_specs_usable
@@ -133,6 +134,7 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
         raise Invalid(f"snapshot v{snapshot.version} is {snapshot.status}, not ready", field="snapshot_id")
     if not (snapshot.counts or {}).get("train"):
         raise Invalid(f"snapshot v{snapshot.version} has no training pairs", field="snapshot_id")
+    _unpaired_check(snapshot, kind, config)
     with transaction.atomic():
         run = TrainingRun.objects.create(
             project=project, kind=kind, snapshot=snapshot, base_model=spec,
@@ -371,6 +373,31 @@ def _pairs(snapshot: DatasetSnapshot, split: str) -> list:
             for m, c, r, margin, tie, w in rows.iterator(chunk_size=2000)]
 
 
+def _unpaired_check(snapshot: DatasetSnapshot, kind: str, config: dict) -> None:
+    """A snapshot of labeled single completions (single-response feedback) has no
+    pairs: only KTO, which trains on thumbs up and down natively, takes it."""
+    if not task_type_of(snapshot.project).unpaired:
+        return
+    if kind != RunKind.DPO:
+        raise Invalid(f"snapshot v{snapshot.version} holds single completions with a thumbs up or "
+                      f"down, not pairs: train a policy (kind dpo) with the kto loss", field="kind")
+    if config.get("loss") != "kto":
+        raise Invalid(f"snapshot v{snapshot.version} holds single completions with a thumbs up or "
+                      f"down, not pairs: only the kto loss trains on them",
+                      field="hyperparameters.loss")
+
+
+def _completions(snapshot: DatasetSnapshot, split: str) -> list:
+    """An unpaired snapshot's completions as KTO examples: thumbs up desirable,
+    down undesirable, with the snapshot's per-prompt weight."""
+    from training.policy.data import UnpairedResponse  # the training stack: worker-side only
+
+    rows = (SnapshotCompletion.objects.filter(snapshot=snapshot, split=split).order_by("pk")
+            .values_list("prompt_messages", "completion", "label", "weight"))
+    return [UnpairedResponse(prompt_messages=m, response=c, desirable=label, weight=w)
+            for m, c, label, w in rows.iterator(chunk_size=2000)]
+
+
 def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
     """Responses of items that labelers marked 'both bad' (majority of the item's
     labels), as undesirable single responses for KTO. Same cut-off as the
@@ -400,19 +427,24 @@ def _execute_policy(run: TrainingRun, hooks: RunHooks):
 
     config = policy_config_from_dict(run.hyperparameters, kind=run.kind)
     extra = _both_bad_responses(run.snapshot) if config.loss == "kto" and config.kto_both_bad else []
+    train_pairs, eval_pairs = _pairs(run.snapshot, "train"), _pairs(run.snapshot, "test")
+    if task_type_of(run.snapshot.project).unpaired:
+        # Feedback: the labeled completions themselves are KTO's examples (no pairs;
+        # held-out metrics are computed on pairs, so such a run reports none).
+        extra += _completions(run.snapshot, "train")
     resources = resources_from_dict(run.resources or None)
     if resources.distributed:
         from training.distributed.launch import distributed_train
 
         return distributed_train(
             trainer="policy", kind=run.kind, config=config.to_dict(), resources=resources,
-            model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
-            eval_pairs=_pairs(run.snapshot, "test"), extra_unpaired=extra, output_dir=run.artifacts_dir,
+            model_path=spec_path(run.base_model), train_pairs=train_pairs,
+            eval_pairs=eval_pairs, extra_unpaired=extra, output_dir=run.artifacts_dir,
             hooks=hooks, deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT,
             reference_cache_dir=Path(run.artifacts_dir).parent / "reference-cache")
     return train_policy(
-        config, model_path=spec_path(run.base_model), train_pairs=_pairs(run.snapshot, "train"),
-        eval_pairs=_pairs(run.snapshot, "test"), extra_unpaired=extra, output_dir=run.artifacts_dir,
+        config, model_path=spec_path(run.base_model), train_pairs=train_pairs,
+        eval_pairs=eval_pairs, extra_unpaired=extra, output_dir=run.artifacts_dir,
         hooks=hooks, deadline=time.time() + settings.PALATE_TRAINING_SOFT_TIME_LIMIT,
         # Beside the project's run folders (artifacts_dir is <training dir>/<slug>/run-N), shared
         # by its runs: a second run on the same snapshot and base model reuses the log-probs.

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.models import Project
 from annotation.services.quality import project_agreement_report
 from annotation.services.quality_figures import labeler_rows
-from annotation.task_measures import task_measures
+from annotation.task_types import task_type_of
 
 
 def _fmt(figure) -> str:
@@ -35,14 +35,11 @@ class Command(BaseCommand):
             self.stdout.write(_dumps(report))
             return
         self.stdout.write(f"{slug}: {report.get('n_annotations', 0)} annotations")
-        measures = task_measures(project.task_type)
+        measures = task_type_of(project).measures
         for key, title in measures.alpha_titles.items():
             self.stdout.write(f"{title}: {_fmt(report.get(key))}")
-        if project.task_type == "ranking":
-            self.stdout.write(f"mean Kendall's W: {_fmt(report.get('mean_kendall_w'))}")
-            self.stdout.write(f"mean Kendall's tau-b: {_fmt(report.get('mean_kendall_tau_b'))}")
-        else:
-            self.stdout.write(f"percent agreement: {_fmt(report.get('percent_agreement'))}")
+        for key, title in measures.summary_titles.items():
+            self.stdout.write(f"{title}: {_fmt(report.get(key))}")
         position = report.get("position_bias")
         if position and position.get("n"):
             flagged = (f" — flagged, driven by {', '.join(position['drivers']) or 'no single labeler'}"

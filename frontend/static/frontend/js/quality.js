@@ -40,19 +40,25 @@
     });
   }
 
-  function decision(form) {
-    const data = { note: form.elements.note.value };
-    if (form.dataset.task === "pairwise") {
-      // No default decision: an unchosen menu is refused here, never sent as 0 (a tie).
-      if (form.elements.strength.value === "") return null;
-      data.strength = Number(form.elements.strength.value);
-    } else {
-      data.ranking = form.elements.ranking.value
+  // The decision input of each task type (its "decision" part on the quality
+  // page), read into the API's fields; null when nothing was chosen.
+  const DECISIONS = {
+    // No default decision: an unchosen menu is refused here, never sent as 0 (a tie).
+    pairwise: (form) => (form.elements.strength.value === "" ? null : { strength: Number(form.elements.strength.value) }),
+    ranking: (form) => ({
+      ranking: form.elements.ranking.value
         .split(/[\s,]+/)
         .filter(Boolean)
-        .map(Number);
-    }
-    return data;
+        .map(Number),
+    }),
+    feedback: (form) => (form.elements.feedback.value === "" ? null : { feedback: form.elements.feedback.value === "up" }),
+  };
+
+  function decision(form) {
+    const read = DECISIONS[form.dataset.task];
+    if (!read) throw new Error(`unknown task type ${form.dataset.task}`);
+    const chosen = read(form);
+    return chosen === null ? null : { note: form.elements.note.value, ...chosen };
   }
 
   function notify(text) {
