@@ -5,9 +5,12 @@ It only parses what the browser sends into the keyword arguments of
 names, locked fields) live in those services, which the API calls too.
 """
 
+import json
+
 from django import forms
 
 from annotation.models import ConsensusMethod, TaskType
+from annotation.task_types import TASK_TYPES
 
 CRITERIA_HELP = ("One criterion a line: name, label, lowest, highest — for example "
                  "“helpfulness, Helpful, 1, 7”. Leave empty for no ratings.")
@@ -45,9 +48,10 @@ class ProjectForm(forms.Form):
     slug = forms.SlugField(max_length=80, help_text="Short name in exports and commands.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     task_type = forms.ChoiceField(choices=TaskType.choices, label="Task")
-    num_responses = forms.IntegerField(min_value=2, max_value=16, initial=2,
+    num_responses = forms.IntegerField(min_value=1, max_value=16, initial=2,
                                        label="Responses per item (K)",
-                                       help_text="2 for pairwise; 3 to 16 for a ranking.")
+                                       help_text="2 for pairwise; 3 to 16 for a ranking; "
+                                                 "1 for single-response feedback.")
     overlap = forms.IntegerField(min_value=1, max_value=50, initial=3,
                                  help_text="Labelers per item.")
     lease_seconds = forms.IntegerField(min_value=30, max_value=86400, initial=900,
@@ -61,7 +65,8 @@ class ProjectForm(forms.Form):
         choices=[("", "The task type's default"), *ConsensusMethod.choices], required=False,
         initial="", label="Consensus",
         help_text="Used by the dashboard, the stored consensus and new snapshots "
-                  "(pairwise: Dawid–Skene, majority or mean; ranking: weighted or mean rank).")
+                  "(pairwise: Dawid–Skene, majority or mean; ranking: weighted or mean rank; "
+                  "feedback: majority or Dawid–Skene).")
     adjudicate_below = forms.FloatField(
         min_value=0, max_value=1, required=False, label="Adjudicate below",
         help_text="Items whose agreement is below this need an admin's decision; "
@@ -79,6 +84,11 @@ class ProjectForm(forms.Form):
     def __init__(self, *args, locked: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.locked = locked or {}
+        # What K each task type takes, for the page's script (project_form.js):
+        # {type: [fewest, most, default]}, from the task type registry.
+        self.fields["num_responses"].widget.attrs["data-task-k"] = json.dumps({
+            name: [*task.num_responses_range, task.default_num_responses()]
+            for name, task in TASK_TYPES.items()})
         for name, reason in self.locked.items():
             # Disabled fields keep their initial value whatever the browser sends.
             self.fields[name].disabled = True

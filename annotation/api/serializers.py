@@ -38,7 +38,8 @@ class ProjectInput(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     guidelines = serializers.CharField(required=False, allow_blank=True)
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
-    num_responses = serializers.IntegerField(min_value=2, max_value=16, required=False)
+    num_responses = serializers.IntegerField(min_value=1, max_value=16, required=False,
+                                             help_text="Default: the task type's (2, 4, 1).")
     overlap = serializers.IntegerField(min_value=1, max_value=50, required=False)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=86400, required=False)
     criteria = serializers.JSONField(required=False)
@@ -49,7 +50,8 @@ class ProjectInput(serializers.Serializer):
     consensus_method = serializers.ChoiceField(
         choices=[("", "task type default"), *ConsensusMethod.choices], required=False,
         help_text="Consensus for the dashboard, stored consensus and new snapshots "
-                  "(pairwise: dawid_skene, majority, mean; ranking: weighted_rank, mean).")
+                  "(pairwise: dawid_skene, majority, mean; ranking: weighted_rank, mean; "
+                  "feedback: majority, dawid_skene).")
     adjudicate_below = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, allow_null=True,
         help_text="Adjudication threshold on the task type's measure (null: its default).")
@@ -105,6 +107,8 @@ class SubmitInput(serializers.Serializer):
     both_bad = serializers.BooleanField(required=False, default=False)
     ranking = serializers.ListField(child=serializers.IntegerField(), required=False,
                                     allow_null=True, help_text="Rank per canonical response.")
+    feedback = serializers.JSONField(required=False, allow_null=True,
+                                     help_text="Single-response feedback: true (thumbs up) or false (down).")
     ratings = serializers.DictField(child=serializers.ListField(
         child=serializers.IntegerField(allow_null=True)), required=False, default=dict)
     rationale = serializers.CharField(required=False, allow_blank=True, default="",
@@ -178,7 +182,7 @@ class AnnotationOutput(serializers.ModelSerializer):
     class Meta:
         model = Annotation
         fields = ["id", "item", "assignment", "source", "strength", "both_bad", "ranking",
-                  "ratings", "rationale", "flagged_unsafe", "display_order", "time_on_task_ms",
+                  "feedback", "ratings", "rationale", "flagged_unsafe", "display_order", "time_on_task_ms",
                   "idempotency_key", "created_at"]
 
 

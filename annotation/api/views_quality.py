@@ -28,7 +28,7 @@ class AdjudicationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Adjudication
-        fields = ["id", "item", "strength", "ranking", "note", "decided_by", "created_at"]
+        fields = ["id", "item", "strength", "ranking", "feedback", "note", "decided_by", "created_at"]
 
 
 class AdjudicationInput(serializers.Serializer):
@@ -36,6 +36,8 @@ class AdjudicationInput(serializers.Serializer):
                                      help_text="Pairwise: −2 (A much better) … 2 (B much better).")
     ranking = serializers.JSONField(required=False, allow_null=True,
                                     help_text="Ranking: one rank per canonical response (1 is best).")
+    feedback = serializers.JSONField(required=False, allow_null=True,
+                                     help_text="Feedback: true (thumbs up) or false (thumbs down).")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 

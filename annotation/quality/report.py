@@ -323,7 +323,7 @@ def feedback_quality_report(
     matrix = reliability_matrix(items=item_arr, annotators=labeler_arr, values=y)
     nominal_ci = krippendorff_alpha_ci(reliability_data=matrix.data, level="nominal",
                                        value_domain=FEEDBACK_CLASSES, n_resamples=n_resamples,
-                                       seed=seed)
+                                       seed=seed) if n_resamples else None
     kappa = pairwise_agreement(reliability_data=matrix.data, labels=FEEDBACK_CLASSES)
 
     by_criterion: dict[str, float | None] = {}

@@ -89,6 +89,9 @@ class TaskTypeBase:
 
     # ----- project settings ---------------------------------------------------
 
+    # The responses per item it takes: (fewest, most).
+    num_responses_range: tuple[int, int]
+
     def default_num_responses(self) -> int:
         raise NotImplementedError
 

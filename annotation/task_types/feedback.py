@@ -111,6 +111,8 @@ class Feedback(TaskTypeBase):
         summary_titles={"percent_agreement": "percent agreement", "up_share": "thumbs-up share"},
     )
 
+    num_responses_range = (1, 1)
+
     def default_num_responses(self) -> int:
         return 1
 

@@ -92,6 +92,8 @@ class Pairwise(TaskTypeBase):
         summary_titles={"percent_agreement": "percent agreement"},
     )
 
+    num_responses_range = (2, 2)
+
     def default_num_responses(self) -> int:
         return 2
 

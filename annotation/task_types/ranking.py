@@ -88,6 +88,8 @@ class Ranking(TaskTypeBase):
                         "mean_kendall_tau_b": "mean Kendall's tau-b"},
     )
 
+    num_responses_range = (3, 16)
+
     def default_num_responses(self) -> int:
         return 4
 

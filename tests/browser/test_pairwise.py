@@ -329,7 +329,7 @@ def test_submit_to_next_item_ready_over_20_items(page, live_app, people, request
         page.keyboard.press("12345"[n % 5])
         page.keyboard.press("Enter")
         assignment = wait_next(page, assignment)
-    timings = page.evaluate("window.palate.timings")
+    timings = page.evaluate("window.Palate.label.timings")
     assert len(timings) == 20
     assert Annotation.objects.filter(labeler=lena).count() == 20
     median, worst = statistics.median(timings), max(timings)

@@ -56,12 +56,16 @@
     const type = document.getElementById("id_task_type");
     const k = document.getElementById("id_num_responses");
     if (!type || !k || type.disabled || k.disabled) return;
+    // [fewest, most, default] responses per item of each task type (the server's registry).
+    const ranges = JSON.parse(k.dataset.taskK || "{}");
     function sync() {
-      const pairwise = type.value === "pairwise";
-      k.readOnly = pairwise;
-      k.min = pairwise ? "2" : "3";
-      if (pairwise) k.value = "2";
-      else if (Number(k.value) < 3) k.value = "4";
+      const range = ranges[type.value];
+      if (!range) return;
+      const [fewest, most, fallback] = range;
+      k.readOnly = fewest === most;
+      k.min = String(fewest);
+      k.max = String(most);
+      if (Number(k.value) < fewest || Number(k.value) > most) k.value = String(fallback);
     }
     type.addEventListener("change", sync);
     sync();
