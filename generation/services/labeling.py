@@ -184,3 +184,21 @@ def _judge_ranking(*, job: GenerationJob, assignment, item, template: str,
                   "time_on_task_ms": int((time.monotonic() - started) * 1000)},
         )
         job_progress(job, progress_done=1, annotations_created=1, tokens_generated=tokens)
+
+
+def pair_strengths_judge(*, backend, template: str, prompt_messages: list[dict],
+                         pairs: list[tuple[str, str]], sampling: SamplingParams) -> list[int | None]:
+    """The AI labeler's verdict on each (first, second) pair outside the queue
+    (a policy evaluation's comparisons): both orders in one batch, parsed and
+    combined exactly as for an item. Per pair: −1 prefers ``first``, +1
+    ``second``, 0 a tie, None no usable verdict."""
+    prompt = _conversation_text(prompt_messages)
+    conversations = []
+    for first, second in pairs:
+        conversations += [
+            judge_messages(template, prompt=prompt, response_a=first, response_b=second),
+            judge_messages(template, prompt=prompt, response_a=second, response_b=first),
+        ]
+    results = backend.generate(conversations, sampling) if conversations else []
+    verdicts = [verdict_parse(f"{ANSWER_PREFIX}{result.completions[0].text}".strip()) for result in results]
+    return [strength_from_verdicts(verdicts[2 * n], verdicts[2 * n + 1]) for n in range(len(pairs))]
