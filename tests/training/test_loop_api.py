@@ -119,3 +119,49 @@ def test_session_requests_need_the_csrf_token(project, engineer, policy):
     assert client.put(loop_url(project), {"enabled": True}, format="json").status_code == 403
     assert not LoopRound.objects.exists()
     assert not LoopSetting.objects.filter(enabled=True).exists()
+
+
+def report_round_make(project, policy, prompts):
+    evaluation = PolicyEvaluation.objects.create(
+        project=project, policy=policy, reference=policy, config={"samples_per_prompt": 1, "seed": 0},
+        results={"prompts": 60, "samples": 60, "win_rate": 0.9, "win_rate_low": 0.8, "win_rate_high": 0.95,
+                 "kl": 2.5, "kl_low": 2.0, "kl_high": 3.0, "length_change": -4.0, "level": 0.95,
+                 "judges": {
+                     "own_reward": {"available": True, "independent": False, "win_rate": 0.9,
+                                    "win_rate_low": 0.8, "win_rate_high": 0.95, "prompts": 60,
+                                    "lc_win_rate": 0.7, "lc_win_rate_low": 0.6, "lc_win_rate_high": 0.8},
+                     "ai_judge": {"available": True, "independent": True, "model": "judge-model",
+                                  "win_rate": 0.6, "win_rate_low": 0.55, "win_rate_high": 0.66,
+                                  "prompts": 60, "lc_win_rate": 0.58, "lc_win_rate_low": 0.5,
+                                  "lc_win_rate_high": 0.64, "wins": 30, "ties": 12, "losses": 18},
+                     "previous_reward": {"available": False, "reason": "no earlier loop round"}}},
+        samples=[{"prompt_id": p.pk, "prompt_index": i, "policy": [f"short <b>{p.pk}</b>"],
+                  "reference": [f"a longer answer {p.pk}"], "policy_tokens": [3], "reference_tokens": [5],
+                  "judges": {"own_reward": [1.0], "ai_judge": [0.5]}} for i, p in enumerate(prompts)])
+    return LoopRound.objects.create(
+        project=project, number=2, reference_policy=policy, evaluation=evaluation, decision="accepted",
+        decision_reason="AI judge: win rate 60.0% (95% interval 55.0%–66.0%, 60 prompts): above 50%",
+        decision_detail={"judge": "ai_judge", "promotion_judge": "independent", "threshold": 0.5,
+                         "min_prompts": 50, "prompts": 60, "override_few_prompts": False,
+                         "judge_choice": "AI judge (the first independent judge with a verdict)"},
+        status=RoundStatus.SUCCEEDED, stage="done")
+
+
+def test_the_round_report_is_exported_as_json(api, project, engineer, labeler, outsider, policy):
+    rnd = report_round_make(project, policy, prompts_make(project, 2))
+    url = loop_url(project, "rounds", rnd.pk, "report")
+    body = api(engineer).get(url).json()
+    assert body["decision"]["judge"] == "ai_judge" and body["decision"]["rule"]["min_prompts"] == 50
+    judges = {j["name"]: j for j in body["judges"]}
+    assert [j["name"] for j in body["judges"]] == ["previous_reward", "ai_judge", "own_reward"]
+    assert judges["ai_judge"]["decided"] and not judges["own_reward"]["decided"]
+    assert judges["own_reward"]["independent"] is False and judges["ai_judge"]["lc_win_rate"] == 0.58
+    assert judges["previous_reward"] == {"label": "previous round's reward model", "independent": True,
+                                         "available": False, "reason": "no earlier loop round",
+                                         "name": "previous_reward", "decided": False}
+    assert body["evaluation"]["prompts"] == 60 and body["evaluation"]["kl"] == 2.5
+    sample = body["samples"][0]
+    assert sample["verdicts"] == {"own_reward": 1.0, "ai_judge": 0.5}
+    assert {"op": "policy", "text": "short <b>"} in sample["diff"]
+    assert api(labeler).get(url).status_code == 403
+    assert api(outsider).get(url).status_code == 404
