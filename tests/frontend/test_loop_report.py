@@ -24,7 +24,8 @@ def report_round(project):
     return report_round_make(project, policy, prompts_make(project, 2))
 
 
-def test_the_report_shows_every_judge_the_rule_and_the_diffed_samples(client, project, engineer, report_round):
+def test_the_report_shows_every_judge_the_rule_and_the_diffed_samples(client, project, engineer,
+                                                                      report_round):
     client.force_login(engineer)
     html = client.get(reverse("loop-round-report", args=[project.pk, report_round.pk])).content.decode()
     assert "Loop round 2: is the gain real?" in html
@@ -36,7 +37,8 @@ def test_the_report_shows_every_judge_the_rule_and_the_diffed_samples(client, pr
     assert "<strong>no</strong> — trained on the policy&#x27;s labels" in own[:own.index("</tr>")]
     previous = html[html.index('data-judge="previous_reward"'):]
     assert "no verdict: no earlier loop round" in previous[:previous.index("</tr>")]
-    assert "on at least 50 held-out prompts" in html and "The round&#x27;s own reward model never decides" in html
+    assert "on at least 50 held-out prompts" in html
+    assert "The round&#x27;s own reward model never decides" in html
     assert "2.50 nats [2.00, 3.00]" in html and "60 held-out prompts × 1 samples" in html
     # Model text is untrusted: the diff shows it, inert.
     assert "<b>" not in html and "<ins>short &lt;b&gt;</ins>" in html and "<del>a longer answer</del>" in html

@@ -135,6 +135,8 @@ def report_round_make(project, policy, prompts):
                                   "prompts": 60, "lc_win_rate": 0.58, "lc_win_rate_low": 0.5,
                                   "lc_win_rate_high": 0.64, "wins": 30, "ties": 12, "losses": 18},
                      "previous_reward": {"available": False, "reason": "no earlier loop round"}}},
+        human_results={"win_rate": 0.7, "win_rate_low": 0.5, "win_rate_high": 0.9, "items": 10,
+                       "labeled_items": 8, "annotations": 16, "level": 0.95},
         samples=[{"prompt_id": p.pk, "prompt_index": i, "policy": [f"short <b>{p.pk}</b>"],
                   "reference": [f"a longer answer {p.pk}"], "policy_tokens": [3], "reference_tokens": [5],
                   "judges": {"own_reward": [1.0], "ai_judge": [0.5]}} for i, p in enumerate(prompts)])
@@ -153,7 +155,9 @@ def test_the_round_report_is_exported_as_json(api, project, engineer, labeler, o
     body = api(engineer).get(url).json()
     assert body["decision"]["judge"] == "ai_judge" and body["decision"]["rule"]["min_prompts"] == 50
     judges = {j["name"]: j for j in body["judges"]}
-    assert [j["name"] for j in body["judges"]] == ["previous_reward", "ai_judge", "own_reward"]
+    assert [j["name"] for j in body["judges"]] == ["previous_reward", "ai_judge", "human", "own_reward"]
+    human = judges["human"]
+    assert human["win_rate"] == 0.7 and human["prompts"] == 8 and human["independent"]
     assert judges["ai_judge"]["decided"] and not judges["own_reward"]["decided"]
     assert judges["own_reward"]["independent"] is False and judges["ai_judge"]["lc_win_rate"] == 0.58
     assert judges["previous_reward"] == {"label": "previous round's reward model", "independent": True,
