@@ -34,14 +34,16 @@ def test_the_report_shows_every_judge_the_rule_and_the_diffed_samples(client, pr
     assert "decided" in ai and "60.0%" in ai and "95% [55.0, 66.0]" in ai and "58.0%" in ai
     assert '<td class="num" data-field="prompts">60</td>' in ai and "30 / 12 / 18" in ai
     own = html[html.index('data-judge="own_reward"'):]
-    assert "<strong>no</strong> — trained on the policy&#x27;s labels" in own[:own.index("</tr>")]
+    assert "<strong>no</strong> — trained on the policy's labels" in own[:own.index("</tr>")]
     previous = html[html.index('data-judge="previous_reward"'):]
     assert "no verdict: no earlier loop round" in previous[:previous.index("</tr>")]
     assert "on at least 50 held-out prompts" in html
-    assert "The round&#x27;s own reward model never decides" in html
+    assert "The round's own reward model never decides" in html
     assert "2.50 nats [2.00, 3.00]" in html and "60 held-out prompts × 1 samples" in html
     # Model text is untrusted: the diff shows it, inert.
-    assert "<b>" not in html and "<ins>short &lt;b&gt;</ins>" in html and "<del>a longer answer</del>" in html
+    pk = report_round.evaluation.samples[0]["prompt_id"]
+    assert "<b>" not in html and f"<ins>&lt;b&gt;{pk}&lt;/b&gt;</ins>" in html
+    assert f"<del>longer answer {pk}</del>" in html
     training = client.get(reverse("training", args=[project.pk])).content.decode()
     assert reverse("loop-round-report", args=[project.pk, report_round.pk]) in training
 

@@ -41,6 +41,26 @@ def test_an_engineer_reads_and_updates_the_loop_setting(api, project, engineer, 
     assert setting.periodic_task.enabled and setting.periodic_task.interval.every == 10
 
 
+def test_the_promotion_rule_is_set_through_the_api_and_only_admins_weaken_it(api, project, engineer, admin,
+                                                                            policy):
+    response = api(engineer).put(loop_url(project), {"promotion_judge": "ai_judge", "min_eval_prompts": 80,
+                                                     "ai_judge": "tiny-policy"}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["promotion_judge"], body["min_eval_prompts"]) == ("ai_judge", 80)
+    assert body["ai_judge"] == "tiny-policy"
+    assert body["allow_few_eval_prompts"] is False and body["ai_judge_enabled"] is True
+    for data in ({"allow_few_eval_prompts": True}, {"min_eval_prompts": 5}):
+        refused = api(engineer).put(loop_url(project), data, format="json")
+        assert refused.status_code == 403 and refused.json()["field"] == "allow_few_eval_prompts"
+    setting = LoopSetting.objects.get(project=project)
+    assert not setting.allow_few_eval_prompts and setting.min_eval_prompts == 80
+    assert api(admin).put(loop_url(project), {"allow_few_eval_prompts": True},
+                          format="json").json()["allow_few_eval_prompts"] is True
+    bad = api(engineer).put(loop_url(project), {"promotion_judge": "own_reward"}, format="json")
+    assert bad.status_code == 400 and "promotion_judge" in bad.json()
+
+
 @pytest.mark.parametrize(("data", "field"), [
     ({"dpo_hyperparameters": {"beta": -1}}, "dpo_hyperparameters.beta"),
     ({"eval_config": {"temperature": 0}}, "eval_config.temperature"),
@@ -166,6 +186,7 @@ def test_the_round_report_is_exported_as_json(api, project, engineer, labeler, o
     assert body["evaluation"]["prompts"] == 60 and body["evaluation"]["kl"] == 2.5
     sample = body["samples"][0]
     assert sample["verdicts"] == {"own_reward": 1.0, "ai_judge": 0.5}
-    assert {"op": "policy", "text": "short <b>"} in sample["diff"]
+    assert {"op": "policy", "text": f"<b>{sample['prompt_id']}</b>"} in sample["diff"]
+    assert {"op": "reference", "text": f"longer answer {sample['prompt_id']}"} in sample["diff"]
     assert api(labeler).get(url).status_code == 403
     assert api(outsider).get(url).status_code == 404

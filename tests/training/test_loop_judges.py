@@ -160,4 +160,5 @@ def test_the_samples_diff_shows_what_each_answer_alone_says():
     runs = words_diff("The sky is blue today.", "The sky is <b>very</b> blue.")
     assert "".join(r["text"] for r in runs if r["op"] != "policy") == "The sky is blue today."
     assert "".join(r["text"] for r in runs if r["op"] != "reference") == "The sky is <b>very</b> blue."
-    assert {"op": "policy", "text": "<b>very</b> "} in runs
+    assert {"op": "policy", "text": "<b>very</b>"} in runs
+    assert runs[0] == {"op": "same", "text": "The sky is "}
