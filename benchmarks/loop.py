@@ -1,31 +1,38 @@
-"""One full round of the training loop on the demo project, on CPU, with SmolLM2.
+"""Rounds of the training loop on the demo project, on CPU, with SmolLM2, judged
+against the ground truth.
 
 What it does, each stage timed:
 
-1. a fresh SQLite database and `seed_demo`; `bootstrap_models` (SmolLM2-135M-
+1. a fresh SQLite database, `seed_demo` and `bootstrap_models` (SmolLM2-135M-
    Instruct and all-MiniLM-L6-v2 from their wheels, cached in the models dir);
-   the demo's 12 prompts are topped up with templated questions so there are
-   enough pairs to train on and held-out prompts to evaluate on;
-2. candidates: a generation job with SmolLM2 (transformers backend) samples two
-   answers for every prompt but a few kept fresh for the loop's next round;
-3. labels: the demo has no human labels, so its two labelers answer every item
-   through the real queue by an explicit synthetic preference — **the shorter
-   answer (in words) wins; equal lengths are a tie**. It is learnable by both a
-   reward model and a policy, which is what this benchmark checks: that the
-   loop turns a preference into a policy that measurably has it;
-4. the round (training/loop): snapshot → reward model (MiniLM, Bradley–Terry)
-   → DPO (SmolLM2, LoRA, merged) → evaluation on the snapshot's held-out
-   prompts → decision → candidates from the new policy for the fresh prompts.
+   templated questions on named topics, asking for short answers, so that the
+   answers end well before the token cap and a length preference can show;
+   half the prompts are held out (the project's test fraction), so every round
+   is evaluated on at least 50 held-out prompts;
+2. candidates: SmolLM2 (transformers backend) samples two answers per prompt;
+3. labels: the demo's two labelers answer every item through the real queue by
+   one explicit synthetic rule (``benchmarks/loop_truth.py``): ``shorter`` —
+   the answer with fewer words wins — or ``topic`` — the answer whose first
+   sentence names the prompt's topic wins, a preference length cannot fake;
+4. ``--rounds`` loop rounds (training/loop): snapshot → reward model (MiniLM)
+   → DPO (SmolLM2, LoRA) → evaluation on every held-out prompt, several
+   samples per prompt, judged by the round's own reward model (not
+   independent), the previous round's reward model and an AI judge (SmolLM2
+   through the AI labeler's prompt, both orders) → decision by the first
+   independent judge with a verdict → candidates from the new policy for
+   fresh prompts, which the labelers label before the next round (after a
+   rejected round, fresh candidates from the unchanged reference instead);
+5. the ground truth: the labelers' own rule applied to every policy answer
+   and the reference answer of the same prompt and seed, summarized like the
+   other judges (paired bootstrap over prompts, length-controlled rate).
 
-The named baseline is the reference policy (SmolLM2 as bootstrapped): the
-printed ratio is the reward-model-judged win rate of the new policy over it,
-with its bootstrap 95% interval; the round accepts the policy only when the
-interval lies above 50%. Also printed: the KL(policy ‖ reference) estimate
-and the mean response-length change.
+The named baseline is the reference policy (SmolLM2 as bootstrapped, then each
+promoted policy): the printed ratios are win rates over it, with 95% intervals
+and prompt counts, per judge and per round.
 
-Run (from the repository root; ~10 min on 2 CPU cores):
+Run (from the repository root; both preferences one after the other):
     .venv/bin/python benchmarks/loop.py
-    .venv/bin/python benchmarks/loop.py --extra-prompts 84 --max-tokens 80 --dpo-steps 40
+    .venv/bin/python benchmarks/loop.py --preference topic --rounds 3 --json
 """
 
 import sys
@@ -44,22 +51,54 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import secrets  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+
+from benchmarks.loop_truth import PREFERENCES, pair_score, preference_strength  # noqa: E402
 
 TOPICS = [
     "photosynthesis", "gravity", "inflation", "a black hole", "the immune system", "recursion",
     "a database index", "compound interest", "the water cycle", "machine learning", "democracy",
     "a volcano", "DNA", "the internet", "climate change", "a rainbow", "electricity", "vaccines",
-    "the stock market", "evolution", "an earthquake", "encryption", "the moon's phases", "tides",
+    "the stock market", "evolution", "an earthquake", "encryption", "the moon", "tides",
     "a neural network", "supply and demand", "the speed of light", "a sorting algorithm",
-    "the greenhouse effect", "an atom", "a compiler", "the French Revolution",
+    "the greenhouse effect", "an atom", "a compiler", "the French Revolution", "a glacier",
+    "the heart", "a hurricane", "magnetism", "a telescope", "the Roman Empire", "a battery",
+    "friction", "a virus", "the ocean", "a satellite", "erosion", "a solar panel", "the brain",
+    "a fossil", "an orchestra", "a bridge", "the printing press", "a desert", "honey bees",
+    "a thunderstorm", "the Olympic Games", "a camera", "chess", "a library", "coffee",
+    "a rainforest", "the alphabet", "a lighthouse", "a calendar", "a microscope", "a windmill",
 ]
 TEMPLATES = [
-    "Explain {} to a ten-year-old.",
-    "What is {}? Answer briefly.",
-    "Give me one surprising fact about {}.",
+    "What is {}? Answer in one or two sentences.",
+    "Describe {} in a few words.",
+    "Tell me one short fact about {}.",
 ]
+
+
+def questions(*, held_out: int, train: int, fresh: int, test_fraction: float) -> list[tuple[str, str]]:
+    """(question, topic) pairs: ``held_out`` that the project's split puts in
+    the test split, ``train`` in the train split (both get candidates before
+    round 1), then ``fresh`` more for the rounds' new candidates. The split is
+    a hash of the prompt (annotation.splits), so it is known before import."""
+    from annotation.splits import prompt_hash, split_for_hash
+
+    wanted = {"test": held_out, "train": train}
+    first: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
+    for question, topic in ((t.format(topic), topic) for t in TEMPLATES for topic in TOPICS):
+        split = split_for_hash(prompt_hash([{"role": "user", "content": question}]),
+                               test_fraction=test_fraction)
+        if wanted[split] > 0:
+            wanted[split] -= 1
+            first.append((question, topic))
+        else:
+            rest.append((question, topic))
+    if any(wanted.values()) or len(rest) < fresh:
+        raise SystemExit(f"not enough templated prompts for {held_out} held-out, {train} train and {fresh} "
+                         f"fresh ones ({len(TEMPLATES) * len(TOPICS)} in all)")
+    return first + rest[:fresh]
 
 
 def environment(var_dir: Path, models_dir: Path) -> None:
@@ -78,17 +117,8 @@ def environment(var_dir: Path, models_dir: Path) -> None:
     django.setup()
 
 
-def words(text: str) -> int:
-    return len(text.split())
-
-
-def shorter_wins(texts: list[str]) -> int:
-    """The synthetic preference as a strength on the canonical order (−2 … 2)."""
-    a, b = words(texts[0]), words(texts[1])
-    return 0 if a == b else (-2 if a < b else 2)
-
-
-def label_everything(project) -> int:
+def label_everything(project, rule: str, topics: dict[int, str]) -> int:
+    """Every open item answered by both labelers through the real queue, by ``rule``."""
     from django.contrib.auth import get_user_model
 
     from annotation.models import Membership, Role
@@ -100,78 +130,125 @@ def label_everything(project) -> int:
     count = 0
     for user in labelers.order_by("pk"):
         while (assignment := item_claim_next(project=project, labeler=user)) is not None:
-            texts = [s.response.text for s in assignment.item.slots.order_by("position")]
-            annotation_submit(assignment=assignment, data={"strength": shorter_wins(texts)},
+            item = assignment.item
+            texts = [s.response.text for s in item.slots.order_by("position")]
+            strength = preference_strength(rule, texts, topics.get(item.prompt_id, ""))
+            annotation_submit(assignment=assignment, data={"strength": strength},
                               idempotency_key=new_idempotency_key())
             count += 1
     return count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--extra-prompts", type=int, default=40,
-                        help="Templated prompts added to the demo's 12.")
-    parser.add_argument("--fresh", type=int, default=4, help="Prompts kept for the next round.")
-    parser.add_argument("--max-tokens", type=int, default=48, help="Longest candidate / sample.")
-    parser.add_argument("--reward-steps", type=int, default=40)
-    parser.add_argument("--dpo-steps", type=int, default=30)
-    parser.add_argument("--dpo-lr", type=float, default=5e-4, help="LoRA learning rate.")
-    parser.add_argument("--beta", type=float, default=0.1)
-    parser.add_argument("--eval-prompts", type=int, default=24)
-    parser.add_argument("--eval-samples", type=int, default=4, help="Samples per prompt and model.")
-    parser.add_argument("--models-dir", default=str(ROOT / "var" / "models"),
-                        help="Where bootstrap_models materializes (and finds) the checkpoints.")
-    parser.add_argument("--json", action="store_true", help="Also print the results as JSON.")
-    args = parser.parse_args()
+def ground_truth_add(evaluation, rule: str, topics: dict[int, str]) -> dict:
+    """The labelers' rule on each (policy, reference) comparison of the
+    evaluation, summarized like the other judges (same prompts resampled,
+    same seed), stored beside them on the evaluation and returned."""
+    from training.policy_eval.judges import judge_meta, judges_summarize
 
+    wins, groups, diffs = [], [], []
+    samples = [dict(row) for row in evaluation.samples]
+    for row in samples:
+        topic = topics.get(row.get("prompt_id"), "")
+        scores = [pair_score(rule, mine, theirs, topic) if mine != theirs else 0.5
+                  for mine, theirs in zip(row["policy"], row["reference"], strict=True)]
+        row.setdefault("judges", {})["ground_truth"] = scores
+        wins += scores
+        groups += [row["prompt_index"]] * len(scores)
+        diffs += [a - b for a, b in zip(row["policy_tokens"], row["reference_tokens"], strict=True)]
+    config = evaluation.config
+    summary = judges_summarize({"ground_truth": wins}, groups, diffs, resamples=config["resamples"],
+                               level=config["level"], seed=config["seed"])["ground_truth"]
+    summary.update(judge_meta("ground_truth"), source=f"the synthetic labelers' rule '{rule}'")
+    results = dict(evaluation.results)
+    results["judges"] = {**results.get("judges", {}), "ground_truth": summary}
+    type(evaluation).objects.filter(pk=evaluation.pk).update(results=results, samples=samples)
+    evaluation.results, evaluation.samples = results, samples
+    return summary
+
+
+def sign_agreement(judges: dict) -> dict[str, str]:
+    """Per independent judge: does its verdict point the way the ground truth does?"""
+    truth = judges.get("ground_truth") or {}
+    if not truth.get("available"):
+        return {}
+
+    def side(j: dict) -> int:
+        return 1 if j["win_rate"] > 0.5 else (-1 if j["win_rate"] < 0.5 else 0)
+
+    out = {}
+    for name, j in judges.items():
+        if name == "ground_truth" or not j.get("available"):
+            continue
+        out[name] = "agrees" if side(j) == side(truth) else "DISAGREES"
+    return out
+
+
+def candidates(project, *, model: str, prompt_ids: list[int], max_tokens: int, seed: int):
+    from generation.services.jobs import generation_job_create, generation_job_run
+
+    job = generation_job_create(project=project, model_names=[model], n=2,
+                                sampling={"max_tokens": max_tokens, "temperature": 0.8, "seed": seed},
+                                prompt_ids=prompt_ids, check_backend=False, enqueue=False)
+    job = generation_job_run(job_id=job.pk)
+    if job.status != "succeeded":
+        raise SystemExit(f"candidate generation {job.status}: {job.error}")
+    return job
+
+
+def run_one(args) -> dict:
     import torch
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     var_dir = Path(tempfile.mkdtemp(prefix="palate-loop-bench-"))
     environment(var_dir, Path(args.models_dir))
 
     from django.core.management import call_command
 
-    from annotation.models import ComparisonItem, Project, Prompt
+    from annotation.models import Project, Prompt
     from annotation.services.prompts import PromptInput, prompt_create_many
-    from generation.services.jobs import generation_job_create, generation_job_run
+    from generation.models import ModelSpec
     from training.loop.models import LoopSetting
     from training.loop.services import (
+        fresh_prompt_ids,
+        judge_lines,
         loop_round_advance,
         loop_round_start,
         loop_round_summary,
         stage_timings,
     )
 
+    rule = args.preference
     wall: dict[str, float] = {}
     started = time.monotonic()
     call_command("migrate", verbosity=0, interactive=False)
     call_command("seed_demo", "--no-generate", verbosity=0)  # eager Celery would generate here
     call_command("bootstrap_models", verbosity=0)
     project = Project.objects.get(slug="demo-pairwise")
-    questions = [t.format(topic) for t in TEMPLATES for topic in TOPICS][:args.extra_prompts]
+    # Half the new prompts held out: ≥ 50 held-out prompts for every round's evaluation.
+    Project.objects.filter(pk=project.pk).update(test_fraction=args.test_fraction)
+    project.refresh_from_db()
+    asked = questions(held_out=args.held_out, train=args.train_prompts, fresh=args.rounds * args.fresh,
+                      test_fraction=args.test_fraction)
     prompt_create_many(project=project, entries=[
-        PromptInput(messages=[{"role": "user", "content": q}]) for q in questions])
+        PromptInput(messages=[{"role": "user", "content": q}]) for q, _ in asked])
+    by_text = {q: topic for q, topic in asked}
+    topics = {pk: by_text.get(messages[0]["content"], "") for pk, messages in
+              Prompt.objects.filter(project=project).values_list("pk", "messages")}
     wall["setup"] = time.monotonic() - started
 
-    # Candidates for every prompt without items, except the last few (fresh for the loop).
     started = time.monotonic()
-    used = ComparisonItem.objects.filter(project=project).values("prompt_id")
-    waiting = list(Prompt.objects.filter(project=project).exclude(pk__in=used).order_by("pk")
-                   .values_list("pk", flat=True))
-    to_generate = waiting[:-args.fresh] if args.fresh else waiting
-    job = generation_job_create(project=project, model_names=["smollm2-135m-instruct"], n=2,
-                                sampling={"max_tokens": args.max_tokens, "temperature": 0.8, "seed": 0},
-                                prompt_ids=to_generate, check_backend=False, enqueue=False)
-    job = generation_job_run(job_id=job.pk)
-    if job.status != "succeeded":
-        raise SystemExit(f"candidate generation {job.status}: {job.error}")
+    waiting = fresh_prompt_ids(project=project, limit=100_000)
+    first = candidates(project, model="smollm2-135m-instruct",
+                       prompt_ids=waiting[:args.held_out + args.train_prompts],
+                       max_tokens=args.max_tokens, seed=0)
     wall["candidates"] = time.monotonic() - started
-
     started = time.monotonic()
-    labels = label_everything(project)
+    labels = label_everything(project, rule, topics)
     wall["labels"] = time.monotonic() - started
 
+    judge = ModelSpec.objects.get(name="smollm2-135m-instruct")
     LoopSetting.objects.update_or_create(project=project, defaults={
         "reward_hyperparameters": {"max_steps": args.reward_steps, "batch_size": 8, "learning_rate": 5e-5,
                                    "max_length": 256, "device": "cpu", "logging_steps": 10,
@@ -179,37 +256,159 @@ def main() -> None:
         "dpo_hyperparameters": {"max_steps": args.dpo_steps, "batch_size": 4, "learning_rate": args.dpo_lr,
                                 "lora": True, "beta": args.beta, "max_length": 256, "device": "cpu",
                                 "logging_steps": 10, "checkpoint_every_steps": 0, "seed": 0},
-        "eval_config": {"num_prompts": args.eval_prompts, "samples_per_prompt": args.eval_samples,
-                        "max_new_tokens": args.max_tokens, "temperature": 1.0, "seed": 0},
-        "prompts_per_round": args.fresh, "win_threshold": 0.5,
+        # All held-out prompts (the default), several samples each.
+        "eval_config": {"samples_per_prompt": args.eval_samples, "max_new_tokens": args.max_tokens,
+                        "temperature": 1.0, "seed": 0, "batch_size": 8},
+        "prompts_per_round": args.fresh, "win_threshold": 0.5, "promotion_judge": "independent",
+        "ai_judge": judge, "min_eval_prompts": 50,
         "generation_sampling": {"n": 2, "max_tokens": args.max_tokens, "temperature": 0.8, "seed": 1},
     })
-    rnd = loop_round_start(project=project, enqueue=False)
-    started = time.monotonic()
-    rnd = loop_round_advance(round_id=rnd.pk)
-    wall["round"] = time.monotonic() - started
 
     cpu = platform.processor() or platform.machine()
-    print(f"Loop benchmark: one round on demo-pairwise, CPU ({os.cpu_count()} cores, {cpu}), "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"data: {job.items_created} candidate items from {job.progress_done} prompts + 12 demo items, "
-          f"{labels} synthetic labels (shorter answer wins)")
-    print(loop_round_summary(rnd))
-    stages = {**{k: round(v, 1) for k, v in wall.items() if k != "round"},
-              **{k: round(v, 1) for k, v in stage_timings(rnd).items()}}
-    print("wall seconds per stage: " + ", ".join(f"{k} {v}" for k, v in stages.items())
-          + f"; total {sum(wall.values()):.0f}")
-    if rnd.evaluation is not None:
+    print(f"Loop benchmark, preference '{rule}': {args.rounds} rounds on demo-pairwise, CPU "
+          f"({os.cpu_count()} cores, {cpu}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"data: {first.items_created} candidate items from {first.progress_done} prompts + the demo's, "
+          f"{labels} synthetic labels ({rule})", flush=True)
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        rnd = loop_round_start(project=project, enqueue=False)
+        started = time.monotonic()
+        rnd = loop_round_advance(round_id=rnd.pk)
+        seconds = time.monotonic() - started
+        if rnd.evaluation is not None:
+            ground_truth_add(rnd.evaluation, rule, topics)
+        print(loop_round_summary(rnd))
+        if rnd.evaluation is not None:
+            print("    " + "\n    ".join(line for line in judge_lines(rnd.evaluation.results)
+                                         if line.startswith("ground truth")))
+        if rnd.status != "succeeded":
+            raise SystemExit(f"round {number} {rnd.status}: {rnd.error}")
         r = rnd.evaluation.results
-        print(f"RESULT win rate of the new policy over the reference (baseline): {r['win_rate']:.3f} "
-              f"[{r['win_rate_low']:.3f}, {r['win_rate_high']:.3f}]  KL {r['kl']:.2f} nats  "
-              f"length {r['reference_length']:.1f} → {r['policy_length']:.1f} tokens  "
-              f"verdict: {'BEATS' if r['win_rate_low'] > 0.5 else 'does not beat'} the reference")
+        agreement = sign_agreement(r["judges"])
+        print(f"  sign agreement with the ground truth: {agreement}")
+        rounds.append({
+            "round": number, "decision": rnd.decision, "reason": rnd.decision_reason,
+            "rule": rnd.decision_detail, "reference": rnd.reference_policy.name,
+            "policy": rnd.dpo_run.output_model.name, "prompts": r["prompts"], "samples": r["samples"],
+            "kl": [r["kl"], r["kl_low"], r["kl_high"]], "reference_length": r["reference_length"],
+            "policy_length": r["policy_length"], "policy_truncated": r["policy_truncated"],
+            "reward_heldout_accuracy": (rnd.reward_run.results or {}).get("accuracy"),
+            "reward_heldout_pairs": (rnd.reward_run.results or {}).get("pairs"),
+            "judges": r["judges"], "agreement": agreement, "snapshot": rnd.snapshot.counts,
+            "seconds": round(seconds, 1), "stages": {k: round(v, 1) for k, v in stage_timings(rnd).items()},
+        })
+        wall[f"round {number}"] = seconds
+        if number < args.rounds:
+            started = time.monotonic()
+            if rnd.generation_job is None:  # rejected: the labelers get fresh pairs from the reference
+                fresh = fresh_prompt_ids(project=project, limit=args.fresh)
+                if fresh:
+                    candidates(project, model=rnd.reference_policy.name, prompt_ids=fresh,
+                               max_tokens=args.max_tokens, seed=number)
+            new_labels = label_everything(project, rule, topics)
+            wall[f"labels after round {number}"] = time.monotonic() - started
+            print(f"  {new_labels} new labels for round {number + 1}", flush=True)
+
+    print(f"\nTrend, preference '{rule}' (win rates over each round's reference; 95% intervals):")
+    print(trend_table(rounds))
+    print("wall seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in wall.items())
+          + f"; total {sum(wall.values()):.0f}")
+    promoted = [r for r in rounds if r["decision"] == "accepted"]
+    if promoted:
+        last = promoted[-1]
+        truth = last["judges"]["ground_truth"]
+        print(f"RESULT {rule}: promoted policy of round {last['round']}: ground-truth win rate "
+              f"{truth['win_rate']:.3f} [{truth['win_rate_low']:.3f}, {truth['win_rate_high']:.3f}] on "
+              f"{truth['prompts']} held-out prompts: interval "
+              f"{'ABOVE' if truth['win_rate_low'] > 0.5 else 'NOT above'} 50%")
+    else:
+        print(f"RESULT {rule}: no round promoted its policy")
+    return {"preference": rule, "rounds": rounds, "wall": {k: round(v, 1) for k, v in wall.items()},
+            "total_seconds": round(sum(wall.values()), 1), "args": vars(args)}
+
+
+def _pct(j: dict, key: str = "win_rate") -> str:
+    if not j or not j.get("available"):
+        return "—"
+    return f"{j[key]:.1%} [{j[key + '_low']:.1%}, {j[key + '_high']:.1%}]"
+
+
+def trend_table(rounds: list[dict]) -> str:
+    head = ("| round | decision (judge) | prompts | ground truth | GT length-controlled | previous RM | "
+            "AI judge | own RM (not indep.) | KL nats | length tokens | RM held-out acc. |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rounds:
+        j = r["judges"]
+        acc = r["reward_heldout_accuracy"]
+        accuracy = "—" if acc is None else f"{acc:.2f} of {r['reward_heldout_pairs']}"
+        lines.append(
+            f"| {r['round']} | {r['decision']} ({(r['rule'] or {}).get('judge') or '—'}) | {r['prompts']} | "
+            f"{_pct(j.get('ground_truth'))} | {_pct(j.get('ground_truth'), 'lc_win_rate')} | "
+            f"{_pct(j.get('previous_reward'))} | {_pct(j.get('ai_judge'))} | {_pct(j.get('own_reward'))} | "
+            f"{r['kl'][0]:.2f} | {r['reference_length']:.1f} → {r['policy_length']:.1f} | "
+            f"{accuracy} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preference", choices=(*PREFERENCES, "both"), default="both",
+                        help="The synthetic labelers' rule; both: one run each, one after the other.")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--held-out", type=int, default=52,
+                        help="Templated prompts in the test split (candidates and labels before round 1).")
+    parser.add_argument("--train-prompts", type=int, default=52,
+                        help="Templated prompts in the train split (candidates and labels before round 1).")
+    parser.add_argument("--fresh", type=int, default=16,
+                        help="Fresh prompts per round (the next candidates).")
+    parser.add_argument("--test-fraction", type=float, default=0.5)
+    parser.add_argument("--max-tokens", type=int, default=96, help="Longest candidate / sample.")
+    parser.add_argument("--reward-steps", type=int, default=40)
+    parser.add_argument("--dpo-steps", type=int, default=40)
+    parser.add_argument("--dpo-lr", type=float, default=5e-4, help="LoRA learning rate.")
+    parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--eval-samples", type=int, default=2, help="Samples per prompt and model.")
+    parser.add_argument("--models-dir", default=str(ROOT / "var" / "models"),
+                        help="Where bootstrap_models materializes (and finds) the checkpoints.")
+    parser.add_argument("--json", action="store_true", help="Also print the results as JSON.")
+    parser.add_argument("--json-out", help="Write the results as JSON to this file.")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+    parser.add_argument("--parallel", action="store_true",
+                        help="With --preference both: run the two preferences at the same time.")
+    args = parser.parse_args()
+
+    if args.preference != "both":
+        result = run_one(args)
         if args.json:
-            print(json.dumps({"results": r, "stages": stages, "round": rnd.status,
-                              "decision": rnd.decision}, indent=2))
-    if rnd.status != "succeeded":
-        raise SystemExit(1)
+            print(json.dumps(result, indent=2))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(result, indent=2))
+        return
+    # One process per preference: each gets its own fresh database and Django setup.
+    folder = Path(tempfile.mkdtemp(prefix="palate-loop-bench-"))
+    argv = [a for a in sys.argv[1:] if a not in ("--json", "--parallel")]
+    runs = {}
+    for preference in PREFERENCES:
+        command = [sys.executable, str(Path(__file__).resolve()), *argv, "--preference", preference,
+                   "--json-out", str(folder / f"{preference}.json")]
+        if args.parallel:  # each its own log, printed when both are done
+            runs[preference] = subprocess.Popen(command, stdout=(folder / f"{preference}.log").open("w"),
+                                                stderr=subprocess.STDOUT)
+        elif subprocess.run(command, check=False).returncode != 0:
+            raise SystemExit(f"the '{preference}' run failed")
+    for preference, process in runs.items():
+        code = process.wait()
+        print((folder / f"{preference}.log").read_text())
+        if code != 0:
+            raise SystemExit(f"the '{preference}' run failed")
+    results = [json.loads((folder / f"{p}.json").read_text()) for p in PREFERENCES]
+    for result in results:
+        print(f"\n== {result['preference']} ({result['total_seconds']:.0f} s)")
+        print(trend_table(result["rounds"]))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,18 @@ from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
 from training.loop import services as loop_services
 from training.loop.models import LoopRound, LoopSetting
+from training.loop.report import loop_round_report
 from training.policy_eval import services as eval_services
+from training.policy_eval.judges import PROMOTION_CHOICES
 from training.policy_eval.models import PolicyEvaluation
 
 # ----- shapes -----
 
 SETTING_FIELDS = ["enabled", "check_every_minutes", "min_interval_hours", "min_new_pairs",
                   "prompts_per_round", "reward_hyperparameters", "dpo_hyperparameters", "eval_config",
-                  "win_threshold", "generation_backend", "generation_sampling", "snapshot_filters"]
-MODEL_FIELDS = ["base_policy", "reward_base_model"]
+                  "win_threshold", "generation_backend", "generation_sampling", "snapshot_filters",
+                  "promotion_judge", "ai_judge_enabled", "min_eval_prompts", "allow_few_eval_prompts"]
+MODEL_FIELDS = ["base_policy", "reward_base_model", "ai_judge"]
 
 
 INT32_MAX = 2**31 - 1
@@ -53,6 +56,15 @@ class LoopSettingInput(serializers.Serializer):
     generation_backend = serializers.CharField(required=False, allow_blank=True)
     generation_sampling = serializers.DictField(required=False)
     snapshot_filters = serializers.DictField(required=False)
+    promotion_judge = serializers.ChoiceField(
+        required=False, choices=PROMOTION_CHOICES,
+        help_text="Whose win rate decides a promotion; never the round's own reward model.")
+    ai_judge = serializers.CharField(required=False, allow_blank=True,
+                                     help_text="A registered model's name; empty: the registry's judge.")
+    ai_judge_enabled = serializers.BooleanField(required=False)
+    min_eval_prompts = serializers.IntegerField(required=False, min_value=1, max_value=INT32_MAX)
+    allow_few_eval_prompts = serializers.BooleanField(
+        required=False, help_text="Project admins only: promote on fewer held-out prompts than the minimum.")
 
 
 class LoopSettingOutput(serializers.Serializer):
@@ -72,6 +84,11 @@ class LoopSettingOutput(serializers.Serializer):
     generation_backend = serializers.CharField()
     generation_sampling = serializers.DictField()
     snapshot_filters = serializers.DictField()
+    promotion_judge = serializers.CharField()
+    ai_judge = serializers.CharField(source="ai_judge.name", allow_null=True, default=None)
+    ai_judge_enabled = serializers.BooleanField()
+    min_eval_prompts = serializers.IntegerField()
+    allow_few_eval_prompts = serializers.BooleanField()
     last_checked_at = serializers.DateTimeField(allow_null=True)
     last_message = serializers.CharField()
 
@@ -199,7 +216,7 @@ class LoopSettingApi(APIView):
         for name in MODEL_FIELDS:
             if name in values:
                 setattr(setting, name, _model(values[name], name, project))
-        loop_services.loop_setting_save(setting=setting)
+        loop_services.loop_setting_save(setting=setting, by=request.user)
         audit_record(request.user, "training_loop.update", setting, project=project,
                      fields=sorted(values), via="api")
         return Response(LoopSettingOutput(setting).data)
@@ -230,6 +247,15 @@ class LoopRoundDetailApi(APIView):
     @extend_schema(responses=LoopRoundOutput)
     def get(self, request, project_id: int, round_id: int):
         return Response(LoopRoundOutput(_round(request, project_id, round_id)).data)
+
+
+class LoopRoundReportApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, project_id: int, round_id: int):
+        """The round report: every judge's win rate (raw and length-controlled) with its
+        interval and prompt count, KL, length change, the reward model's held-out
+        accuracy, the decision and its rule, and diffed policy/reference samples."""
+        return Response(loop_round_report(rnd=_round(request, project_id, round_id)))
 
 
 class LoopRoundCancelApi(APIView):

@@ -19,6 +19,8 @@ urlpatterns = [
          name="api-loop-rounds"),
     path("projects/<int:project_id>/loop/rounds/<int:round_id>/", loop_api.LoopRoundDetailApi.as_view(),
          name="api-loop-round"),
+    path("projects/<int:project_id>/loop/rounds/<int:round_id>/report/",
+         loop_api.LoopRoundReportApi.as_view(), name="api-loop-round-report"),
     path("projects/<int:project_id>/loop/rounds/<int:round_id>/cancel/",
          loop_api.LoopRoundCancelApi.as_view(), name="api-loop-round-cancel"),
     path("projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/",

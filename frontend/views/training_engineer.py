@@ -21,7 +21,7 @@ from audit.services import audit_record
 from frontend.views.common import form_numbers, project_for_page
 from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
-from training.loop.models import LoopRound, LoopSetting
+from training.loop.models import PROMOTION_JUDGE_CHOICES, LoopRound, LoopSetting
 from training.models import RunKind, TrainingSchedule
 from training.policy.config import LOSS_NAMES, PolicyConfig
 from training.services import runs as run_services
@@ -35,7 +35,7 @@ POLICY_NUMBERS: dict[str, type] = {
 }
 LOOP_NUMBERS: dict[str, type] = {
     "check_every_minutes": int, "min_interval_hours": float, "min_new_pairs": int,
-    "prompts_per_round": int, "win_threshold": float,
+    "prompts_per_round": int, "win_threshold": float, "min_eval_prompts": int,
 }
 
 
@@ -49,6 +49,7 @@ def engineer_context(*, project) -> dict:
         "policy_losses": LOSS_NAMES,
         "policy_defaults": PolicyConfig(),
         "loop_form": loop_services.loop_setting_for(project=project),
+        "promotion_judges": PROMOTION_JUDGE_CHOICES,
         "reward_schedule": TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first(),
         "reward_backbones": list(ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
                                  .exclude(path="").order_by("name")),
@@ -81,6 +82,11 @@ def _loop_settings(request, project) -> str:
     setting = LoopSetting.objects.get(pk=loop_services.loop_setting_for(project=project).pk)
     values = form_numbers(request.POST, LOOP_NUMBERS)
     values["enabled"] = request.POST.get("enabled") == "on"
+    values["ai_judge_enabled"] = request.POST.get("ai_judge_enabled") == "on"
+    # Only a project admin may turn this on (loop_setting_save checks ``by``).
+    values["allow_few_eval_prompts"] = request.POST.get("allow_few_eval_prompts") == "on"
+    if request.POST.get("promotion_judge"):
+        values["promotion_judge"] = request.POST["promotion_judge"]
     for name, value in values.items():
         setattr(setting, name, value)
     policy = (request.POST.get("base_policy") or "").strip()
@@ -88,7 +94,7 @@ def _loop_settings(request, project) -> str:
                            if policy else None)
     if policy and setting.base_policy is None:
         raise Invalid(f"no active model named '{policy}'", field="base_policy")
-    loop_services.loop_setting_save(setting=setting)
+    loop_services.loop_setting_save(setting=setting, by=request.user)
     audit_record(request.user, "training_loop.update", setting, project=project,
                  fields=sorted([*values, "base_policy"]), via="page")
     return "Loop settings saved."

@@ -198,3 +198,21 @@ def _judge_ranking(*, job: GenerationJob, assignment, item, template: str,
 
 # How the judge labels each task type it supports (annotation.task_types names).
 JUDGES = {"pairwise": _judge_pair, "ranking": _judge_ranking}
+
+
+def pair_strengths_judge(*, backend, template: str, prompt_messages: list[dict],
+                         pairs: list[tuple[str, str]], sampling: SamplingParams) -> list[int | None]:
+    """The AI labeler's verdict on each (first, second) pair outside the queue
+    (a policy evaluation's comparisons): both orders in one batch, parsed and
+    combined exactly as for an item. Per pair: −1 prefers ``first``, +1
+    ``second``, 0 a tie, None no usable verdict."""
+    prompt = _conversation_text(prompt_messages)
+    conversations = []
+    for first, second in pairs:
+        conversations += [
+            judge_messages(template, prompt=prompt, response_a=first, response_b=second),
+            judge_messages(template, prompt=prompt, response_a=second, response_b=first),
+        ]
+    results = backend.generate(conversations, sampling) if conversations else []
+    verdicts = [verdict_parse(f"{ANSWER_PREFIX}{result.completions[0].text}".strip()) for result in results]
+    return [strength_from_verdicts(verdicts[2 * n], verdicts[2 * n + 1]) for n in range(len(pairs))]

@@ -40,11 +40,28 @@ def tiny_bert_dir(tmp_path_factory):
     return tiny_backbone(tmp_path_factory.mktemp("loop") / "tiny-bert")
 
 
+class TieJudge:
+    """The AI judge of these rounds: it always answers "A", so in both orders
+    it contradicts itself and every comparison becomes a tie (win rate ½)."""
+
+    def generate(self, conversations, sampling):
+        from generation.backends import Completion, PromptResult
+
+        return [PromptResult([Completion(" A", "stop", 1)]) for _ in conversations]
+
+    def close(self):
+        pass
+
+
 @pytest.fixture
-def loop_project(admin, labeler, labeler2, engineer, settings, tmp_path, tiny_policy_dir, tiny_bert_dir):
+def loop_project(admin, labeler, labeler2, engineer, settings, tmp_path, tiny_policy_dir, tiny_bert_dir,
+                 monkeypatch):
     """A pairwise project whose labelers agree that "good" words beat "bad"
     ones, with a few fresh prompts left for the next round, and a loop set up
-    with tiny models."""
+    with tiny models (a handful of held-out prompts: the minimum is lowered)."""
+    from generation.services import runtime
+
+    monkeypatch.setattr(runtime, "backend_for", lambda spec, backend="": TieJudge())
     settings.PALATE_TRAINING_DIR = tmp_path / "training"
     settings.PALATE_TRAINING_HEARTBEAT_SECONDS = 0
     project = project_make(creator=admin, overlap=2, test_fraction=0.3)
@@ -73,7 +90,7 @@ def loop_project(admin, labeler, labeler2, engineer, settings, tmp_path, tiny_po
     LoopSetting.objects.create(
         project=project, base_policy=base, reward_base_model=backbone, reward_hyperparameters=FAST,
         dpo_hyperparameters=DPO_FAST, eval_config=EVAL_FAST, prompts_per_round=3, min_new_pairs=1,
-        min_interval_hours=0, win_threshold=0.0,
+        min_interval_hours=0, win_threshold=0.0, min_eval_prompts=1,
         generation_sampling={"n": 3, "max_tokens": 8, "temperature": 1.0})
     return project
 
@@ -90,7 +107,8 @@ def test_a_winning_round_serves_the_new_policy_and_queues_its_candidates(
         rnd = loop.loop_round_start(project=loop_project, created_by=engineer)
     rnd.refresh_from_db()
     assert rnd.error == "" and rnd.status == RoundStatus.SUCCEEDED and rnd.stage == RoundStage.DONE
-    assert rnd.decision == Decision.ACCEPTED and "win rate" in rnd.decision_reason
+    assert rnd.decision == Decision.ACCEPTED and rnd.decision_reason.startswith("AI judge: win rate 50.0%")
+    assert rnd.decision_detail["judge"] == "ai_judge" and rnd.decision_detail["prompts"] == 3
     assert rnd.snapshot.counts["train"] > 0 and rnd.snapshot.counts["test"] > 0
     assert rnd.reward_run.kind == RunKind.REWARD and rnd.reward_run.status == RunStatus.SUCCEEDED
     assert rnd.dpo_run.kind == RunKind.DPO and rnd.dpo_run.status == RunStatus.SUCCEEDED
@@ -102,6 +120,12 @@ def test_a_winning_round_serves_the_new_policy_and_queues_its_candidates(
     assert rnd.evaluation.policy == policy and rnd.evaluation.reference.name == "tiny-policy"
     assert results["win_rate_low"] <= results["win_rate"] <= results["win_rate_high"]
     assert {"kl", "length_change", "prompts"} <= set(results)
+    judges = results["judges"]
+    assert judges["own_reward"]["independent"] is False and judges["own_reward"]["available"]
+    assert judges["ai_judge"]["win_rate"] == 0.5 and judges["ai_judge"]["independent"]
+    assert judges["previous_reward"] == {
+        "label": "previous round's reward model", "independent": True, "available": False,
+        "reason": "no earlier loop round has a reward model", "prompts": 0, "comparisons": 0}
     assert set(rnd.timings) == {"snapshot", "reward", "dpo", "evaluate", "decide", "generate"}
 
     # Served: the loop now generates from it, and the next round starts from it.
@@ -256,3 +280,26 @@ def test_the_loop_command_runs_a_round_here_or_checks_the_schedule(loop_project,
     assert "seconds: snapshot" in out
     with pytest.raises(CommandError, match="no project with slug 'nope'"):
         call_command("loop", "nope", "--once")
+
+
+def test_the_next_round_is_judged_by_the_previous_rounds_reward_model(loop_project):
+    first = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
+    # More labels since: the next round's snapshot is newer than the first one's.
+    for user in loop_project.memberships.filter(role=Role.LABELER).order_by("user_id"):
+        while (assignment := item_claim_next(project=loop_project, labeler=user.user)) is not None:
+            annotation_submit(assignment=assignment, data={"strength": 0},
+                              idempotency_key=new_idempotency_key())
+    second = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
+    assert second.snapshot.version > first.snapshot.version
+    judge = second.evaluation.results["judges"]["previous_reward"]
+    assert judge["available"] and judge["model"] == first.reward_run.output_model.name
+    assert f"trained on snapshot v{first.snapshot.version}" in judge["source"]
+    assert second.decision_detail["judge"] == "previous_reward"
+
+
+def test_a_round_on_fewer_held_out_prompts_than_the_minimum_is_not_promoted(loop_project):
+    LoopSetting.objects.filter(project=loop_project).update(min_eval_prompts=50)
+    rnd = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
+    assert rnd.status == RoundStatus.SUCCEEDED and rnd.decision == Decision.REJECTED
+    assert rnd.decision_reason.startswith("only 3 held-out prompts (< 50)")
+    assert rnd.generation_job is None and LoopSetting.objects.get(project=loop_project).current_policy is None

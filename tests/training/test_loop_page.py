@@ -66,7 +66,8 @@ def test_the_admin_edits_a_loop_setting_and_its_beat_task(client, superuser, pro
     form = {"project": project.pk, "enabled": "on", "check_every_minutes": 30, "min_interval_hours": 1,
             "min_new_pairs": 10, "prompts_per_round": 5, "base_policy": policy.pk, "win_threshold": 0.5,
             "reward_hyperparameters": "{}", "dpo_hyperparameters": '{"beta": -1}', "eval_config": "{}",
-            "generation_backend": "", "generation_sampling": "{}", "snapshot_filters": "{}"}
+            "generation_backend": "", "generation_sampling": "{}", "snapshot_filters": "{}",
+            "promotion_judge": "independent", "min_eval_prompts": 50, "ai_judge_enabled": "on"}
     refused = client.post("/admin/training/loopsetting/add/", form)
     assert refused.status_code == 200 and "beta" in refused.content.decode()
     assert not LoopSetting.objects.exists()

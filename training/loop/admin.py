@@ -22,7 +22,8 @@ class LoopSettingForm(forms.ModelForm):
         fields = ["project", "enabled", "check_every_minutes", "min_interval_hours", "min_new_pairs",
                   "prompts_per_round", "base_policy", "reward_base_model", "reward_hyperparameters",
                   "dpo_hyperparameters", "eval_config", "win_threshold", "generation_backend",
-                  "generation_sampling", "snapshot_filters"]
+                  "generation_sampling", "snapshot_filters", "promotion_judge", "ai_judge",
+                  "ai_judge_enabled", "min_eval_prompts", "allow_few_eval_prompts"]
 
     def clean(self):
         cleaned = super().clean()

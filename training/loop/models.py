@@ -7,6 +7,13 @@ from annotation.models import DatasetSnapshot, Project
 from generation.models import GenerationJob, ModelSpec
 from training.policy_eval.models import PolicyEvaluation
 
+PROMOTION_JUDGE_CHOICES = [
+    ("independent", "The first independent judge with a verdict (previous round's reward model, "
+                    "then the AI judge)"),
+    ("previous_reward", "The previous round's reward model"),
+    ("ai_judge", "The AI judge"),
+]
+
 
 class LoopSetting(models.Model):
     """One project's loop: on schedule, snapshot → reward model → DPO → evaluate
@@ -38,6 +45,19 @@ class LoopSetting(models.Model):
                                    help_text="training.policy_eval.evaluate.EvalConfig fields.")
     win_threshold = models.FloatField(
         default=0.5, help_text="The policy wins when its win rate's interval lies above this.")
+    promotion_judge = models.CharField(
+        max_length=24, choices=PROMOTION_JUDGE_CHOICES, default="independent",
+        help_text="Whose win rate decides a promotion. Never the round's own reward model: it learned "
+                  "the labels the policy was trained on.")
+    ai_judge = models.ForeignKey(ModelSpec, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+",
+                                 help_text="Empty: the registry's judge model, else the default policy.")
+    ai_judge_enabled = models.BooleanField(
+        default=True, help_text="Ask the AI judge about every held-out comparison (both orders).")
+    min_eval_prompts = models.PositiveIntegerField(
+        default=50, help_text="A round evaluated on fewer held-out prompts does not promote …")
+    allow_few_eval_prompts = models.BooleanField(
+        default=False, help_text="… unless a project admin sets this override.")
     generation_backend = models.CharField(max_length=16, blank=True,
                                           help_text="Empty: the new policy's own backend.")
     generation_sampling = models.JSONField(default=dict, blank=True)
@@ -104,6 +124,9 @@ class LoopRound(models.Model):
                                    related_name="+")
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
     decision_reason = models.CharField(max_length=300, blank=True)
+    decision_detail = models.JSONField(
+        default=dict, blank=True,
+        help_text="The rule as applied: judge, its interval and prompt count, threshold, minimum prompts.")
     generation_job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="+")
     error = models.TextField(blank=True)

@@ -41,3 +41,16 @@ def loop_round_rows(*, project: Project, limit: int = ROUNDS_SHOWN) -> list[dict
 def loop_setting_of(*, project: Project) -> LoopSetting | None:
     return (LoopSetting.objects.select_related("base_policy", "current_policy")
             .filter(project=project).first())
+
+
+def loop_round_of(*, project: Project, round_id) -> LoopRound | None:
+    """One round of ``project`` with what its report reads, or None (another
+    project's round id is None too: the caller answers not found)."""
+    try:
+        pk = int(round_id)
+    except (TypeError, ValueError):
+        return None
+    return (LoopRound.objects.filter(project=project, pk=pk)
+            .select_related("reference_policy", "snapshot", "reward_run__output_model",
+                            "dpo_run__output_model", "evaluation", "generation_job")
+            .first())

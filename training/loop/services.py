@@ -32,7 +32,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from annotation.errors import Conflict, DomainError, Invalid
+from annotation.errors import Conflict, DomainError, Forbidden, Invalid
 from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
 from generation.models import JobStatus, ModelRole, ModelSpec
 from training.beat import periodic_task_sync
@@ -70,6 +70,13 @@ def loop_setting_clean(setting: LoopSetting) -> None:
         raise Invalid("must be zero or more", field="min_interval_hours")
     if not 0.0 <= setting.win_threshold < 1.0:
         raise Invalid("must be in [0, 1)", field="win_threshold")
+    from training.policy_eval.judges import PROMOTION_CHOICES
+
+    if setting.promotion_judge not in PROMOTION_CHOICES:
+        raise Invalid(f"must be one of {', '.join(PROMOTION_CHOICES)} (never the round's own reward model)",
+                      field="promotion_judge")
+    if setting.min_eval_prompts < 1:
+        raise Invalid("must be at least 1", field="min_eval_prompts")
     if setting.prompts_per_round < 1:
         raise Invalid("must be at least 1", field="prompts_per_round")
     for kind, name in ((RunKind.REWARD, "reward_hyperparameters"), (RunKind.DPO, "dpo_hyperparameters")):
@@ -90,6 +97,22 @@ def loop_setting_clean(setting: LoopSetting) -> None:
     filters_clean(setting.snapshot_filters)
 
 
+def loop_setting_evidence_check(*, setting: LoopSetting, by) -> None:
+    """Forbidden unless ``by`` is a project admin, when the save would weaken
+    the evidence a promotion needs (the override, or a lower minimum)."""
+    from annotation import access
+    from annotation.models import Role
+
+    stored = LoopSetting.objects.filter(pk=setting.pk).values(
+        "allow_few_eval_prompts", "min_eval_prompts").first() if setting.pk else None
+    stored = stored or {"allow_few_eval_prompts": False, "min_eval_prompts": 50}
+    weaker = ((setting.allow_few_eval_prompts and not stored["allow_few_eval_prompts"])
+              or setting.min_eval_prompts < stored["min_eval_prompts"])
+    if weaker and access.project_role(user=by, project=setting.project) != Role.ADMIN:
+        raise Forbidden("only a project admin may let a round promote on fewer held-out prompts",
+                        field="allow_few_eval_prompts")
+
+
 def periodic_task_name(setting: LoopSetting) -> str:
     return f"training-loop-{setting.pk}"
 
@@ -101,9 +124,15 @@ def loop_setting_sync(*, setting: LoopSetting) -> PeriodicTask:
 
 
 @transaction.atomic
-def loop_setting_save(*, setting: LoopSetting) -> LoopSetting:
-    """Validate and save the row, then its PeriodicTask (one transaction)."""
+def loop_setting_save(*, setting: LoopSetting, by=None) -> LoopSetting:
+    """Validate and save the row, then its PeriodicTask (one transaction).
+
+    ``by`` (the user saving, when a person does): only a project admin may
+    turn on promotion on fewer held-out prompts than the minimum, or set the
+    minimum lower than it was: the evidence rule is the admins' call."""
     loop_setting_clean(setting)
+    if by is not None:
+        loop_setting_evidence_check(setting=setting, by=by)
     setting.save()
     loop_setting_sync(setting=setting)
     return setting
@@ -352,7 +381,9 @@ def _stage_evaluate(worker: _Worker) -> bool:
         evaluation = policy_evaluation_compute(
             project=rnd.project, policy=rnd.dpo_run.output_model, reference=rnd.reference_policy,
             snapshot=rnd.snapshot, reward_model=rnd.reward_run.output_model, run=rnd.dpo_run,
-            config=setting.eval_config, created_by=rnd.created_by, on_progress=worker.heartbeat)
+            config=setting.eval_config, created_by=rnd.created_by, on_progress=worker.heartbeat,
+            independent_reward_model=True,
+            ai_judge=(setting.ai_judge or True) if setting.ai_judge_enabled else False)
         with transaction.atomic():  # saved only with the round's pointer to it
             evaluation.save()
             worker.write(evaluation=evaluation)
@@ -360,27 +391,57 @@ def _stage_evaluate(worker: _Worker) -> bool:
     return True
 
 
+def promotion_decide(*, results: dict, setting: LoopSetting) -> tuple[bool, dict, str]:
+    """(promote?, the rule as applied, one line saying why) for an evaluation's
+    results under a loop setting. The rule: enough held-out prompts (or a
+    project admin's override), and an independent judge whose interval lies
+    above the threshold; the round's own reward model never decides."""
+    from training.policy_eval.judges import JUDGES, promotion_judge_select
+
+    prompts = results.get("prompts", 0)
+    detail = {"promotion_judge": setting.promotion_judge, "threshold": setting.win_threshold,
+              "min_prompts": setting.min_eval_prompts, "prompts": prompts,
+              "override_few_prompts": setting.allow_few_eval_prompts, "judge": None}
+    judges = results.get("judges") or {}
+    name, why = promotion_judge_select(judges, setting.promotion_judge)
+    detail["judge_choice"] = why
+    if prompts < setting.min_eval_prompts and not setting.allow_few_eval_prompts:
+        return False, detail, (f"only {prompts} held-out prompts (< {setting.min_eval_prompts}): too few "
+                               f"to promote on; label more, or a project admin allows fewer")
+    if name is None:
+        return False, detail, why
+    judge = judges[name]
+    level = round(100 * judge.get("level", 0.95))
+    detail.update(judge=name, win_rate=judge["win_rate"], win_rate_low=judge["win_rate_low"],
+                  win_rate_high=judge["win_rate_high"], judge_prompts=judge["prompts"],
+                  lc_win_rate=judge.get("lc_win_rate"))
+    interval = (f"{JUDGES[name]['label']}: win rate {judge['win_rate']:.1%} ({level}% interval "
+                f"{judge['win_rate_low']:.1%}–{judge['win_rate_high']:.1%}, {judge['prompts']} prompts)")
+    if judge["win_rate_low"] <= setting.win_threshold:
+        return False, detail, f"{interval}: not above {setting.win_threshold:.0%}"
+    return True, detail, f"{interval}: above {setting.win_threshold:.0%}"
+
+
 def _stage_decide(worker: _Worker) -> bool:
     rnd = worker.rnd
     setting = loop_setting_for(project=rnd.project)
     results = rnd.evaluation.results
-    low, rate = results["win_rate_low"], results["win_rate"]
-    level = round(100 * results.get("level", 0.95))
-    interval = f"win rate {rate:.1%} ({level}% interval {low:.1%}–{results['win_rate_high']:.1%})"
-    if low <= setting.win_threshold:
-        return _finish(worker, decision=Decision.REJECTED,
-                       decision_reason=f"{interval}: not above {setting.win_threshold:.0%}"[:300])
+    promote, detail, reason = promotion_decide(results=results, setting=setting)
+    if not promote:
+        return _finish(worker, decision=Decision.REJECTED, decision_reason=reason[:300],
+                       decision_detail=detail)
     policy = rnd.dpo_run.output_model
     with transaction.atomic():
         # The winner serves from now on: the next round starts from it and its
         # candidates come from it. Its registry entry says which round made it.
         LoopSetting.objects.filter(project=rnd.project).update(current_policy=policy)
         metadata = dict(policy.metadata or {})
-        metadata["loop"] = {"round": rnd.number, "win_rate": rate, "win_rate_low": low,
-                            "kl": results.get("kl"), "evaluation": rnd.evaluation_id}
+        metadata["loop"] = {"round": rnd.number, "judge": detail["judge"], "win_rate": detail["win_rate"],
+                            "win_rate_low": detail["win_rate_low"], "kl": results.get("kl"),
+                            "evaluation": rnd.evaluation_id}
         ModelSpec.objects.filter(pk=policy.pk).update(metadata=metadata)
-        worker.write(decision=Decision.ACCEPTED, stage=RoundStage.GENERATE,
-                     decision_reason=f"{interval}: above {setting.win_threshold:.0%}"[:300])
+        worker.write(decision=Decision.ACCEPTED, stage=RoundStage.GENERATE, decision_reason=reason[:300],
+                     decision_detail=detail)
     return True
 
 
@@ -509,6 +570,8 @@ def loop_round_summary(rnd: LoopRound) -> str:
                      f"[{r['win_rate_low']:.1%}, {r['win_rate_high']:.1%}] on {r['prompts']} held-out "
                      f"prompts; KL {r['kl']:.2f} nats [{r['kl_low']:.2f}, {r['kl_high']:.2f}]; "
                      f"length {r['length_change']:+.1f} tokens")
+        for line in judge_lines(r):
+            lines.append("    " + line)
     if rnd.decision_reason:
         lines.append(f"  decision: {rnd.decision_reason}")
     if rnd.generation_job is not None:
@@ -521,6 +584,27 @@ def loop_round_summary(rnd: LoopRound) -> str:
     if rnd.timings:
         lines.append("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stage_timings(rnd).items()))
     return "\n".join(lines)
+
+
+def judge_lines(results: dict) -> list[str]:
+    """One line per judge of an evaluation: raw and length-controlled win rate,
+    interval, prompts, and whether it is independent of the policy's labels."""
+    from training.policy_eval.judges import JUDGES
+
+    lines = []
+    for name, j in (results.get("judges") or {}).items():
+        label = JUDGES.get(name, {}).get("label", name) + (f" {j['model']}" if j.get("model") else "")
+        independent = j.get("independent", JUDGES.get(name, {}).get("independent"))
+        tag = "independent" if independent else "NOT independent"
+        if not j.get("available"):
+            lines.append(f"{label}: no verdict ({j.get('reason', '')})")
+            continue
+        lines.append(f"{label} [{tag}]: {j['win_rate']:.1%} "
+                     f"[{j['win_rate_low']:.1%}, {j['win_rate_high']:.1%}]"
+                     f", LC {j['lc_win_rate']:.1%} [{j['lc_win_rate_low']:.1%}, {j['lc_win_rate_high']:.1%}]"
+                     f" on {j['prompts']} prompts ({j['wins']} wins, {j['ties']} ties, {j['losses']} losses"
+                     + (f", {j['no_verdict']} without verdict" if j.get("no_verdict") else "") + ")")
+    return lines
 
 
 def stage_timings(rnd: LoopRound) -> dict[str, float]:

@@ -3,9 +3,12 @@
 For each prompt, ``samples_per_prompt`` samples from the policy and as many
 from the reference (the same seeds). Then
 
-- win rate: the judge (the project's reward model) scores both sets; sample i
-  of the policy meets sample i of the reference; a win is 1, a tie ½, a loss
-  0; averaged per prompt and bootstrapped over prompts for the interval;
+- win rate: each judge (see ``judges``: the round's own reward model, and the
+  independent ones) compares sample i of the policy with sample i of the
+  reference (same prompt, same seed); a win is 1, a tie ½, a loss 0;
+  averaged per prompt and bootstrapped over prompts (the same resampled
+  prompts for every judge) for the interval, beside the length-controlled
+  win rate;
 - KL(policy ‖ reference) ≈ mean over the policy's samples of
   log π(y|x) − log π_ref(y|x), each summed over the response tokens
   (an unbiased estimate; it can come out slightly negative on few samples);
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.policy_eval.judges import judges_summarize
 from training.policy_eval.sampling import (
     Sample,
     causal_lm_load,
@@ -32,13 +36,16 @@ from training.policy_eval.stats import bootstrap_ci, group_means, win_scores
 
 # judge(prompt_messages, responses) -> one score per response (higher is better)
 Judge = Callable[[list[dict], list[str]], list[float]]
+# pair judge(prompt_messages, [(policy text, reference text), ...]) -> per pair the
+# policy's win score (1, ½, 0) or None when the judge said nothing usable
+PairJudge = Callable[[list[dict], list[tuple[str, str]]], list[float | None]]
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    num_prompts: int = 32
-    """At most this many held-out prompts (the first ones by id)."""
-    samples_per_prompt: int = 2
+    num_prompts: int = 10_000
+    """At most this many held-out prompts (the first ones by id); the default: all of them."""
+    samples_per_prompt: int = 4
     """Samples from each model per prompt."""
     max_new_tokens: int = 128
     """Longest response sampled."""
@@ -96,8 +103,15 @@ class EvalOutcome:
 
 def policy_evaluate(*, policy_dir: str | Path, reference_dir: str | Path, prompts: Sequence[list[dict]],
                     judge: Judge, config: EvalConfig | None = None, device: str = "cpu",
-                    on_progress: Callable[[], None] | None = None) -> EvalOutcome:
-    """Sample both models on ``prompts``, judge, estimate the KL; see the module doc."""
+                    on_progress: Callable[[], None] | None = None,
+                    score_judges: dict[str, Judge] | None = None,
+                    pair_judges: dict[str, PairJudge] | None = None) -> EvalOutcome:
+    """Sample both models on ``prompts``, judge, estimate the KL; see the module doc.
+
+    ``judge`` is the round's own reward model (reported as "own_reward", the
+    top-level win rate); ``score_judges`` score responses like it,
+    ``pair_judges`` compare a policy answer with a reference answer.
+    """
     config = config or EvalConfig()
     if not prompts:
         raise ValueError("no prompts to evaluate on")
@@ -149,13 +163,24 @@ def policy_evaluate(*, policy_dir: str | Path, reference_dir: str | Path, prompt
         policy_scores.extend(scores[:k])
         reference_scores.extend(scores[k:])
         beat()
-    timings["judge"] = time.monotonic() - started
-
     groups = [s.prompt_index for s in policy_samples]
-    wins = win_scores(policy_scores, reference_scores)
     # Identical texts tie whatever the judge says (it may not be deterministic).
     same_text = np.array([a.text == b.text for a, b in zip(policy_samples, reference_samples, strict=True)])
+    wins = win_scores(policy_scores, reference_scores)
     wins[same_text] = 0.5
+    all_wins = {"own_reward": wins}
+    for name, other in (score_judges or {}).items():
+        all_wins[name] = _scored_wins(other, prompts, policy_samples, reference_samples, k, beat)
+    for name, other in (pair_judges or {}).items():
+        all_wins[name] = _paired_wins(other, prompts, policy_samples, reference_samples, k, beat)
+    for name in all_wins:
+        all_wins[name][same_text] = 0.5
+    timings["judge"] = time.monotonic() - started
+
+    length_difference = [len(a.response_ids) - len(b.response_ids)
+                         for a, b in zip(policy_samples, reference_samples, strict=True)]
+    judges = judges_summarize(all_wins, groups, length_difference, resamples=config.resamples,
+                              level=config.level, seed=config.seed)
     win = bootstrap_ci(group_means(wins, groups), resamples=config.resamples, level=config.level,
                        seed=config.seed)
     kl = bootstrap_ci(group_means(log_ratio, groups), resamples=config.resamples, level=config.level,
@@ -174,9 +199,49 @@ def policy_evaluate(*, policy_dir: str | Path, reference_dir: str | Path, prompt
         "mean_policy_reward": float(np.mean(policy_scores)),
         "mean_reference_reward": float(np.mean(reference_scores)),
         "level": config.level, "timings": {k: round(v, 3) for k, v in timings.items()},
+        "judges": judges,
     }
-    return EvalOutcome(metrics=metrics, samples=_per_prompt(prompts, policy_samples, reference_samples,
-                                                           policy_scores, reference_scores, k))
+    # The top-level win rate stays the own reward model's (older readers); its LC rate beside it.
+    own = judges["own_reward"]
+    metrics.update(lc_win_rate=own.get("lc_win_rate"), lc_win_rate_low=own.get("lc_win_rate_low"),
+                   lc_win_rate_high=own.get("lc_win_rate_high"))
+    rows = _per_prompt(prompts, policy_samples, reference_samples, policy_scores, reference_scores, k)
+    for row in rows:
+        part = slice(row["prompt_index"] * k, (row["prompt_index"] + 1) * k)
+        row["policy_tokens"] = [len(s.response_ids) for s in policy_samples[part]]
+        row["reference_tokens"] = [len(s.response_ids) for s in reference_samples[part]]
+        row["judges"] = {name: [None if np.isnan(x) else float(x) for x in values[part]]
+                         for name, values in all_wins.items()}
+    return EvalOutcome(metrics=metrics, samples=rows)
+
+
+def _scored_wins(judge: Judge, prompts, policy_samples: list[Sample], reference_samples: list[Sample],
+                 k: int, beat: Callable[[], None]) -> np.ndarray:
+    mine_all, theirs_all = [], []
+    for index, messages in enumerate(prompts):
+        mine = [s.text for s in policy_samples[index * k:(index + 1) * k]]
+        theirs = [s.text for s in reference_samples[index * k:(index + 1) * k]]
+        scores = list(judge(messages, mine + theirs))
+        if len(scores) != 2 * k:
+            raise ValueError(f"the judge returned {len(scores)} scores for {2 * k} responses")
+        mine_all.extend(scores[:k])
+        theirs_all.extend(scores[k:])
+        beat()
+    return win_scores(mine_all, theirs_all)
+
+
+def _paired_wins(judge: PairJudge, prompts, policy_samples: list[Sample], reference_samples: list[Sample],
+                 k: int, beat: Callable[[], None]) -> np.ndarray:
+    out: list[float] = []
+    for index, messages in enumerate(prompts):
+        pairs = [(a.text, b.text) for a, b in zip(policy_samples[index * k:(index + 1) * k],
+                                                  reference_samples[index * k:(index + 1) * k], strict=True)]
+        verdicts = list(judge(messages, pairs))
+        if len(verdicts) != k:
+            raise ValueError(f"the pair judge returned {len(verdicts)} verdicts for {k} pairs")
+        out.extend(np.nan if v is None else float(v) for v in verdicts)
+        beat()
+    return np.asarray(out, dtype=np.float64)
 
 
 def _per_prompt(prompts, policy_samples: list[Sample], reference_samples: list[Sample],

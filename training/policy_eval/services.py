@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from annotation.errors import Conflict, Invalid
+from annotation.errors import Conflict, DomainError, Invalid
 from annotation.models import (
     Annotation,
     AnnotationSource,
@@ -73,13 +73,74 @@ def eval_config_clean(data: dict | None):
         raise Invalid(message or str(error), field=f"eval_config.{name}") from None
 
 
+def previous_reward_model(*, project: Project, snapshot: DatasetSnapshot) -> ModelSpec | None:
+    """The reward model of the project's latest loop round on an older snapshot
+    than ``snapshot``: trained before this snapshot's new pairs existed."""
+    from training.loop.models import LoopRound
+
+    rnd = (LoopRound.objects.select_related("reward_run__output_model", "snapshot")
+           .filter(project=project, snapshot__version__lt=snapshot.version,
+                   reward_run__output_model__isnull=False, reward_run__output_model__is_active=True)
+           .order_by("-snapshot__version", "-number").first())
+    return rnd.reward_run.output_model if rnd is not None else None
+
+
+def ai_judge_for(*, project: Project, spec: ModelSpec | None = None) -> tuple[ModelSpec | None, str]:
+    """(the AI judge, where it came from): the one named, else the registry's
+    judge model, else the default policy (no judge model registered)."""
+    from generation.models import ModelRole
+    from generation.services.registry import model_spec_default
+
+    if spec is not None:
+        return spec, "named in the loop setting"
+    for roles, how in (((ModelRole.JUDGE,), "the registry's judge model"),
+                       ((ModelRole.POLICY,), "the default policy (no judge model is registered)")):
+        try:
+            return model_spec_default(project=project, roles=roles), how
+        except DomainError:
+            continue
+    return None, "no model is registered"
+
+
+AI_JUDGE_SAMPLING = {"n": 1, "temperature": 0.0, "max_tokens": 8}  # "Verdict:" is prefilled
+
+
+def ai_pair_judge(*, project: Project, spec: ModelSpec):
+    """A pair judge (see evaluate.PairJudge) asking ``spec`` through the AI
+    labeler's prompt, both orders; and a function that frees its backend."""
+    from generation.backends.base import SamplingParams
+    from generation.services.labeling import judge_template_for, pair_strengths_judge
+    from generation.services.runtime import backend_for, backend_release
+
+    backend = backend_for(spec)
+    template = judge_template_for(project=project)
+    sampling = SamplingParams(**AI_JUDGE_SAMPLING)
+    to_score = {-1: 1.0, 0: 0.5, 1: 0.0, None: None}  # strength on (policy, reference) → policy's score
+
+    def judge(prompt_messages: list[dict], pairs: list[tuple[str, str]]) -> list[float | None]:
+        strengths = pair_strengths_judge(backend=backend, template=template, prompt_messages=prompt_messages,
+                                         pairs=pairs, sampling=sampling)
+        return [to_score[s] for s in strengths]
+
+    return judge, lambda: backend_release(backend)
+
+
 def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference: ModelSpec,
                               snapshot: DatasetSnapshot, reward_model: ModelSpec | None = None,
                               run=None, config: dict | None = None, created_by=None,
-                              on_progress: Callable[[], None] | None = None) -> PolicyEvaluation:
+                              on_progress: Callable[[], None] | None = None,
+                              independent_reward_model: ModelSpec | None | bool = True,
+                              ai_judge: ModelSpec | None | bool = True) -> PolicyEvaluation:
     """Sample, judge and measure; the returned row is not saved yet (the loop
-    saves it together with the round's progress)."""
+    saves it together with the round's progress).
+
+    Judges: ``reward_model`` (the round's own, not independent); the previous
+    round's reward model (``independent_reward_model``: True finds it, a spec
+    names it, False/None skips it); an AI judge (``ai_judge``: True the
+    registry's, a spec names it, False/None skips it). Each judge's entry in
+    ``results["judges"]`` says what it is and whether it is independent."""
     from training.policy_eval.evaluate import policy_evaluate
+    from training.policy_eval.judges import judge_meta
     from training.services.runs import reward_model_active
 
     cfg = eval_config_clean(config)
@@ -92,15 +153,58 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
     if not prompts:
         raise Invalid(f"snapshot v{snapshot.version} has no held-out (test split) prompts",
                       field="snapshot")
-    outcome = policy_evaluate(policy_dir=policy_dir, reference_dir=reference_dir,
-                              prompts=[messages for _, messages in prompts],
-                              judge=reward_judge(reward_model), config=cfg, on_progress=on_progress)
+    meta = {"own_reward": {**judge_meta("own_reward"), "model": reward_model.name,
+                           "source": f"trained on this snapshot (v{snapshot.version}), like the policy"}}
+    score_judges, pair_judges, closers, missing = {}, {}, [], {}
+    previous = (previous_reward_model(project=project, snapshot=snapshot)
+                if independent_reward_model is True else independent_reward_model or None)
+    if previous is not None and previous.pk != reward_model.pk:
+        score_judges["previous_reward"] = reward_judge(previous)
+        meta["previous_reward"] = {**judge_meta("previous_reward"), "model": previous.name,
+                                   "source": _previous_source(previous, snapshot)}
+    elif independent_reward_model is not False:
+        missing["previous_reward"] = "no earlier loop round has a reward model"
+    if ai_judge is not False and ai_judge is not None:
+        spec, how = ai_judge_for(project=project, spec=None if ai_judge is True else ai_judge)
+        if spec is None:
+            missing["ai_judge"] = how
+        else:
+            pair_judges["ai_judge"], close = ai_pair_judge(project=project, spec=spec)
+            closers.append(close)
+            meta["ai_judge"] = {**judge_meta("ai_judge"), "model": spec.name,
+                                "source": f"{how}; the AI labeler's prompt, both orders"}
+    try:
+        outcome = policy_evaluate(policy_dir=policy_dir, reference_dir=reference_dir,
+                                  prompts=[messages for _, messages in prompts],
+                                  judge=reward_judge(reward_model), config=cfg, on_progress=on_progress,
+                                  score_judges=score_judges, pair_judges=pair_judges)
+    finally:
+        for close in closers:
+            close()
+    judges = outcome.metrics["judges"]
+    for name, summary in judges.items():
+        summary.update(meta.get(name, {}))
+    for name, reason in missing.items():
+        judges[name] = {**judge_meta(name), "available": False, "reason": reason, "prompts": 0,
+                        "comparisons": 0}
     for row in outcome.samples:
         row["prompt_id"] = prompts[row["prompt_index"]][0]
     return PolicyEvaluation(project=project, policy=policy, reference=reference,
                             reward_model=reward_model, snapshot=snapshot, run=run,
                             config=cfg.to_dict(), results=outcome.metrics, samples=outcome.samples,
                             created_by=created_by)
+
+
+def _previous_source(spec: ModelSpec, snapshot: DatasetSnapshot) -> str:
+    from training.models import TrainingRun
+
+    run = TrainingRun.objects.select_related("snapshot").filter(output_model=spec).first()
+    if run is None or run.snapshot is None:
+        return "an earlier reward model of this project"
+    older = run.snapshot
+    return (f"trained on snapshot v{older.version} ({older.counts.get('train', 0)} train pairs), "
+            f"before this round's v{snapshot.version} ({snapshot.counts.get('train', 0)}): it saw none of "
+            f"the pairs new in v{snapshot.version}, but did see the older ones")
 
 
 def policy_evaluation_run(**kwargs) -> PolicyEvaluation:
