@@ -51,10 +51,6 @@ def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data:
     return adjudication
 
 
-def item_adjudication_latest(*, item: ComparisonItem) -> Adjudication | None:
-    return Adjudication.objects.filter(item=item).order_by("-created_at", "-pk").first()
-
-
 def adjudication_outcomes(adjudication: Adjudication) -> list[PairOutcome]:
     """The pairs an adjudicated item contributes: the admin's label as a single, unanimous vote."""
     if adjudication.ranking is not None:
