@@ -74,6 +74,7 @@ runtime-env:
 # tests/smoke/ starts `make run` from $(RUNTIME_VENV) on a throw-away var/.
 test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps runtime-env
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/dependency_audit.py
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	PALATE_RUNTIME_VENV=$(RUNTIME_VENV) $(BIN)/python -m pytest
@@ -83,6 +84,7 @@ test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps runtime-
 FAST_MARKERS := not browser and not integration and not faults and not gpu and not slow
 test-fast: $(VENV)/.dev $(VENV)/.models
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)"
 
@@ -98,6 +100,7 @@ audit: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench-queue: $(VENV)/.dev
 	$(BIN)/python benchmarks/queue.py
