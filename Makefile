@@ -12,7 +12,7 @@ VLLM_VENV ?= .venv-vllm
 RUNTIME_VENV ?= .venv-runtime
 VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run runtime-env test lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
+.PHONY: run runtime-env test test-fast lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,9 +74,19 @@ runtime-env:
 # tests/smoke/ starts `make run` from $(RUNTIME_VENV) on a throw-away var/.
 test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps runtime-env
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/dependency_audit.py
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	PALATE_RUNTIME_VENV=$(RUNTIME_VENV) $(BIN)/python -m pytest
+
+# The edit-and-rerun loop: the same checks, pytest without the browser,
+# integration, faults, gpu and slow tests (markers applied in tests/conftest.py).
+FAST_MARKERS := not browser and not integration and not faults and not gpu and not slow
+test-fast: $(VENV)/.dev $(VENV)/.models
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)"
 
 # Production settings pass `check --deploy --fail-level WARNING`, and gunicorn
 # started by scripts/serve_prod.sh answers with HSTS, CSP and the other headers.
@@ -90,6 +100,7 @@ audit: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench-queue: $(VENV)/.dev
 	$(BIN)/python benchmarks/queue.py

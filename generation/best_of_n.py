@@ -12,15 +12,17 @@ always in position A.
 
 The selection is a pure function of the rewards (registered in
 ``generation/strategies.py`` as the strategy ``best_of_n``); the rewards come
-from ``training.services.registry.project_rewards_score`` — the reward model
-belongs to the training app, imported when a job scores, so generation does not
-load training (or torch) when it is imported.
+from the reward scorer the training app registers (``generation/scorers.py``):
+reward models belong to training, which generation does not import.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+
+from annotation.errors import Conflict, Invalid
+from generation.scorers import reward_scorer
 
 NAME = "best_of_n"
 CHOICE = (NAME, "Best-of-N: the reward model's best candidate against its worst")
@@ -58,17 +60,17 @@ def _shuffled(pair: tuple[int, int], rng: random.Random) -> tuple[int, ...]:
 def candidates_score(*, project, prompt_messages: list[dict], texts: list[str]) -> list[float]:
     """Each candidate's reward under the project's active reward model; Conflict
     (field ``reward_model``) when the project has none."""
-    from training.services.registry import project_rewards_score
-
-    return project_rewards_score(project=project, prompt_messages=prompt_messages, responses=texts)
+    scorer = reward_scorer()
+    if scorer is None:
+        raise Conflict("no reward scorer is installed (the training app provides it)",
+                       field="reward_model")
+    return scorer.score(project=project, prompt_messages=prompt_messages, texts=texts)
 
 
 def reward_model_check(*, project) -> None:
     """Refuse a best-of-N job up front when there is no reward model to score with."""
-    from annotation.errors import Invalid
-    from training.services.runs import reward_model_active
-
-    if reward_model_active(project=project) is None:
+    scorer = reward_scorer()
+    if scorer is None or not scorer.has_model(project=project):
         raise Invalid("best_of_n scores candidates with the project's active reward model, and "
                       "the project has none: train one first (manage.py train SLUG --kind reward)",
                       field="strategy")

@@ -1,5 +1,8 @@
 """Personas shared by all tests: an admin, two labelers, an engineer and an
-outsider who must see nothing."""
+outsider who must see nothing. Also marks each test by its folder (browser,
+integration, faults, gpu) so `make test-fast` can leave those out."""
+
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -8,6 +11,29 @@ from rest_framework.test import APIClient
 from annotation.models import Role
 from annotation.services.tokens import token_create
 from tests.factories import items_make, member_add, project_make, user_make
+
+
+# Folder → marker (registered in pyproject.toml). A module elsewhere that needs
+# the same parts says so itself with ``pytestmark``.
+FOLDER_MARKERS = {"browser": "browser", "integration": "integration", "faults": "faults",
+                  "gpu": "gpu"}
+# Minutes each on the CI box: `make run` from a fresh virtualenv, and training in
+# two torchrun processes. `make test-fast` leaves them out too.
+SLOW_MODULES = {"smoke/test_fresh_install.py", "training/test_distributed.py",
+                "training/test_distributed_runs.py"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            path = Path(item.path).resolve().relative_to(TESTS)
+        except ValueError:
+            continue
+        if path.parts[0] in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[path.parts[0]])
+        if path.as_posix() in SLOW_MODULES:
+            item.add_marker("slow")
 
 
 def postgres() -> bool:

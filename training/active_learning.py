@@ -47,10 +47,6 @@ def ranking_uncertainty(rewards: Sequence[float]) -> float:
     return min(1.0, max(0.0, entropy / math.log(k)))
 
 
-def uncertainty_priority(rewards: Sequence[float]) -> int:
-    return round(PRIORITY_SCALE * ranking_uncertainty(rewards))
-
-
 @dataclass
 class PrioritizeResult:
     model: str

@@ -43,10 +43,6 @@ def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data:
     return adjudication
 
 
-def item_adjudication_latest(*, item: ComparisonItem) -> Adjudication | None:
-    return Adjudication.objects.filter(item=item).order_by("-created_at", "-pk").first()
-
-
 def adjudication_outcomes(adjudication: Adjudication, task) -> list:
     """What an adjudicated item contributes to a snapshot: the admin's label as a
     single, unanimous vote (pairs, or a feedback type's labeled completion)."""

@@ -65,10 +65,3 @@ def backend_release(backend: GenerationBackend) -> None:
     """Close per-job backends (HTTP clients); cached engines stay loaded."""
     if backend not in _cache.values():
         backend.close()
-
-
-def backend_cache_clear() -> None:
-    with _cache_lock:
-        for backend in _cache.values():
-            backend.close()
-        _cache.clear()

@@ -7,7 +7,6 @@ import random
 from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from annotation.errors import Conflict, DomainError, Invalid
@@ -304,9 +303,3 @@ def human_evaluation_results(*, evaluation: PolicyEvaluation, resamples: int = 2
     PolicyEvaluation.objects.filter(pk=evaluation.pk).update(human_results=results)
     evaluation.human_results = results
     return results
-
-
-def human_items_open(*, evaluation: PolicyEvaluation) -> int:
-    """Blind items still waiting for labels."""
-    return (HumanEvalItem.objects.filter(evaluation=evaluation, item__is_open=True)
-            .aggregate(n=Count("pk"))["n"])
