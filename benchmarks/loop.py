@@ -260,7 +260,7 @@ def run_one(args) -> dict:
         "eval_config": {"samples_per_prompt": args.eval_samples, "max_new_tokens": args.max_tokens,
                         "temperature": 1.0, "seed": 0, "batch_size": 8},
         "prompts_per_round": args.fresh, "win_threshold": 0.5, "promotion_judge": "independent",
-        "ai_judge": judge, "min_eval_prompts": 50,
+        "ai_judge": judge, "min_eval_prompts": args.min_eval_prompts,
         "generation_sampling": {"n": 2, "max_tokens": args.max_tokens, "temperature": 0.8, "seed": 1},
     })
 
@@ -368,6 +368,8 @@ def main() -> None:
     parser.add_argument("--dpo-lr", type=float, default=5e-4, help="LoRA learning rate.")
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--eval-samples", type=int, default=2, help="Samples per prompt and model.")
+    parser.add_argument("--min-eval-prompts", type=int, default=50,
+                        help="The loop's minimum of held-out prompts to promote on (a smoke run lowers it).")
     parser.add_argument("--models-dir", default=str(ROOT / "var" / "models"),
                         help="Where bootstrap_models materializes (and finds) the checkpoints.")
     parser.add_argument("--json", action="store_true", help="Also print the results as JSON.")

@@ -129,6 +129,30 @@ def test_win_rate_is_one_when_the_judge_always_prefers_the_policy(models):
     assert swapped.metrics["win_rate"] == 0.0 and swapped.metrics["win_rate_high"] == 0.0
 
 
+def test_every_judge_is_reported_side_by_side_with_its_length_controlled_rate(models):
+    # The policy ("talker") is always 5 tokens longer. With a constant length
+    # difference the regression cannot tell length from the intercept: the
+    # LC rate equals the raw one. A judge that never decides and one that is
+    # silent are reported as such.
+    config = EvalConfig(samples_per_prompt=2, max_new_tokens=6, seed=1, resamples=200)
+    outcome = policy_evaluate(
+        policy_dir=models["talker"], reference_dir=models["quiet"], prompts=PROMPTS, judge=length_judge,
+        config=config, score_judges={"previous_reward": lambda prompt, responses: [0.0] * len(responses)},
+        pair_judges={"ai_judge": lambda prompt, pairs: [0.5] * len(pairs),
+                     "silent": lambda prompt, pairs: [None] * len(pairs)})
+    judges = outcome.metrics["judges"]
+    own = judges["own_reward"]
+    assert own["win_rate"] == 1.0 and own["prompts"] == 4 and own["comparisons"] == 8
+    assert outcome.metrics["lc_win_rate"] == own["lc_win_rate"] > 0.99
+    assert judges["previous_reward"]["win_rate"] == 0.5 and judges["previous_reward"]["ties"] == 8
+    assert judges["ai_judge"]["win_rate"] == 0.5
+    assert judges["silent"]["available"] is False
+    row = outcome.samples[0]
+    assert row["policy_tokens"] == [6, 6] and row["reference_tokens"] == [1, 1]
+    assert row["judges"] == {"own_reward": [1.0, 1.0], "previous_reward": [0.5, 0.5],
+                             "ai_judge": [0.5, 0.5], "silent": [None, None]}
+
+
 def test_a_judge_returning_the_wrong_number_of_scores_is_an_error(models):
     with pytest.raises(ValueError, match="returned 1 scores for 2 responses"):
         policy_evaluate(policy_dir=models["p"], reference_dir=models["q"], prompts=PROMPTS[:1],
