@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView, paginated
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Forbidden
 from annotation.validation import id_clean
@@ -39,19 +40,17 @@ def _listing(request, view, events):
         events = events.filter(action=action)
     if "actor_id" in request.query_params:
         events = events.filter(actor_id=id_clean(request.query_params["actor_id"], field="actor_id"))
-    paginator = PalatePagination()
-    page = paginator.paginate_queryset(events.select_related("actor"), request, view=view)
-    return paginator.get_paginated_response(
-        AuditEventOutput(page, many=True, context={"request": request}).data)
+    return paginated(request, view, events.select_related("actor"), AuditEventOutput,
+                     context={"request": request})
 
 
-class ProjectAuditListApi(APIView):
+class ProjectAuditListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.MANAGE
 
     @extend_schema(parameters=FILTERS, responses=AuditEventOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         return _listing(request, self, AuditEvent.objects.filter(project_id=project.pk))
 
 

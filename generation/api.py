@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Forbidden
 from annotation.models import Membership
@@ -123,22 +124,19 @@ class ModelListApi(APIView):
         return Response(ModelSpecOutput(selectors.model_spec_list_for_user(user=user), many=True).data)
 
 
-class GenerationJobListApi(APIView):
+class GenerationJobListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=GenerationJobOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
-        paginator = PalatePagination()
-        page = paginator.paginate_queryset(selectors.job_list(project=project), request, view=self)
-        return paginator.get_paginated_response(GenerationJobOutput(page, many=True).data)
+        project = self.project
+        return self.paginated(selectors.job_list(project=project), GenerationJobOutput)
 
     @extend_schema(request=GenerationJobInput, responses={201: GenerationJobOutput})
     def post(self, request, project_id: int):
         """Start a job: generate candidates and items, or (kind=label) let a judge label."""
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         data = GenerationJobInput(data=request.data)
         data.is_valid(raise_exception=True)
         job = generation_job_create(project=project, user=request.user,
@@ -146,48 +144,51 @@ class GenerationJobListApi(APIView):
         return Response(GenerationJobOutput(job).data, status=status.HTTP_201_CREATED)
 
 
-class GenerationJobDetailApi(APIView):
+class GenerationJobDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=GenerationJobDetailOutput)
     def get(self, request, project_id: int, job_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         job = selectors.job_for_project(project=project, job_id=job_id)
         return Response(GenerationJobDetailOutput(job).data)
 
 
-class GenerationJobCancelApi(APIView):
+class GenerationJobCancelApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=GenerationJobOutput)
     def post(self, request, project_id: int, job_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         job = generation_job_cancel(job=selectors.job_for_project(project=project, job_id=job_id))
         return Response(GenerationJobOutput(job).data)
 
 
-class GenerationJobResumeApi(APIView):
+class GenerationJobResumeApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=GenerationJobOutput)
     def post(self, request, project_id: int, job_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         job = generation_job_resume(job=selectors.job_for_project(project=project, job_id=job_id))
         return Response(GenerationJobOutput(job).data)
 
 
-class JudgePromptApi(APIView):
+class JudgePromptApi(ProjectApiView):
     """The project's judge prompt for the AI labeler ({prompt}, {response_a}, {response_b})."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses=JudgePromptSerializer)
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         custom = JudgePrompt.objects.filter(project=project).first()
         return Response({"template": custom.template if custom else DEFAULT_TEMPLATE,
                          "is_default": custom is None})
 
     @extend_schema(request=JudgePromptSerializer, responses=JudgePromptSerializer)
     def put(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         data = JudgePromptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         prompt = judge_prompt_set(project=project, template=data.validated_data["template"])

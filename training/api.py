@@ -8,9 +8,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import NotFound
 from audit.services import audit_record
@@ -98,28 +98,26 @@ class TrainingRunDetailOutput(TrainingRunOutput):
 # ----- views -----
 
 
-def _run(request, project_id, run_id) -> TrainingRun:
-    project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+def _run(project, run_id) -> TrainingRun:
     run = selectors.training_run_list(project=project).filter(pk=run_id).first()
     if run is None:
         raise NotFound("Training run not found.")
     return run
 
 
-class TrainingRunListApi(APIView):
+class TrainingRunListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=TrainingRunOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+        project = self.project
         runs = selectors.training_run_list(project=project, status=request.query_params.get("status"))
-        paginator = PalatePagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(TrainingRunOutput(page, many=True).data)
+        return self.paginated(runs, TrainingRunOutput)
 
     @extend_schema(request=TrainingRunInput, responses={201: TrainingRunDetailOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+        project = self.project
         data = TrainingRunInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -133,29 +131,37 @@ class TrainingRunListApi(APIView):
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingRunDetailApi(APIView):
+class TrainingRunDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=TrainingRunDetailOutput)
     def get(self, request, project_id: int, run_id: int):
-        return Response(TrainingRunDetailOutput(_run(request, project_id, run_id)).data)
+        return Response(TrainingRunDetailOutput(_run(self.project, run_id)).data)
 
 
-class TrainingRunCancelApi(APIView):
+class TrainingRunCancelApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_cancel(run=_run(request, project_id, run_id))
+        run = run_services.training_run_cancel(run=_run(self.project, run_id))
         return Response(TrainingRunOutput(run).data)
 
 
-class TrainingRunResumeApi(APIView):
+class TrainingRunResumeApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_resume(run=_run(request, project_id, run_id))
+        run = run_services.training_run_resume(run=_run(self.project, run_id))
         return Response(TrainingRunOutput(run).data)
 
 
-class TrainingRunActivateApi(APIView):
+class TrainingRunActivateApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_activate(run=_run(request, project_id, run_id))
+        run = run_services.training_run_activate(run=_run(self.project, run_id))
         audit_record(request.user, "training_run.activate", run)
         return Response(TrainingRunOutput(run).data)

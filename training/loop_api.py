@@ -9,9 +9,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
 from audit.services import audit_record
@@ -156,10 +156,6 @@ class HumanEvalInput(serializers.Serializer):
 # ----- lookups -----
 
 
-def _curated(request, project_id):
-    return access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
-
-
 def rounds_for(project):
     return (LoopRound.objects.filter(project=project)
             .select_related("reference_policy", "snapshot", "reward_run__output_model",
@@ -168,15 +164,14 @@ def rounds_for(project):
             .order_by("-number"))
 
 
-def _round(request, project_id, round_id) -> LoopRound:
-    rnd = rounds_for(_curated(request, project_id)).filter(pk=round_id).first()
+def _round(project, round_id) -> LoopRound:
+    rnd = rounds_for(project).filter(pk=round_id).first()
     if rnd is None:
         raise NotFound("Loop round not found.")
     return rnd
 
 
-def _evaluation(request, project_id, evaluation_id) -> PolicyEvaluation:
-    project = _curated(request, project_id)
+def _evaluation(project, evaluation_id) -> PolicyEvaluation:
     evaluation = (PolicyEvaluation.objects.select_related("policy", "reference", "reward_model", "snapshot",
                                                           "project")
                   .filter(project=project, pk=evaluation_id).first())
@@ -197,15 +192,17 @@ def _model(name: str, field: str, project) -> ModelSpec | None:
 # ----- views -----
 
 
-class LoopSettingApi(APIView):
+class LoopSettingApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=LoopSettingOutput)
     def get(self, request, project_id: int):
-        setting = loop_services.loop_setting_for(project=_curated(request, project_id))
+        setting = loop_services.loop_setting_for(project=self.project)
         return Response(LoopSettingOutput(setting).data)
 
     @extend_schema(request=LoopSettingInput, responses=LoopSettingOutput)
     def put(self, request, project_id: int):
-        project = _curated(request, project_id)
+        project = self.project
         data = LoopSettingInput(data=request.data)
         data.is_valid(raise_exception=True)
         setting = LoopSetting.objects.filter(pk=loop_services.loop_setting_for(project=project).pk).first()
@@ -222,20 +219,19 @@ class LoopSettingApi(APIView):
         return Response(LoopSettingOutput(setting).data)
 
 
-class LoopRoundListApi(APIView):
+class LoopRoundListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=LoopRoundOutput(many=True))
     def get(self, request, project_id: int):
-        rounds = rounds_for(_curated(request, project_id))
-        paginator = PalatePagination()
-        page = paginator.paginate_queryset(rounds, request, view=self)
-        return paginator.get_paginated_response(LoopRoundOutput(page, many=True).data)
+        rounds = rounds_for(self.project)
+        return self.paginated(rounds, LoopRoundOutput)
 
     @extend_schema(request=None, responses={201: LoopRoundOutput})
     def post(self, request, project_id: int):
         """Start a round now (whatever the schedule says); a worker runs it."""
-        project = _curated(request, project_id)
+        project = self.project
         rnd = loop_services.loop_round_start(project=project, created_by=request.user)
         audit_record(request.user, "training_loop.round_start", rnd, project=project, number=rnd.number,
                      via="api")
@@ -243,46 +239,56 @@ class LoopRoundListApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class LoopRoundDetailApi(APIView):
+class LoopRoundDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=LoopRoundOutput)
     def get(self, request, project_id: int, round_id: int):
-        return Response(LoopRoundOutput(_round(request, project_id, round_id)).data)
+        return Response(LoopRoundOutput(_round(self.project, round_id)).data)
 
 
-class LoopRoundReportApi(APIView):
+class LoopRoundReportApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, project_id: int, round_id: int):
         """The round report: every judge's win rate (raw and length-controlled) with its
         interval and prompt count, KL, length change, the reward model's held-out
         accuracy, the decision and its rule, and diffed policy/reference samples."""
-        return Response(loop_round_report(rnd=_round(request, project_id, round_id)))
+        return Response(loop_round_report(rnd=_round(self.project, round_id)))
 
 
-class LoopRoundCancelApi(APIView):
+class LoopRoundCancelApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=None, responses=LoopRoundOutput)
     def post(self, request, project_id: int, round_id: int):
-        rnd = loop_services.loop_round_cancel(rnd=_round(request, project_id, round_id))
+        rnd = loop_services.loop_round_cancel(rnd=_round(self.project, round_id))
         audit_record(request.user, "training_loop.round_cancel", rnd, number=rnd.number, via="api")
-        return Response(LoopRoundOutput(_round(request, project_id, round_id)).data)
+        return Response(LoopRoundOutput(_round(self.project, round_id)).data)
 
 
-class PolicyEvaluationDetailApi(APIView):
+class PolicyEvaluationDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=EvaluationDetailOutput)
     def get(self, request, project_id: int, evaluation_id: int):
-        return Response(EvaluationDetailOutput(_evaluation(request, project_id, evaluation_id)).data)
+        return Response(EvaluationDetailOutput(_evaluation(self.project, evaluation_id)).data)
 
 
-class PolicyEvaluationHumanApi(APIView):
+class PolicyEvaluationHumanApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})  # a bare DictField fails check --deploy
     def get(self, request, project_id: int, evaluation_id: int):
         """The human win rate from the blind items' labels so far (recomputed now)."""
-        evaluation = _evaluation(request, project_id, evaluation_id)
+        evaluation = _evaluation(self.project, evaluation_id)
         return Response(eval_services.human_evaluation_results(evaluation=evaluation))
 
     @extend_schema(request=HumanEvalInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, project_id: int, evaluation_id: int):
         """Put blind policy-vs-reference items in the labeling queue."""
-        evaluation = _evaluation(request, project_id, evaluation_id)
+        evaluation = _evaluation(self.project, evaluation_id)
         data = HumanEvalInput(data=request.data)
         data.is_valid(raise_exception=True)
         created = eval_services.human_evaluation_request(evaluation=evaluation, **data.validated_data)

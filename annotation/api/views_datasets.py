@@ -2,9 +2,9 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import ExportInput, ExportOutput, SnapshotInput, SnapshotOutput
 from annotation.api.views_projects import paginated
@@ -29,22 +29,21 @@ def _export(project, export_id) -> DatasetExport:
     return export
 
 
-class SnapshotListApi(APIView):
+class SnapshotListApi(ProjectApiView):
     """Dataset snapshots of a project (admins and engineers)."""
 
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=SnapshotOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         return paginated(request, self, DatasetSnapshot.objects.filter(project=project),
                          SnapshotOutput)
 
     @extend_schema(request=SnapshotInput, responses={202: SnapshotOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         data = SnapshotInput(data=request.data)
         data.is_valid(raise_exception=True)
         snapshot = dataset_snapshot_request(project=project, filters=data.validated_data["filters"],
@@ -52,19 +51,21 @@ class SnapshotListApi(APIView):
         return Response(SnapshotOutput(snapshot).data, status=status.HTTP_202_ACCEPTED)
 
 
-class SnapshotDetailApi(APIView):
+class SnapshotDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=SnapshotOutput)
     def get(self, request, project_id: int, snapshot_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         return Response(SnapshotOutput(_snapshot(project, snapshot_id)).data)
 
 
-class ExportCreateApi(APIView):
+class ExportCreateApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(request=ExportInput, responses={202: ExportOutput})
     def post(self, request, project_id: int, snapshot_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         snapshot = _snapshot(project, snapshot_id)
         data = ExportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,32 +75,34 @@ class ExportCreateApi(APIView):
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ExportListApi(APIView):
+class ExportListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=ExportOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         exports = DatasetExport.objects.filter(snapshot__project=project).select_related("snapshot")
         return paginated(request, self, exports, ExportOutput)
 
 
-class ExportDetailApi(APIView):
+class ExportDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=ExportOutput)
     def get(self, request, project_id: int, export_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         return Response(ExportOutput(_export(project, export_id)).data)
 
 
-class ExportDownloadApi(APIView):
+class ExportDownloadApi(ProjectApiView):
     """The export's zip archive, as an attachment."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, project_id: int, export_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         export = _export(project, export_id)
         path = export_archive_path(export)
         if path is None:

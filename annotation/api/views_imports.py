@@ -16,9 +16,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.datasets.readers import FORMATS
 from annotation.errors import Invalid
 from annotation.models import Role
@@ -62,16 +62,16 @@ def _too_large() -> Invalid:
                    "`manage.py import_preferences` for large files", field="file")
 
 
-class ImportApi(APIView):
+class ImportApi(ProjectApiView):
     """Import prompts, comparison items, or preference data as pre-labeled items."""
 
     parser_classes = [MultiPartParser, FormParser]
+    project_need = access.CURATE
 
     @extend_schema(request={"multipart/form-data": ImportInput},
                    responses={201: ImportOutput, 200: ImportOutput})  # 200: a dry run
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         # Refuse by the declared length before the body is parsed and spooled.
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access, selectors
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import AnnotationOutput, LeaseOutput, SubmitInput
 from annotation.api.views_projects import paginated
@@ -12,17 +13,18 @@ from annotation.services.queue import assignment_skip, item_claim_next
 from annotation.services.submissions import annotation_submit
 
 
-class NextItemApi(APIView):
+class NextItemApi(ProjectApiView):
     """Lease the next item; the same live lease comes back if asked again.
 
     204 when the project has nothing left for this labeler; 409
     ``project_archived`` while the project is archived.
     """
 
+    project_need = access.LABEL
+
     @extend_schema(request=None, responses={200: LeaseOutput, 204: None})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.LABEL)
+        project = self.project
         if project.archived_at is not None:
             raise ProjectArchived("This project is archived: it hands out no items.")
         assignment = item_claim_next(project=project, labeler=request.user)

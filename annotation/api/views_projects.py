@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access, selectors
+from annotation.api.base import ProjectApiView, paginated
 from annotation.api.pagination import PalatePagination
 from annotation.api.serializers import (
     AdminAnnotationOutput,
@@ -30,12 +31,6 @@ from annotation.services.prompts import prompt_create_many, prompt_input_from_di
 from audit.services import audit_record
 
 
-def paginated(request, view, queryset, serializer_class):
-    paginator = PalatePagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 class ProjectListApi(APIView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
 
@@ -53,16 +48,17 @@ class ProjectListApi(APIView):
         return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetailApi(APIView):
+class ProjectDetailApi(ProjectApiView):
+    project_need = {"get": access.VIEW, "patch": access.MANAGE, "delete": access.MANAGE}
+
     @extend_schema(responses=ProjectOutput)
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id)
+        project = self.project
         return Response(ProjectOutput(project).data)
 
     @extend_schema(request=ProjectInput(partial=True), responses=ProjectOutput)
     def patch(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         data = ProjectInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = project_services.project_update(project=project, actor=request.user,
@@ -71,19 +67,19 @@ class ProjectDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         project_services.project_delete(project=project, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProjectArchiveApi(APIView):
+class ProjectArchiveApi(ProjectApiView):
     """Archive (``{"archived": true}``) or bring back a project; admins only."""
+
+    project_need = access.MANAGE
 
     @extend_schema(request=ArchiveInput, responses=ProjectOutput)
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         data = ArchiveInput(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_services.project_set_archived(
@@ -91,20 +87,19 @@ class ProjectArchiveApi(APIView):
         return Response(ProjectOutput(project).data)
 
 
-class MemberListApi(APIView):
+class MemberListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.MANAGE
 
     @extend_schema(responses=MembershipOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         members = Membership.objects.filter(project=project).select_related("user")
         return paginated(request, self, members, MembershipOutput)
 
     @extend_schema(request=MembershipInput, responses={201: MembershipOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership, created = project_services.membership_set(project=project, actor=request.user,
@@ -113,11 +108,12 @@ class MemberListApi(APIView):
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class MemberDetailApi(APIView):
+class MemberDetailApi(ProjectApiView):
+    project_need = access.MANAGE
+
     @extend_schema(request=RoleInput, responses=MembershipOutput)
     def patch(self, request, project_id: int, membership_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
         data = RoleInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -127,20 +123,19 @@ class MemberDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, membership_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         membership = access.membership_for_admin(project=project, membership_id=membership_id)
         project_services.membership_remove(membership=membership, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PromptListApi(APIView):
+class PromptListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=PromptOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         prompts = selectors.prompt_list(project=project, params=request.query_params)
         return paginated(request, self, prompts, PromptOutput)
 
@@ -148,8 +143,7 @@ class PromptListApi(APIView):
     def post(self, request, project_id: int):
         """Bulk create: a list of prompts, all or nothing; duplicates are skipped.
         ``ids`` has one id per prompt sent, in order (a duplicate's is the stored prompt's)."""
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         if not isinstance(request.data, list):
             raise Invalid("send a JSON list of prompts")
         entries = [prompt_input_from_dict(entry, field_prefix=f"[{index}].")
@@ -159,22 +153,23 @@ class PromptListApi(APIView):
                          "ids": result.ids}, status=status.HTTP_201_CREATED)
 
 
-class PromptDetailApi(APIView):
+class PromptDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=PromptOutput)
     def get(self, request, project_id: int, prompt_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         prompt = access.prompt_for_user(user=request.user, project=project, prompt_id=prompt_id)
         return Response(PromptOutput(prompt).data)
 
 
-class ItemListApi(APIView):
+class ItemListApi(ProjectApiView):
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=ItemOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         items = selectors.item_list(project=project, params=request.query_params)
         return paginated(request, self, items, ItemOutput)
 
@@ -182,8 +177,7 @@ class ItemListApi(APIView):
     def post(self, request, project_id: int):
         """One item (an object; answers the item), or many (a list, all or nothing;
         answers ``ids``, one per entry in order — see ``BulkItemInput``)."""
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         if isinstance(request.data, list):
             return self._post_many(request, project)
         data = ItemInput(data=request.data)
@@ -218,18 +212,18 @@ class ItemListApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class ItemDetailApi(APIView):
+class ItemDetailApi(ProjectApiView):
+    project_need = {"get": access.CURATE, "patch": access.MANAGE}
+
     @extend_schema(responses=ItemOutput)
     def get(self, request, project_id: int, item_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         item = access.item_for_user(user=request.user, project=project, item_id=item_id)
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
     @extend_schema(request=ItemUpdateInput, responses=ItemOutput)
     def patch(self, request, project_id: int, item_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         item = access.item_for_user(user=request.user, project=project, item_id=item_id)
         data = ItemUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -246,27 +240,28 @@ class ItemDetailApi(APIView):
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
 
-class ProjectAnnotationListApi(APIView):
+class ProjectAnnotationListApi(ProjectApiView):
     """All annotations of a project: admins and engineers only."""
 
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(responses=AdminAnnotationOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         annotations = selectors.annotation_list_for_project(project=project,
                                                             params=request.query_params)
         return paginated(request, self, annotations, AdminAnnotationOutput)
 
 
-class AgreementApi(APIView):
+class AgreementApi(ProjectApiView):
     """The project's agreement report (admins and engineers)."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
         from annotation.services.quality import project_agreement_report
 
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         return Response(project_agreement_report(project=project, n_resamples=200))

@@ -6,9 +6,9 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.api.views_projects import paginated
 from annotation.errors import Invalid
@@ -81,10 +81,11 @@ def _flag(value: str | None) -> bool | None:
     raise Invalid("must be true or false", field="needs_adjudication")
 
 
-class ConsensusListApi(APIView):
+class ConsensusListApi(ProjectApiView):
     """Stored per-item consensus (admins and engineers), weakest first by default."""
 
     pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.CURATE
 
     @extend_schema(
         parameters=[
@@ -94,8 +95,7 @@ class ConsensusListApi(APIView):
         ],
         responses=ConsensusOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         rows = ItemConsensus.objects.filter(project=project).select_related("item").prefetch_related(
             Prefetch("item__adjudications", queryset=Adjudication.objects.select_related(
                 "decided_by").order_by("-created_at", "-pk")))
@@ -111,13 +111,14 @@ class ConsensusListApi(APIView):
         return paginated(request, self, rows, ConsensusOutput)
 
 
-class AdjudicateApi(APIView):
+class AdjudicateApi(ProjectApiView):
     """An admin's decision on an item; it overrides the consensus (snapshots included)."""
+
+    project_need = access.MANAGE
 
     @extend_schema(request=AdjudicationInput, responses={201: AdjudicationOutput})
     def post(self, request, project_id: int, item_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         item = access.item_for_user(user=request.user, project=project, item_id=item_id)
         data = AdjudicationInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -126,38 +127,41 @@ class AdjudicateApi(APIView):
         return Response(AdjudicationOutput(adjudication).data, status=status.HTTP_201_CREATED)
 
 
-class ReliabilityApi(APIView):
+class ReliabilityApi(ProjectApiView):
     """The annotator table: volume, gold accuracy, agreement with the others'
     consensus, speed, position bias and flags; pairwise adds length bias and
     Dawid–Skene reliability, rankings the consensus weight. Flagged labelers last."""
 
+    project_need = access.CURATE
+
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         state = project_quality_current(project=project)
         return Response({"computed_at": state.computed_at, "labelers": labeler_rows(state.report)})
 
 
-class LeaderboardApi(APIView):
+class LeaderboardApi(ProjectApiView):
     """Bradley–Terry ratings of the compared models with bootstrap 95% intervals."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
+        project = self.project
         state = project_quality_current(project=project)
         board = state.report.get("leaderboard") or {"rows": [], "n_battles": 0}
         return Response({"computed_at": state.computed_at} | board)
 
 
-class RecomputeApi(APIView):
+class RecomputeApi(ProjectApiView):
     """Recompute the consensus and figures now, on a worker (admins)."""
+
+    project_need = access.MANAGE
 
     @extend_schema(request=RecomputeInput, responses={202: dict})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         data = RecomputeInput(data=request.data)
         data.is_valid(raise_exception=True)
         state = project_quality_request(project=project, method=data.validated_data.get("method"),

@@ -5,12 +5,12 @@ services as the team page."""
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import access
-from annotation.api.views_projects import paginated
+from annotation.api.base import ProjectApiView, paginated
+from annotation.api.pagination import PalatePagination
 from annotation.errors import Forbidden, NotFound
 from annotation.models import Invite, Role
 from annotation.services import invites as invite_services
@@ -43,19 +43,18 @@ class InviteCreatedOutput(InviteOutput):
         fields = [*InviteOutput.Meta.fields, "url"]
 
 
-class InviteListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+class InviteListApi(ProjectApiView):
+    pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.MANAGE
 
     @extend_schema(responses=InviteOutput(many=True))
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         return paginated(request, self, Invite.objects.filter(project=project), InviteOutput)
 
     @extend_schema(request=InviteInput, responses={201: InviteCreatedOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         data = InviteInput(data=request.data)
         data.is_valid(raise_exception=True)
         invite, secret = invite_services.invite_create(project=project, actor=request.user,
@@ -64,12 +63,13 @@ class InviteListApi(APIView):
         return Response(InviteCreatedOutput(invite).data, status=status.HTTP_201_CREATED)
 
 
-class InviteDetailApi(APIView):
+class InviteDetailApi(ProjectApiView):
+    project_need = access.MANAGE
+
     @extend_schema(responses={200: InviteOutput})
     def delete(self, request, project_id: int, invite_id: int):
         """Revoke the link (the row stays, for the record)."""
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         invite = Invite.objects.filter(project=project, pk=invite_id).first()
         if invite is None:
             raise NotFound("Invite not found.")
@@ -77,14 +77,15 @@ class InviteDetailApi(APIView):
         return Response(InviteOutput(invite).data)
 
 
-class TeamProgressApi(APIView):
+class TeamProgressApi(ProjectApiView):
     """Per member: labels today / this week / total, median seconds per item,
     agreement with consensus, gold accuracy, what remains for them."""
 
+    project_need = access.MANAGE
+
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.MANAGE)
+        project = self.project
         rows = team_progress(project=project, sort=request.query_params.get("sort", "username"))
         return Response({"members": [row.as_dict() for row in rows]})
 
@@ -112,7 +113,7 @@ def _site_admin(request) -> None:
 
 
 class UserListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+    pagination_class = PalatePagination  # the schema shows the paginated shape
 
     @extend_schema(responses=UserOutput(many=True))
     def get(self, request):

@@ -11,9 +11,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from integrations.migration import services
 from integrations.migration.argilla import ArgillaMapping
 from integrations.migration.uploads import MAX_UPLOAD_BYTES, too_large, upload_save, zip_unpack
@@ -63,13 +63,14 @@ class ArgillaImportInput(serializers.Serializer):
     relabel = serializers.BooleanField(default=False)
 
 
-class LabelStudioImportApi(APIView):
+class LabelStudioImportApi(ProjectApiView):
     parser_classes = [MultiPartParser, FormParser]
+    project_need = access.CURATE
 
     @extend_schema(request={"multipart/form-data": LabelStudioImportInput},
                    responses={201: MigrationImportOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+        project = self.project
         _declared_size_check(request)
         data = LabelStudioImportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -80,13 +81,14 @@ class LabelStudioImportApi(APIView):
         return Response(MigrationImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
 
 
-class ArgillaImportApi(APIView):
+class ArgillaImportApi(ProjectApiView):
     parser_classes = [MultiPartParser, FormParser]
+    project_need = access.CURATE
 
     @extend_schema(request={"multipart/form-data": ArgillaImportInput},
                    responses={201: MigrationImportOutput})
     def post(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+        project = self.project
         _declared_size_check(request)
         data = ArgillaImportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,14 +108,16 @@ class ArgillaImportApi(APIView):
         return Response(MigrationImportOutput(result.as_dict()).data, status=status.HTTP_201_CREATED)
 
 
-class LabelStudioExportApi(APIView):
+class LabelStudioExportApi(ProjectApiView):
     """The project's items and labels as a Label Studio JSON export (a download)."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses={(200, "application/json"): {
         "type": "array", "description": "Label Studio tasks (data, annotations, predictions, meta).",
         "items": {"type": "object", "additionalProperties": True}}})
     def get(self, request, project_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
+        project = self.project
         tasks = services.label_studio_tasks(project=project, actor=request.user)
         response = HttpResponse(json.dumps(tasks, ensure_ascii=False), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="{project.slug}-label-studio.json"'

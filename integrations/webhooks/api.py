@@ -7,12 +7,11 @@ subscription sends project data to an outside URL. Engineers and labelers get
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
-from annotation.api.views_projects import paginated
+from annotation.api.base import ProjectApiView, paginated
+from annotation.api.pagination import PalatePagination
 from annotation.events import EVENTS
 from integrations.access import delivery_for_webhook, webhook_for_project
 from integrations.models import WebhookDelivery
@@ -76,24 +75,21 @@ class DeliveryOutput(serializers.Serializer):
     attempt_log = AttemptOutput(many=True)
 
 
-def _project(request, project_id):
-    return access.project_for_user(user=request.user, project_id=project_id, need=access.MANAGE)
-
-
 # ----- views -----
 
 
-class WebhookListApi(APIView):
-    pagination_class = LimitOffsetPagination  # the schema shows the paginated shape
+class WebhookListApi(ProjectApiView):
+    pagination_class = PalatePagination  # the schema shows the paginated shape
+    project_need = access.MANAGE
 
     @extend_schema(responses=WebhookOutput(many=True))
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = self.project
         return paginated(request, self, project.webhooks.order_by("pk"), WebhookOutput)
 
     @extend_schema(request=WebhookInput, responses={201: WebhookCreated})
     def post(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = self.project
         data = WebhookInput(data=request.data)
         data.is_valid(raise_exception=True)
         subscription, secret = services.webhook_subscription_create(
@@ -102,15 +98,17 @@ class WebhookListApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class WebhookDetailApi(APIView):
+class WebhookDetailApi(ProjectApiView):
+    project_need = access.MANAGE
+
     @extend_schema(responses=WebhookOutput)
     def get(self, request, project_id: int, webhook_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         return Response(WebhookOutput(subscription).data)
 
     @extend_schema(request=WebhookPatch, responses=WebhookOutput)
     def patch(self, request, project_id: int, webhook_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         data = WebhookPatch(data=request.data)
         data.is_valid(raise_exception=True)
         subscription = services.webhook_subscription_update(subscription=subscription, actor=request.user,
@@ -119,38 +117,43 @@ class WebhookDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, webhook_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         services.webhook_subscription_delete(subscription=subscription, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookTestApi(APIView):
+class WebhookTestApi(ProjectApiView):
     """Queue a ``webhook.test`` delivery to the subscription."""
+
+    project_need = access.MANAGE
 
     @extend_schema(request=None, responses={202: DeliveryOutput})
     def post(self, request, project_id: int, webhook_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         delivery = services.webhook_test_send(subscription=subscription, actor=request.user)
         return Response(DeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
-class WebhookDeliveryListApi(APIView):
+class WebhookDeliveryListApi(ProjectApiView):
     """The delivery log, newest first, each with its attempts and response codes."""
 
-    pagination_class = LimitOffsetPagination
+    pagination_class = PalatePagination
+    project_need = access.MANAGE
 
     @extend_schema(responses=DeliveryOutput(many=True))
     def get(self, request, project_id: int, webhook_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         deliveries = (WebhookDelivery.objects.filter(subscription=subscription)
                       .prefetch_related("attempt_log").order_by("-pk"))
         return paginated(request, self, deliveries, DeliveryOutput)
 
 
-class WebhookRedeliverApi(APIView):
+class WebhookRedeliverApi(ProjectApiView):
+    project_need = access.MANAGE
+
     @extend_schema(request=None, responses={202: DeliveryOutput})
     def post(self, request, project_id: int, webhook_id: int, delivery_id: int):
-        subscription = webhook_for_project(project=_project(request, project_id), webhook_id=webhook_id)
+        subscription = webhook_for_project(project=self.project, webhook_id=webhook_id)
         delivery = delivery_for_webhook(subscription=subscription, delivery_id=delivery_id)
         copy = services.webhook_delivery_redeliver(delivery=delivery, actor=request.user)
         return Response(DeliveryOutput(copy).data, status=status.HTTP_202_ACCEPTED)
