@@ -221,7 +221,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
-# Exports have no heartbeat: one running longer than this is taken for dead and requeued.
+# An export heartbeats every 10,000 rows and before it packs its archive: one not heard
+# of for this long is taken for dead and requeued (it must exceed the longest packing).
 PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 
 # restore_project reads a gzip'd backup into memory: at most this much once

@@ -47,6 +47,8 @@ class GenerationJobInput(serializers.Serializer):
 
 class GenerationJobOutput(serializers.ModelSerializer):
     models = serializers.SerializerMethodField()
+    # The API has always called the claim count "attempts" (the model's field is the base's `attempt`).
+    attempts = serializers.IntegerField(source="attempt", read_only=True)
     created_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -160,7 +162,8 @@ class GenerationJobCancelApi(APIView):
     def post(self, request, project_id: int, job_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
-        job = generation_job_cancel(job=selectors.job_for_project(project=project, job_id=job_id))
+        job = generation_job_cancel(job=selectors.job_for_project(project=project, job_id=job_id),
+                                    actor=request.user)
         return Response(GenerationJobOutput(job).data)
 
 
@@ -169,7 +172,8 @@ class GenerationJobResumeApi(APIView):
     def post(self, request, project_id: int, job_id: int):
         project = access.project_for_user(user=request.user, project_id=project_id,
                                           need=access.CURATE)
-        job = generation_job_resume(job=selectors.job_for_project(project=project, job_id=job_id))
+        job = generation_job_resume(job=selectors.job_for_project(project=project, job_id=job_id),
+                                    actor=request.user)
         return Response(GenerationJobOutput(job).data)
 
 

@@ -16,6 +16,7 @@ from annotation.services.datasets import dataset_snapshot_build, dataset_snapsho
 from annotation.services.exports import dataset_export_run, dataset_exports_requeue_stale
 from config import redelivery
 from config.redelivery import requeue_forgotten
+from core.jobs.registry import job_kinds
 from generation.models import GenerationJob, JobStatus
 from tests.annotation.test_datasets import label_all
 from tests.training.factories import FAST, snapshot_make
@@ -43,10 +44,8 @@ def age(model, pk: int, minutes: float) -> None:
 @pytest.fixture
 def sent(monkeypatch) -> dict[str, list[int]]:
     """Record what the sweep sends instead of running it."""
-    calls: dict[str, list[int]] = {name: [] for name in redelivery.SOURCES}
-    monkeypatch.setattr(redelivery, "SOURCES", {
-        name: (queued_before, lambda pk, name=name: calls[name].append(pk))
-        for name, (queued_before, _) in redelivery.SOURCES.items()})
+    calls: dict[str, list[int]] = {kind.name: [] for kind in job_kinds() if kind.redeliver}
+    monkeypatch.setattr(redelivery, "job_send", lambda kind, pk: calls[kind.name].append(pk))
     return calls
 
 
