@@ -12,6 +12,8 @@ class AnnotationConfig(AppConfig):
 
         job_kind_register(JobKind(name="exports", model="annotation.DatasetExport",
                                   task="annotation.tasks.dataset_export_run_task"))
+        job_kind_register(JobKind(name="uploads", model="annotation.UploadJob",
+                                  task="annotation.tasks.upload_job_run_task"))
         # Not a DurableJob: a snapshot is filled in one transaction under its row lock,
         # so a redelivered fill of one that is still "building" is all it needs.
         job_kind_register(JobKind(name="snapshots", model="annotation.DatasetSnapshot",

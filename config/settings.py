@@ -339,6 +339,18 @@ CELERY_BEAT_SCHEDULE["requeue-stale-exports"] = {
     "schedule": env_int("PALATE_EXPORT_WATCHDOG_SECONDS", 300),
 }
 
+# Uploads larger than this are stored under PALATE_UPLOADS_DIR (shared by the web
+# processes and the workers) and imported by a worker, with progress on the data
+# page; smaller ones are imported in the request. An upload not heard of for
+# PALATE_UPLOAD_STALE_SECONDS is taken for dead and requeued.
+PALATE_UPLOAD_ASYNC_BYTES = env_int("PALATE_UPLOAD_ASYNC_BYTES", 2 * 2**20)
+PALATE_UPLOADS_DIR = Path(env_str("PALATE_UPLOADS_DIR", str(VAR_DIR / "uploads")))
+PALATE_UPLOAD_STALE_SECONDS = env_int("PALATE_UPLOAD_STALE_SECONDS", 600)
+CELERY_BEAT_SCHEDULE["requeue-stale-uploads"] = {
+    "task": "annotation.tasks.upload_jobs_requeue_stale_task",
+    "schedule": env_int("PALATE_UPLOAD_WATCHDOG_SECONDS", 300),
+}
+
 # Integrations (integrations/): signed webhooks. Targets on loopback, private or
 # link-local addresses are refused unless PALATE_WEBHOOK_ALLOW_PRIVATE is on.
 PALATE_WEBHOOK_ALLOW_PRIVATE = env_bool("PALATE_WEBHOOK_ALLOW_PRIVATE", False)

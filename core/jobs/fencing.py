@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -51,6 +52,46 @@ def job_heartbeat(job: DurableJob, **fields) -> bool:
     """Record that the worker is alive (with ``fields``, e.g. progress, in the
     same write); False when the job is no longer this attempt's."""
     return bool(job_mine(job).update(heartbeat_at=timezone.now(), **fields))
+
+
+def job_progress_outside(job: DurableJob, **fields) -> bool:
+    """``job_heartbeat`` through a database connection of its own.
+
+    A job whose work is one long transaction (an all-or-nothing import) would
+    show nothing until it commits: written from that transaction, its
+    progress stays invisible to the page polling it, and its heartbeat to the
+    watchdog. This write commits at once, beside it. SQLite lets one writer
+    in at a time, so there the write would wait for the very transaction it
+    reports on: it is skipped (the job's final write still records it all).
+    """
+    if connections[DEFAULT_DB_ALIAS].vendor == "sqlite":
+        return True
+    side = _side_connection()
+    names = ["heartbeat_at", *fields]
+    table = side.ops.quote_name(type(job)._meta.db_table)
+    columns = ", ".join(f"{side.ops.quote_name(type(job)._meta.get_field(n).column)} = %s" for n in names)
+    with side.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {columns} WHERE id = %s AND status = %s AND attempt = %s",  # noqa: S608 - names are the model's own
+                       [timezone.now(), *fields.values(), job.pk, JobStatus.RUNNING, job.attempt])
+        return cursor.rowcount == 1
+
+
+_side = threading.local()
+
+
+def _side_connection():
+    """A second connection to the default database for this thread, in
+    autocommit, made on first use (each thread has its own, as Django's)."""
+    if getattr(_side, "connection", None) is None:
+        _side.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+    return _side.connection
+
+
+def job_side_connection_close() -> None:
+    connection = getattr(_side, "connection", None)
+    if connection is not None:
+        connection.close()
+        _side.connection = None
 
 
 def _stale(cutoff: datetime) -> Q:
