@@ -43,3 +43,20 @@ def project_quality_recompute_task(project_id: int, method: str | None = None) -
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
         project_quality_recompute(project=project, method=method)
+
+
+@shared_task(name="annotation.tasks.upload_job_run_task")
+def upload_job_run_task(job_id: int) -> str | None:
+    """Import a large upload (annotation/services/upload_jobs.py)."""
+    from annotation.services.upload_jobs import upload_job_run
+
+    job = upload_job_run(job_id=job_id)
+    return job.status if job is not None else None
+
+
+@shared_task(name="annotation.tasks.upload_jobs_requeue_stale_task")
+def upload_jobs_requeue_stale_task() -> int:
+    """Periodic (beat): requeue uploads whose worker died mid-import."""
+    from annotation.services.upload_jobs import upload_jobs_requeue_stale
+
+    return upload_jobs_requeue_stale()

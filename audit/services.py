@@ -30,6 +30,8 @@ def audit_record(actor, action: str, target, project=None, **details) -> AuditEv
     model instance or an ``("app.model", id)`` pair; ``project`` defaults to the
     target's own. ``details`` must be JSON-serializable and hold no names or
     e-mail addresses (ids instead): see AuditEvent.details."""
+    if not details.get("via", True):
+        del details["via"]  # services pass the entry point they were called from, when told one
     target_type, target_id = _target(target)
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     return AuditEvent.objects.create(

@@ -5,9 +5,9 @@ and a broker message second. Redis here keeps nothing on disk, so a Redis restar
 message that no worker had taken yet, and the rows would stay ``queued`` forever.
 This periodic sweep (beat entry ``requeue-forgotten-jobs``) sends the task again
 for every row still queued ``PALATE_REDELIVERY_AFTER_SECONDS`` after it was
-created. Sending twice is harmless: each app claims its row with a
-compare-and-set from ``queued`` (training_run_claim, generation_job_run,
-dataset_export_run), and a snapshot is built in one transaction under its row
+created, for every job kind the apps registered (``core.jobs.registry``).
+Sending twice is harmless: each job is claimed with a compare-and-set from
+``queued`` (``core.jobs.fencing.job_claim``), and a snapshot is built in one transaction under its row
 lock (dataset_snapshot_fill), so of two deliveries exactly one does the work and
 the other returns.
 
@@ -17,7 +17,6 @@ few, a row is re-sent at most once per threshold (a cache key with that
 timeout); the cache is only an economy, never needed for correctness.
 """
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -25,18 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from annotation.services.datasets import dataset_snapshot_send, dataset_snapshots_building_before
-from annotation.services.exports import dataset_export_send, dataset_exports_queued_before
-from generation.services.jobs import generation_job_send, generation_jobs_queued_before
-from training.services.runs import training_run_send, training_runs_queued_before
-
-# name -> (ids queued since before a cutoff, send one id)
-SOURCES: dict[str, tuple[Callable[..., list[int]], Callable[[int], None]]] = {
-    "training_runs": (training_runs_queued_before, lambda pk: training_run_send(run_id=pk)),
-    "generation_jobs": (generation_jobs_queued_before, lambda pk: generation_job_send(job_id=pk)),
-    "exports": (dataset_exports_queued_before, lambda pk: dataset_export_send(export_id=pk)),
-    "snapshots": (dataset_snapshots_building_before, lambda pk: dataset_snapshot_send(snapshot_id=pk)),
-}
+from core.jobs.registry import job_kinds, job_send
 
 
 def requeue_forgotten(*, now: datetime | None = None, after: timedelta | None = None) -> dict[str, int]:
@@ -46,13 +34,16 @@ def requeue_forgotten(*, now: datetime | None = None, after: timedelta | None = 
     if after is None:  # not `or`: a zero timedelta is falsy
         after = timedelta(seconds=settings.PALATE_REDELIVERY_AFTER_SECONDS)
     sent = {}
-    for name, (queued_before, send) in SOURCES.items():
-        sent[name] = 0
-        for pk in queued_before(cutoff=now - after):
+    for kind in job_kinds():  # every kind the apps registered (core.jobs.registry)
+        if not kind.redeliver:
+            continue
+        sent[kind.name] = 0
+        for pk in kind.pending_before(cutoff=now - after):
             # cache.add is false while the key lives: at most one re-send per threshold.
-            if cache.add(f"palate:redelivered:{name}:{pk}", 1, timeout=max(1, int(after.total_seconds()))):
-                send(pk)
-                sent[name] += 1
+            key = f"palate:redelivered:{kind.name}:{pk}"
+            if cache.add(key, 1, timeout=max(1, int(after.total_seconds()))):
+                job_send(kind, pk)
+                sent[kind.name] += 1
     return sent
 
 

@@ -221,7 +221,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 EXPORTS_DIR = Path(env_str("PALATE_EXPORTS_DIR", str(VAR_DIR / "exports")))
-# Exports have no heartbeat: one running longer than this is taken for dead and requeued.
+# An export heartbeats every 10,000 rows and before it packs its archive: one not heard
+# of for this long is taken for dead and requeued (it must exceed the longest packing).
 PALATE_EXPORT_STALE_SECONDS = env_int("PALATE_EXPORT_STALE_SECONDS", 3600)
 
 # restore_project reads a gzip'd backup into memory: at most this much once
@@ -336,6 +337,18 @@ CELERY_BEAT_SCHEDULE["requeue-forgotten-jobs"] = {
 CELERY_BEAT_SCHEDULE["requeue-stale-exports"] = {
     "task": "annotation.tasks.dataset_exports_requeue_stale_task",
     "schedule": env_int("PALATE_EXPORT_WATCHDOG_SECONDS", 300),
+}
+
+# Uploads larger than this are stored under PALATE_UPLOADS_DIR (shared by the web
+# processes and the workers) and imported by a worker, with progress on the data
+# page; smaller ones are imported in the request. An upload not heard of for
+# PALATE_UPLOAD_STALE_SECONDS is taken for dead and requeued.
+PALATE_UPLOAD_ASYNC_BYTES = env_int("PALATE_UPLOAD_ASYNC_BYTES", 2 * 2**20)
+PALATE_UPLOADS_DIR = Path(env_str("PALATE_UPLOADS_DIR", str(VAR_DIR / "uploads")))
+PALATE_UPLOAD_STALE_SECONDS = env_int("PALATE_UPLOAD_STALE_SECONDS", 600)
+CELERY_BEAT_SCHEDULE["requeue-stale-uploads"] = {
+    "task": "annotation.tasks.upload_jobs_requeue_stale_task",
+    "schedule": env_int("PALATE_UPLOAD_WATCHDOG_SECONDS", 300),
 }
 
 # Integrations (integrations/): signed webhooks. Targets on loopback, private or

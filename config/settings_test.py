@@ -46,3 +46,4 @@ if not os.environ.get("REDIS_URL"):
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 EXPORTS_DIR = Path(os.environ["PALATE_VAR_DIR"]) / "exports"
+PALATE_UPLOADS_DIR = Path(os.environ["PALATE_VAR_DIR"]) / "uploads"

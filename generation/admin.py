@@ -22,7 +22,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     # go through the API or the services, not through editing the row.
     readonly_fields = ["status", "error", "progress_total", "progress_done", "responses_created",
                        "items_created", "annotations_created", "dropped", "tokens_generated",
-                       "attempts", "started_at", "heartbeat_at", "finished_at"]
+                       "attempt", "worker_id", "started_at", "heartbeat_at", "finished_at"]
 
 
 @admin.register(GenerationJobPrompt)

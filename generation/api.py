@@ -48,6 +48,8 @@ class GenerationJobInput(serializers.Serializer):
 
 class GenerationJobOutput(serializers.ModelSerializer):
     models = serializers.SerializerMethodField()
+    # The API has always called the claim count "attempts" (the model's field is the base's `attempt`).
+    attempts = serializers.IntegerField(source="attempt", read_only=True)
     created_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -160,7 +162,8 @@ class GenerationJobCancelApi(ProjectApiView):
     @extend_schema(request=None, responses=GenerationJobOutput)
     def post(self, request, project_id: int, job_id: int):
         project = self.project
-        job = generation_job_cancel(job=selectors.job_for_project(project=project, job_id=job_id))
+        job = generation_job_cancel(job=selectors.job_for_project(project=project, job_id=job_id),
+                                    actor=request.user)
         return Response(GenerationJobOutput(job).data)
 
 
@@ -170,7 +173,8 @@ class GenerationJobResumeApi(ProjectApiView):
     @extend_schema(request=None, responses=GenerationJobOutput)
     def post(self, request, project_id: int, job_id: int):
         project = self.project
-        job = generation_job_resume(job=selectors.job_for_project(project=project, job_id=job_id))
+        job = generation_job_resume(job=selectors.job_for_project(project=project, job_id=job_id),
+                                    actor=request.user)
         return Response(GenerationJobOutput(job).data)
 
 

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models import Project, Prompt
+from core.jobs.models import DurableJob
+from core.jobs.models import JobStatus as BaseJobStatus
 
 
 class ModelRole(models.TextChoices):
@@ -61,12 +63,8 @@ class JobKind(models.TextChoices):
     LABEL = "label", "AI labeler annotates items"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# The shared enum of every durable job (the name stays for this app's readers).
+JobStatus = BaseJobStatus
 
 
 class Strategy(models.TextChoices):
@@ -77,7 +75,7 @@ class Strategy(models.TextChoices):
     SINGLE = "single", "One response per item (feedback)"
 
 
-class GenerationJob(models.Model):
+class GenerationJob(DurableJob):
     """A generation or AI-labeling run. The row, not the broker, owns the status.
 
     Runs are claimed with a compare-and-set on ``status`` and heartbeat while
@@ -99,8 +97,6 @@ class GenerationJob(models.Model):
     prompt_max_id = models.BigIntegerField(null=True, blank=True)
     max_items = models.PositiveIntegerField(null=True, blank=True,
                                             help_text="Label jobs: stop after this many items.")
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    error = models.TextField(blank=True)
     progress_total = models.PositiveIntegerField(default=0)
     progress_done = models.PositiveIntegerField(default=0)
     responses_created = models.PositiveIntegerField(default=0)
@@ -108,13 +104,9 @@ class GenerationJob(models.Model):
     annotations_created = models.PositiveIntegerField(default=0)
     dropped = models.PositiveIntegerField(default=0, help_text="Empty or duplicate samples dropped.")
     tokens_generated = models.PositiveBigIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    # The base's fencing token, under the column name this table always had.
+    attempt = models.PositiveIntegerField(default=0, db_column="attempts",
+                                          help_text="Claims so far; bumped by each claim.")
 
     class Meta:
         ordering = ["-created_at", "-pk"]

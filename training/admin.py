@@ -36,7 +36,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         for run in queryset:
             try:
-                training_run_cancel(run=run)
+                training_run_cancel(run=run, actor=request.user, via="admin")
             except DomainError as error:
                 self.message_user(request, f"run {run.pk}: {error}", messages.WARNING)
 
@@ -44,7 +44,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def resume(self, request, queryset):
         for run in queryset:
             try:
-                training_run_resume(run=run)
+                training_run_resume(run=run, actor=request.user, via="admin")
             except DomainError as error:
                 self.message_user(request, f"run {run.pk}: {error}", messages.WARNING)
 
@@ -83,11 +83,12 @@ class TrainingScheduleAdmin(admin.ModelAdmin):
         training_schedule_sync(schedule=obj)
 
     def delete_model(self, request, obj):
-        training_schedule_delete(schedule=obj)
+        training_schedule_delete(schedule=obj, actor=request.user, via="admin")
 
     def delete_queryset(self, request, queryset):
+        # The bulk delete action: Django's own log entries of it send no signal.
         for schedule in queryset:
-            training_schedule_delete(schedule=schedule)
+            training_schedule_delete(schedule=schedule, actor=request.user, via="admin")
 
 
 @admin.register(TrainingMetric)

@@ -13,7 +13,6 @@ from annotation import access
 from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import NotFound
-from audit.services import audit_record
 from training import selectors
 from training.models import RunKind, TrainingRun
 from training.services import runs as run_services
@@ -124,9 +123,7 @@ class TrainingRunListApi(ProjectApiView):
         run = run_services.training_run_create(
             project=project, kind=values["kind"], snapshot_id=values["snapshot_id"],
             base_model=values["base_model"] or None, hyperparameters=values["hyperparameters"],
-            resources=values["resources"] or None, created_by=request.user)
-        audit_record(request.user, "training_run.create", run, kind=run.kind,
-                     snapshot_id=run.snapshot_id, via="api")
+            resources=values["resources"] or None, created_by=request.user, via="api")
         run = selectors.training_run_list(project=project).get(pk=run.pk)
         return Response(TrainingRunDetailOutput(run).data, status=status.HTTP_201_CREATED)
 
@@ -144,7 +141,8 @@ class TrainingRunCancelApi(ProjectApiView):
 
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_cancel(run=_run(self.project, run_id))
+        run = run_services.training_run_cancel(run=_run(self.project, run_id), actor=request.user,
+                                               via="api")
         return Response(TrainingRunOutput(run).data)
 
 
@@ -153,7 +151,8 @@ class TrainingRunResumeApi(ProjectApiView):
 
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_resume(run=_run(self.project, run_id))
+        run = run_services.training_run_resume(run=_run(self.project, run_id), actor=request.user,
+                                               via="api")
         return Response(TrainingRunOutput(run).data)
 
 
@@ -162,6 +161,6 @@ class TrainingRunActivateApi(ProjectApiView):
 
     @extend_schema(request=None, responses=TrainingRunOutput)
     def post(self, request, project_id: int, run_id: int):
-        run = run_services.training_run_activate(run=_run(self.project, run_id))
-        audit_record(request.user, "training_run.activate", run)
+        run = run_services.training_run_activate(run=_run(self.project, run_id), actor=request.user,
+                                                 via="api")
         return Response(TrainingRunOutput(run).data)

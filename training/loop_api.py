@@ -14,7 +14,6 @@ from annotation import access
 from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
-from audit.services import audit_record
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
 from training.loop import services as loop_services
@@ -213,9 +212,7 @@ class LoopSettingApi(ProjectApiView):
         for name in MODEL_FIELDS:
             if name in values:
                 setattr(setting, name, _model(values[name], name, project))
-        loop_services.loop_setting_save(setting=setting, by=request.user)
-        audit_record(request.user, "training_loop.update", setting, project=project,
-                     fields=sorted(values), via="api")
+        loop_services.loop_setting_save(setting=setting, actor=request.user, fields=values, via="api")
         return Response(LoopSettingOutput(setting).data)
 
 
@@ -232,9 +229,7 @@ class LoopRoundListApi(ProjectApiView):
     def post(self, request, project_id: int):
         """Start a round now (whatever the schedule says); a worker runs it."""
         project = self.project
-        rnd = loop_services.loop_round_start(project=project, created_by=request.user)
-        audit_record(request.user, "training_loop.round_start", rnd, project=project, number=rnd.number,
-                     via="api")
+        rnd = loop_services.loop_round_start(project=project, created_by=request.user, via="api")
         return Response(LoopRoundOutput(rounds_for(project).get(pk=rnd.pk)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -263,8 +258,8 @@ class LoopRoundCancelApi(ProjectApiView):
 
     @extend_schema(request=None, responses=LoopRoundOutput)
     def post(self, request, project_id: int, round_id: int):
-        rnd = loop_services.loop_round_cancel(rnd=_round(self.project, round_id))
-        audit_record(request.user, "training_loop.round_cancel", rnd, number=rnd.number, via="api")
+        loop_services.loop_round_cancel(rnd=_round(self.project, round_id), actor=request.user,
+                                        via="api")
         return Response(LoopRoundOutput(_round(self.project, round_id)).data)
 
 
@@ -291,6 +286,6 @@ class PolicyEvaluationHumanApi(ProjectApiView):
         evaluation = _evaluation(self.project, evaluation_id)
         data = HumanEvalInput(data=request.data)
         data.is_valid(raise_exception=True)
-        created = eval_services.human_evaluation_request(evaluation=evaluation, **data.validated_data)
-        audit_record(request.user, "policy_evaluation.human_request", evaluation, items=created, via="api")
+        created = eval_services.human_evaluation_request(evaluation=evaluation, **data.validated_data,
+                                                         actor=request.user, via="api")
         return Response({"items_created": created}, status=status.HTTP_201_CREATED)

@@ -1,7 +1,7 @@
-from django.conf import settings
 from django.db import models
 
 from annotation.models import DatasetSnapshot, Project
+from core.jobs.models import ACTIVE_STATUSES, DurableJob, JobStatus  # noqa: F401  (ACTIVE_STATUSES: re-exported)
 from generation.models import ModelSpec
 
 
@@ -11,18 +11,11 @@ class RunKind(models.TextChoices):
     SFT = "sft", "Supervised fine-tuning"
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# The shared enum of every durable job (the name stays for this app's readers).
+RunStatus = JobStatus
 
 
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-
-
-class TrainingRun(models.Model):
+class TrainingRun(DurableJob):
     """A durable training job. The row, not the broker, owns the status.
 
     A worker claims a queued run with a compare-and-set on ``status`` (which
@@ -44,17 +37,12 @@ class TrainingRun(models.Model):
         default=dict, blank=True,
         help_text="Processes per node, nodes and strategy (training.distributed.resources); "
                   "empty: one process.")
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    error = models.TextField(blank=True)
     # progress
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     eta_at = models.DateTimeField(null=True, blank=True)
     # where and how it ran
     device = models.CharField(max_length=200, blank=True)
-    worker_id = models.CharField(max_length=200, blank=True)
-    attempt = models.PositiveIntegerField(default=0, help_text="Claims so far; bumped by each claim.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When the current attempt began.")
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per phase.")
     results = models.JSONField(default=dict, blank=True, help_text="Final evaluation on the test split.")
@@ -66,11 +54,6 @@ class TrainingRun(models.Model):
                                     help_text="The project's reward model in use (one per project).")
     schedule = models.ForeignKey("TrainingSchedule", null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="runs")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -78,6 +78,8 @@ urlpatterns = [
          views_datasets.ExportDownloadApi.as_view(), name="api-export-download"),
     path("projects/<int:project_id>/imports/", views_imports.ImportApi.as_view(),
          name="api-imports"),
+    path("projects/<int:project_id>/imports/<int:upload_id>/", views_imports.ImportJobApi.as_view(),
+         name="api-import-job"),
     path("projects/<int:project_id>/agreement/", views_projects.AgreementApi.as_view(),
          name="api-agreement"),
     path("projects/<int:project_id>/consensus/", views_quality.ConsensusListApi.as_view(),

@@ -11,7 +11,6 @@ from annotation.errors import NotFound
 from annotation.login_throttle import login_wait_of
 from annotation.models import ApiToken, Membership
 from annotation.services.tokens import token_create, token_revoke
-from audit.services import audit_record
 
 
 class TokenLoginApi(APIView):
@@ -36,8 +35,7 @@ class TokenLoginApi(APIView):
                 raise Throttled(wait=wait, detail="Too many login attempts; try again later.")
             return Response({"code": "invalid_credentials", "detail": "Wrong username or password."},
                             status=status.HTTP_400_BAD_REQUEST)
-        token, plaintext = token_create(user=user, name=data.validated_data["name"])
-        audit_record(user, "token.create", token, via="api")
+        token, plaintext = token_create(user=user, name=data.validated_data["name"], actor=user, via="api")
         return Response(TokenOutput(token).data | {"token": plaintext},
                         status=status.HTTP_201_CREATED)
 
@@ -55,8 +53,7 @@ class TokenRevokeApi(APIView):
         token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
         if token is None:
             raise NotFound("Token not found.")
-        token_revoke(token=token)
-        audit_record(request.user, "token.revoke", token)
+        token_revoke(token=token, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

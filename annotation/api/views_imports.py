@@ -7,6 +7,11 @@ upload service (the data page uses the same) — all or nothing, so a 400
 naming the line and field means nothing was written. ``dry_run`` does the
 whole import and rolls it back: the counts it answers are the real import's,
 with the first rows as they will be stored.
+
+A file above ``PALATE_UPLOAD_ASYNC_BYTES`` is stored and imported by a worker
+(annotation/services/upload_jobs.py), dry run or not: the answer is 202 with
+the job, whose URL (``…/imports/{job_id}/``) reports its progress, then its
+counts — or the line and field of the first bad row, nothing written.
 """
 
 import tempfile
@@ -20,8 +25,9 @@ from rest_framework.response import Response
 from annotation import access
 from annotation.api.base import ProjectApiView
 from annotation.datasets.readers import FORMATS
-from annotation.errors import Invalid
-from annotation.models import Role
+from annotation.errors import Invalid, NotFound
+from annotation.models import Role, UploadJob
+from annotation.services.upload_jobs import upload_is_large, upload_job_request
 from annotation.services.uploads import KINDS, upload_import
 
 # Uploads pass through the web process; larger files go through the command.
@@ -57,6 +63,21 @@ class ImportOutput(serializers.Serializer):
                                     help_text="Dry run: the first rows as they will be stored.")
 
 
+class ImportJobOutput(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    line = serializers.IntegerField(source="error_line", allow_null=True)
+    field = serializers.CharField(source="error_field")
+
+    class Meta:
+        model = UploadJob
+        fields = ["id", "url", "kind", "format", "dry_run", "file_name", "size_bytes", "status",
+                  "progress_rows", "total_rows", "result", "error", "line", "field", "attempt",
+                  "created_at", "started_at", "heartbeat_at", "finished_at"]
+
+    def get_url(self, job) -> str:
+        return f"/api/projects/{job.project_id}/imports/{job.pk}/"
+
+
 def _too_large() -> Invalid:
     return Invalid(f"is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; use "
                    "`manage.py import_preferences` for large files", field="file")
@@ -69,7 +90,8 @@ class ImportApi(ProjectApiView):
     project_need = access.CURATE
 
     @extend_schema(request={"multipart/form-data": ImportInput},
-                   responses={201: ImportOutput, 200: ImportOutput})  # 200: a dry run
+                   responses={201: ImportOutput, 200: ImportOutput,  # 200: a dry run
+                              202: ImportJobOutput})  # a large file: imported by a worker
     def post(self, request, project_id: int):
         project = self.project
         # Refuse by the declared length before the body is parsed and spooled.
@@ -88,18 +110,39 @@ class ImportApi(ProjectApiView):
         if suffix not in SUFFIXES:
             raise Invalid(f"must be named *.jsonl, *.csv or *.parquet, not '{upload.name}'",
                           field="file")
+        values = data.validated_data
+        allow_gold = access.project_role(user=request.user, project=project) == Role.ADMIN
+        if upload_is_large(upload.size):
+            job = upload_job_request(
+                project=project, upload=upload, suffix=suffix, kind=values["kind"], actor=request.user,
+                allow_gold=allow_gold, fmt=values["format"], relabel=values["relabel"],
+                dry_run=values["dry_run"])
+            job.refresh_from_db()  # its task may have run already (eager Celery)
+            return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
         with tempfile.TemporaryDirectory(prefix="palate-import-") as folder:
             path = Path(folder) / f"upload{suffix}"
             with path.open("wb") as handle:
                 for chunk in upload.chunks():
                     handle.write(chunk)
-            values = data.validated_data
             result = upload_import(
                 project=project, path=path, kind=values["kind"], actor=request.user,
-                allow_gold=access.project_role(user=request.user, project=project) == Role.ADMIN,
-                fmt=values["format"], relabel=values["relabel"], dry_run=values["dry_run"])
+                allow_gold=allow_gold, fmt=values["format"], relabel=values["relabel"],
+                dry_run=values["dry_run"])
         body = result.as_dict()
         if not values["dry_run"]:
             body["preview"] = []
         return Response(ImportOutput(body).data,
                         status=status.HTTP_200_OK if values["dry_run"] else status.HTTP_201_CREATED)
+
+
+class ImportJobApi(APIView):
+    """A large upload's import: its progress, then its counts or its first bad row."""
+
+    @extend_schema(responses=ImportJobOutput)
+    def get(self, request, project_id: int, upload_id: int):
+        project = access.project_for_user(user=request.user, project_id=project_id,
+                                          need=access.CURATE)
+        job = UploadJob.objects.filter(project=project, pk=upload_id).first()
+        if job is None:
+            raise NotFound("Import not found.")
+        return Response(ImportJobOutput(job).data)

@@ -28,7 +28,6 @@ from annotation.services import items_bulk
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
-from audit.services import audit_record
 
 
 class ProjectListApi(APIView):
@@ -192,10 +191,8 @@ class ItemListApi(ProjectApiView):
             project=project, prompt=prompt,
             responses=[ResponseInput(**r) for r in values["responses"]],
             priority=values["priority"], is_gold=values["is_gold"],
-            gold_answer=values["gold_answer"],
+            gold_answer=values["gold_answer"], actor=request.user,
         )
-        if item.is_gold:
-            audit_record(request.user, "item.gold_create", item, gold_answer=item.gold_answer)
         return Response(ItemOutput(selectors.item_detail(item=item)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -229,14 +226,11 @@ class ItemDetailApi(ProjectApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "priority" in values:
-            item = item_services.item_set_priority(item=item, priority=values["priority"])
+            item = item_services.item_set_priority(item=item, priority=values["priority"], actor=request.user)
         if "is_gold" in values or "gold_answer" in values:
-            previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
             item = item_services.item_set_gold(
                 item=item, is_gold=values.get("is_gold", item.is_gold),
-                gold_answer=values.get("gold_answer", item.gold_answer))
-            audit_record(request.user, "item.gold_change", item, is_gold=item.is_gold,
-                         gold_answer=item.gold_answer, previous=previous)
+                gold_answer=values.get("gold_answer", item.gold_answer), actor=request.user)
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
 

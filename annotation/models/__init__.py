@@ -24,6 +24,7 @@ from annotation.models.labels import (
 from annotation.models.projects import Membership, Project, Role, TaskType, default_criteria
 from annotation.models.quality import Adjudication, ConsensusMethod, ItemConsensus, ProjectQuality
 from annotation.models.tokens import ApiToken
+from annotation.models.uploads import UploadJob
 
 __all__ = [
     "Adjudication",
@@ -50,6 +51,7 @@ __all__ = [
     "SnapshotCompletion",
     "SnapshotPair",
     "SnapshotStatus",
+    "UploadJob",
     "Split",
     "TaskType",
     "default_criteria",

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models.projects import Project
+from core.jobs.models import DurableJob, JobStatus
 
 
 class SnapshotStatus(models.TextChoices):
@@ -105,32 +106,22 @@ class SnapshotCompletion(models.Model):
         return f"Completion {self.pk} of snapshot {self.snapshot_id}"
 
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+# The shared enum of every durable job (the name stays for this app's readers).
+ExportStatus = JobStatus
 
 
-class DatasetExport(models.Model):
-    """A snapshot written to a downloadable archive by a Celery task."""
+class DatasetExport(DurableJob):
+    """A snapshot written to a downloadable archive by a Celery task (a durable
+    job: claimed, fenced by its attempt, heartbeating while it writes)."""
 
     snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16)
     style = models.CharField(max_length=16, default="conversational")
     meta = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=ExportStatus.choices,
-                              default=ExportStatus.QUEUED)
     progress_rows = models.PositiveBigIntegerField(default=0)
     total_rows = models.PositiveBigIntegerField(default=0)
     archive = models.CharField(max_length=500, blank=True, help_text="Path under EXPORTS_DIR.")
     size_bytes = models.PositiveBigIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -7,7 +7,7 @@ pair count) and written in batches, so memory does not grow with the project.
 
 import hashlib
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date, datetime
+from datetime import date
 from itertools import groupby
 
 from django.db import transaction
@@ -34,6 +34,7 @@ from annotation.splits import canonical_json
 from annotation.task_types import consensus_method_for, task_type_of
 from annotation.task_types.ranking import ranking_weights
 from annotation.versioning import code_version
+from audit.services import audit_record
 
 FLUSH_ITEMS = 500
 CONSENSUS_METHODS = ("majority", "mean", "dawid_skene", "weighted_rank")
@@ -273,13 +274,16 @@ def _next_version(project: Project) -> int:
 
 def dataset_snapshot_create(*, project: Project, filters: dict | None = None,
                             created_by=None) -> DatasetSnapshot:
-    """The next snapshot version, to be filled by dataset_snapshot_fill."""
+    """The next snapshot version, to be filled by dataset_snapshot_fill (audited
+    as ``created_by``; None: the system, as a schedule or the loop)."""
     cleaned = filters_clean(filters, project=project)
     with transaction.atomic():
-        return DatasetSnapshot.objects.create(
+        snapshot = DatasetSnapshot.objects.create(
             project=project, version=_next_version(project), created_by=created_by,
             filters=asdict(cleaned) | {"exclude_labelers": list(cleaned.exclude_labelers)},
             code_version=code_version())
+        audit_record(created_by, "snapshot.create", snapshot, version=snapshot.version)
+        return snapshot
 
 
 def dataset_snapshot_fill(*, snapshot: DatasetSnapshot) -> DatasetSnapshot:
@@ -390,18 +394,3 @@ def dataset_snapshot_request(*, project: Project, filters: dict | None = None,
         snapshot = dataset_snapshot_create(project=project, filters=filters, created_by=created_by)
         dataset_snapshot_fill_task.delay_on_commit(snapshot.pk)
     return snapshot
-
-
-def dataset_snapshots_building_before(*, cutoff: datetime) -> list[int]:
-    """Snapshots still building since before ``cutoff``: the redelivery sweep
-    (config/redelivery.py) sends their fill task again in case the broker lost it, or
-    its worker died (the build is one transaction, rolled back with the connection).
-    A duplicate waits on the row lock and finds the snapshot ready."""
-    return list(DatasetSnapshot.objects.filter(status=SnapshotStatus.BUILDING, created_at__lt=cutoff)
-                .order_by("pk").values_list("pk", flat=True))
-
-
-def dataset_snapshot_send(*, snapshot_id: int) -> None:
-    from annotation.tasks import dataset_snapshot_fill_task
-
-    dataset_snapshot_fill_task.delay(snapshot_id)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.datasets.writers import FORMATS, STYLES, export_row_count, export_write
 from annotation.errors import Invalid
 from annotation.events import event_emit
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
+from audit.services import audit_record
+from core.jobs.fencing import job_claim, job_heartbeat, job_mine, jobs_requeue_stale
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def dataset_export_request(*, snapshot: DatasetSnapshot, fmt: str, style: str = 
     with transaction.atomic():
         export = DatasetExport.objects.create(snapshot=snapshot, format=fmt, style=style,
                                               meta=meta, created_by=created_by)
+        audit_record(created_by, "export.request", export, project=snapshot.project_id,
+                     snapshot_id=snapshot.pk, format=fmt)
         # Queued only if the row commits: a rolled-back request queues nothing.
         dataset_export_run_task.delay_on_commit(export.pk)
     return export
@@ -49,10 +52,8 @@ def _zip_folder(folder: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _attempt(export_id: int, started_at) -> QuerySet[DatasetExport]:
-    """The row while it is still this attempt's: ``started_at`` is the fencing token
-    (the claim sets it; a requeue and a new claim change it)."""
-    return DatasetExport.objects.filter(pk=export_id, status=ExportStatus.RUNNING, started_at=started_at)
+class _Superseded(Exception):
+    """The export is no longer this attempt's (requeued and claimed again)."""
 
 
 def dataset_export_run(*, export_id: int) -> DatasetExport | None:
@@ -60,16 +61,14 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     delivered twice finds nothing to do.
 
     Each attempt writes in a work folder of its own and publishes the archive under
-    a lock on its row, as long as the row is still its attempt: an attempt requeued
-    by the watchdog (its worker died, or was only slow) can neither overwrite nor
-    publish over the attempt that replaced it, so one export yields one file."""
-    started_at = timezone.now()
-    claimed = DatasetExport.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING, started_at=started_at)
-    if not claimed:
+    a lock on its row, as long as the row is still its attempt (the fencing token
+    of core.jobs): an attempt requeued by the watchdog (its worker died, or was
+    only slow) can neither overwrite nor publish over the attempt that replaced
+    it, so one export yields one file."""
+    if not job_claim(DatasetExport, pk=export_id):
         return None
-    mine = _attempt(export_id, started_at)
     export = DatasetExport.objects.select_related("snapshot__project").get(pk=export_id)
+    mine = job_mine(export)
     snapshot = export.snapshot
     if snapshot.status != SnapshotStatus.READY:
         # The snapshot is still being built by another task: wait for it.
@@ -78,25 +77,26 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
         snapshot = dataset_snapshot_fill(snapshot=snapshot)
     base = Path(settings.EXPORTS_DIR) / snapshot.project.slug
     name = f"{snapshot.project.slug}-v{snapshot.version}-{export.format}-{export.pk}"
-    work = base / f".work-{export.pk}-{started_at.timestamp():.6f}"
+    work = base / f".work-{export.pk}-{export.attempt}"
     folder = work / name
     archive = base / f"{name}.zip"
     try:
         mine.update(total_rows=export_row_count(snapshot=snapshot, fmt=export.format))
 
         def progress(rows: int) -> None:
-            if rows % PROGRESS_EVERY == 0:
-                mine.update(progress_rows=rows)
+            # Progress doubles as the heartbeat; a lost claim stops the writing early.
+            if rows % PROGRESS_EVERY == 0 and not job_heartbeat(export, progress_rows=rows):
+                raise _Superseded
 
         manifest = export_write(snapshot=snapshot, fmt=export.format, out=folder, style=export.style,
                                 meta=export.meta, overwrite=True, progress=progress)
+        if not job_heartbeat(export):
+            raise _Superseded
         packed = work / f"{name}.zip"
         _zip_folder(folder, packed)
         with transaction.atomic():
             if mine.select_for_update().first() is None:
-                logger.info("export %s: attempt of %s superseded, archive not published",
-                            export_id, started_at)
-                return None
+                raise _Superseded
             os.replace(packed, archive)
             # Work folders of earlier attempts whose worker died (kill -9 cleans nothing up).
             for stale in base.glob(f".work-{export.pk}-*"):
@@ -111,6 +111,9 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
                 "content_hash": snapshot.content_hash, "format": export.format,
                 "size_bytes": archive.stat().st_size,
                 "download_path": f"/api/projects/{snapshot.project_id}/exports/{export.pk}/download/"})
+    except _Superseded:
+        logger.info("export %s: attempt %s superseded, archive not published", export_id, export.attempt)
+        return None
     except Exception as error:
         mine.update(status=ExportStatus.FAILED, error=str(error)[:2000], finished_at=timezone.now())
         raise
@@ -122,36 +125,11 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
 
 def dataset_exports_requeue_stale(*, now: datetime | None = None,
                                   stale_after: timedelta | None = None) -> int:
-    """Periodic: requeue exports running for longer than ``stale_after`` (their worker
-    died: exports have no heartbeat, so the threshold must exceed the longest export).
-    The old attempt, if it was only slow, is fenced off by its ``started_at``."""
-    from annotation.tasks import dataset_export_run_task
-
-    now = now or timezone.now()
+    """Periodic: requeue exports not heard of for ``stale_after`` (their worker
+    died). The old attempt, if it was only slow, is fenced off by its attempt."""
     if stale_after is None:  # not `or`: a zero timedelta is falsy
         stale_after = timedelta(seconds=settings.PALATE_EXPORT_STALE_SECONDS)
-    count = 0
-    for pk, started_at in DatasetExport.objects.filter(
-            status=ExportStatus.RUNNING, started_at__lt=now - stale_after).values_list("pk", "started_at"):
-        with transaction.atomic():
-            if _attempt(pk, started_at).update(status=ExportStatus.QUEUED,
-                                               error=f"requeued: running since {started_at:%H:%M:%S} UTC"):
-                dataset_export_run_task.delay_on_commit(pk)
-                count += 1
-    return count
-
-
-def dataset_exports_queued_before(*, cutoff: datetime) -> list[int]:
-    """Exports still waiting for a worker since before ``cutoff`` (for the redelivery
-    sweep, config/redelivery.py, which re-sends their task)."""
-    return list(DatasetExport.objects.filter(status=ExportStatus.QUEUED, created_at__lt=cutoff)
-                .order_by("pk").values_list("pk", flat=True))
-
-
-def dataset_export_send(*, export_id: int) -> None:
-    from annotation.tasks import dataset_export_run_task
-
-    dataset_export_run_task.delay(export_id)
+    return jobs_requeue_stale(kind="exports", now=now, stale_after=stale_after)["requeued"]
 
 
 def export_archive_path(export: DatasetExport) -> Path | None:

@@ -12,6 +12,7 @@ from annotation.models import (
     ResponseSource,
 )
 from annotation.validation import MAX_TEXT, gold_answer_clean
+from audit.services import audit_record
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,12 @@ def item_create(
     priority: int = 0,
     is_gold: bool = False,
     gold_answer: dict | None = None,
+    actor=None,
+    via: str = "",
 ) -> ComparisonItem:
-    """A comparison item; ``responses`` are stored in the given (canonical) order."""
+    """A comparison item; ``responses`` are stored in the given (canonical) order.
+    A gold item made by a person (``actor``) is audited; imports and generation
+    record their own event for the whole batch."""
     if prompt.project_id != project.pk:
         raise Invalid("the prompt belongs to another project", field="prompt")
     if len(responses) != project.num_responses:
@@ -76,23 +81,32 @@ def item_create(
     ItemResponse.objects.bulk_create(
         ItemResponse(item=item, response=r, position=i) for i, r in enumerate(stored)
     )
-    return item
-
-
-def item_set_priority(*, item: ComparisonItem, priority: int) -> ComparisonItem:
-    ComparisonItem.objects.filter(pk=item.pk).update(priority=priority)
-    item.priority = priority
+    if is_gold and actor is not None:
+        audit_record(actor, "item.gold_create", item, gold_answer=item.gold_answer, via=via)
     return item
 
 
 @transaction.atomic
-def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | None) -> ComparisonItem:
-    """Mark or unmark gold. Gold items are outside the overlap, so the open flag
-    is recomputed under the row lock."""
+def item_set_priority(*, item: ComparisonItem, priority: int, actor=None, via: str = "") -> ComparisonItem:
+    previous = ComparisonItem.objects.filter(pk=item.pk).values_list("priority", flat=True).first()
+    ComparisonItem.objects.filter(pk=item.pk).update(priority=priority)
+    item.priority = priority
+    audit_record(actor, "item.priority_change", item, priority=priority, previous=previous, via=via)
+    return item
+
+
+@transaction.atomic
+def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | None, actor=None,
+                  via: str = "") -> ComparisonItem:
+    """Mark or unmark gold (audited, with the answer it replaces). Gold items are
+    outside the overlap, so the open flag is recomputed under the row lock."""
     item = ComparisonItem.objects.select_for_update().select_related("project").get(pk=item.pk)
     project = item.project
+    previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
     item.is_gold = is_gold
     item.gold_answer = gold_answer_clean(project, gold_answer) if is_gold else None
     item.is_open = is_gold or item.assigned_count < project.overlap
     item.save(update_fields=["is_gold", "gold_answer", "is_open"])
+    audit_record(actor, "item.gold_change", item, is_gold=item.is_gold, gold_answer=item.gold_answer,
+                 previous=previous, via=via)
     return item

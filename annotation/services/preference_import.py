@@ -68,14 +68,18 @@ class PreferenceImportResult:
 
 
 def preferences_import_file(*, project: Project, path: Path, fmt: str = "auto",
-                            relabel: bool = False) -> PreferenceImportResult:
-    """Import a JSONL or Parquet file of any supported format (all or nothing)."""
+                            relabel: bool = False, progress=None) -> PreferenceImportResult:
+    """Import a JSONL or Parquet file of any supported format (all or nothing);
+    ``progress(done, total)`` after each batch of items written (pre-labeled
+    formats; a raw import reports once, at its end)."""
     chosen = preferences_format(path, fmt=fmt)
     records = preferences_read(path, fmt=chosen)
     if chosen == "raw":
         result = raw_annotations_import(project=project, records=records, relabel=relabel)
+        if progress is not None:
+            progress(result.items + result.duplicates, result.items + result.duplicates)
     else:
-        result = preferences_import(project=project, records=records, relabel=relabel)
+        result = preferences_import(project=project, records=records, relabel=relabel, progress=progress)
     return replace(result, format=chosen)
 
 
@@ -126,7 +130,7 @@ def _label(project: Project, order: list[int], ranking: list[int]) -> dict:
 
 
 def preferences_import(*, project: Project, records: Iterable[PreferenceRecord],
-                       relabel: bool = False) -> PreferenceImportResult:
+                       relabel: bool = False, progress=None) -> PreferenceImportResult:
     """Import records (all or nothing). Items already in the project with the
     same prompt and responses, or repeated in the file, are skipped and counted.
     With ``relabel`` the items also enter the labeling queue for more labels."""
@@ -137,7 +141,7 @@ def preferences_import(*, project: Project, records: Iterable[PreferenceRecord],
         if len(fitted) > MAX_RECORDS:
             raise Invalid(f"at most {MAX_RECORDS} records per import", line=record.line)
     with transaction.atomic():
-        return _write(project, fitted, relabel)
+        return _write(project, fitted, relabel, progress)
 
 
 def _existing_keys(project: Project, hashes: set[str]) -> set[tuple]:
@@ -149,7 +153,8 @@ def _existing_keys(project: Project, hashes: set[str]) -> set[tuple]:
     return {(v[0], frozenset(v[1:])) for v in keys.values()}
 
 
-def _write(project: Project, records: list[PreferenceRecord], relabel: bool) -> PreferenceImportResult:
+def _write(project: Project, records: list[PreferenceRecord], relabel: bool,
+           progress=None) -> PreferenceImportResult:
     importer = importer_user()
     hashes = {prompt_hash(r.messages) for r in records}
     prompts = {p.content_hash: p for p in Prompt.objects.filter(project=project,
@@ -169,8 +174,11 @@ def _write(project: Project, records: list[PreferenceRecord], relabel: bool) -> 
             continue
         seen.add(key)
         todo.append((prompts[digest], record))
+    skipped = len(records) - len(todo)
     for start in range(0, len(todo), BATCH):
         _write_batch(project, todo[start:start + BATCH], importer, relabel)
+        if progress is not None:  # rows done: the repeats skipped, and the items written so far
+            progress(skipped + min(start + BATCH, len(todo)), len(records))
     return PreferenceImportResult(items=len(todo), duplicates=len(records) - len(todo),
                                   prompts_created=len(new_prompts), annotations=len(todo))
 

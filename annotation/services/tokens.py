@@ -6,23 +6,30 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import ApiToken
+from audit.services import audit_record
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
-    """A new token and its plaintext, which is never stored and shown only now."""
+@transaction.atomic
+def token_create(*, user, name: str = "", actor=None, via: str = "") -> tuple[ApiToken, str]:
+    """A new token and its plaintext, which is never stored and shown only now.
+    Audited as ``actor`` (the user themself at login; None: the system, and the
+    event then names the owner)."""
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name[:100], prefix=prefix, key_hash=_digest(secret),
         expires_at=timezone.now() + settings.API_TOKEN_TTL,
     )
+    owner = {} if actor is not None and actor.pk == user.pk else {"user_id": user.pk}
+    audit_record(actor, "token.create", token, via=via, **owner)
     return token, f"{prefix}.{secret}"
 
 
@@ -42,7 +49,8 @@ def token_authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | N
     return token
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now())
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor=None, via: str = "") -> None:
+    if token.revoked_at is None and ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()):
+        audit_record(actor, "token.revoke", token, via=via)

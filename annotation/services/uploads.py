@@ -5,7 +5,9 @@ data page alike.
 Every kind is all or nothing. A dry run does the whole import inside a
 transaction and rolls it back, so its counts (created, duplicates, prompts)
 are exactly what the real import will report, and it returns the first rows
-as they will be stored.
+as they will be stored. Rows are written in chunks inside that one
+transaction, reporting the rows done after each (``progress``): a large file
+imported by a worker (annotation/services/upload_jobs.py) shows how far it is.
 """
 
 from collections.abc import Callable
@@ -19,12 +21,19 @@ from annotation.datasets.readers import RawAnnotation, preferences_format, prefe
 from annotation.errors import Forbidden, Invalid
 from annotation.importers import items_read, prompts_read
 from annotation.models import Project
-from annotation.services.items_bulk import items_create_many
+from annotation.services.items_bulk import ItemsResult, items_create_many
 from annotation.services.preference_import import preferences_import_file
-from annotation.services.prompts import prompt_create_many
+from annotation.services.prompts import PromptImportResult, prompt_create_many
 from audit.services import audit_record
 
 PREVIEW_ROWS = 10
+CHUNK_ROWS = 1000  # rows written between two progress reports
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,20 @@ def _turns(messages: list[dict]) -> list[dict]:
     return [{"role": m.get("role", "user"), "content": m.get("content", "")} for m in messages]
 
 
-def _prompts(*, project: Project, path: Path, actor, allow_gold: bool, **_) -> UploadResult:
+def _prompts(*, project: Project, path: Path, actor, allow_gold: bool, progress: Progress = _no_progress,
+             **_) -> UploadResult:
     entries = prompts_read(path)
-    result = prompt_create_many(project=project, entries=entries, limit=None, actor=actor)
+    created = duplicates = 0
+    progress(0, len(entries))
+    # Chunks of one transaction: a duplicate of a prompt of an earlier chunk
+    # is found stored and counted, exactly as in one call.
+    for start in range(0, len(entries), CHUNK_ROWS):
+        chunk = prompt_create_many(project=project, entries=entries[start:start + CHUNK_ROWS], limit=None)
+        created, duplicates = created + chunk.created, duplicates + chunk.duplicates
+        progress(min(start + CHUNK_ROWS, len(entries)), len(entries))
+    if actor is not None:
+        audit_record(actor, "prompts.import", project, created=created, duplicates=duplicates)
+    result = PromptImportResult(created=created, duplicates=duplicates, ids=[])
     preview = [{"line": None, "messages": _turns(e.messages), "external_id": e.external_id,
                 "metadata": e.metadata} for e in entries[:PREVIEW_ROWS]]
     return UploadResult(kind="prompts", format=path.suffix.lstrip(".").lower(), rows=len(entries),
@@ -68,15 +88,26 @@ def _prompts(*, project: Project, path: Path, actor, allow_gold: bool, **_) -> U
                         prompts_created=result.created, preview=preview)
 
 
-def _items(*, project: Project, path: Path, actor, allow_gold: bool, **_) -> UploadResult:
+def _items(*, project: Project, path: Path, actor, allow_gold: bool, progress: Progress = _no_progress,
+           **_) -> UploadResult:
     entries = items_read(path)
     gold = next((e for e in entries if e.is_gold), None)
     if gold is not None and not allow_gold:
         raise Forbidden("only project admins add gold items", field="is_gold")
     if not entries:
         raise Invalid("the file has no rows", field="file")
-    result = items_create_many(project=project, entries=entries, actor=actor, limit=None,
-                               prefixed=False)
+    created = duplicates = prompts_created = 0
+    progress(0, len(entries))
+    for start in range(0, len(entries), CHUNK_ROWS):
+        chunk = items_create_many(project=project, entries=entries[start:start + CHUNK_ROWS], limit=None,
+                                  prefixed=False)
+        created, duplicates = created + chunk.created, duplicates + chunk.duplicates
+        prompts_created += chunk.prompts_created
+        progress(min(start + CHUNK_ROWS, len(entries)), len(entries))
+    result = ItemsResult(created=created, duplicates=duplicates, prompts_created=prompts_created, ids=[])
+    if actor is not None:
+        audit_record(actor, "items.import", project, created=created, duplicates=duplicates,
+                     prompts_created=prompts_created, gold=sum(1 for e in entries if e.is_gold))
     preview = [{"line": e.line,
                 "messages": _turns(e.prompt.messages) if e.prompt else [],
                 "prompt_id": e.prompt_id,
@@ -104,9 +135,10 @@ def _preference_preview(path: Path, fmt: str) -> list[dict]:
 
 
 def _preferences(*, project: Project, path: Path, actor, allow_gold: bool, fmt: str = "auto",
-                 relabel: bool = False) -> UploadResult:
+                 relabel: bool = False, progress: Progress = _no_progress) -> UploadResult:
     chosen = preferences_format(path, fmt=fmt)
-    result = preferences_import_file(project=project, path=path, fmt=chosen, relabel=relabel)
+    result = preferences_import_file(project=project, path=path, fmt=chosen, relabel=relabel,
+                                     progress=progress)
     if actor is not None:
         audit_record(actor, "preferences.import", project, format=chosen, created=result.items,
                      skipped=result.duplicates, annotations=result.annotations)
@@ -140,8 +172,10 @@ def upload_kind(kind: str) -> UploadKind:
 
 
 def upload_import(*, project: Project, path: Path, kind: str, actor=None, allow_gold: bool = False,
-                  fmt: str = "auto", relabel: bool = False, dry_run: bool = False) -> UploadResult:
-    """Import ``path`` as ``kind``; with ``dry_run`` nothing stays written."""
+                  fmt: str = "auto", relabel: bool = False, dry_run: bool = False,
+                  progress: Progress = _no_progress) -> UploadResult:
+    """Import ``path`` as ``kind``; with ``dry_run`` nothing stays written.
+    ``progress(done, total)`` is called as chunks of rows are written."""
     chosen = upload_kind(kind)
     path = Path(path)
     if path.suffix.lower() not in chosen.suffixes:
@@ -149,7 +183,7 @@ def upload_import(*, project: Project, path: Path, kind: str, actor=None, allow_
                       field="file")
     with transaction.atomic():
         result = chosen.run(project=project, path=path, actor=actor, allow_gold=allow_gold,
-                            fmt=fmt, relabel=relabel)
+                            fmt=fmt, relabel=relabel, progress=progress)
         if dry_run:
             transaction.set_rollback(True)
     return result

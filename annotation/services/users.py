@@ -52,10 +52,10 @@ def user_by_username(username: str):
     return user
 
 
-def _tokens_revoke(user) -> int:
+def _tokens_revoke(user, actor) -> int:
     live = list(ApiToken.objects.filter(user=user, revoked_at__isnull=True))
     for token in live:
-        token_revoke(token=token)
+        token_revoke(token=token, actor=actor)
     return len(live)
 
 
@@ -71,7 +71,7 @@ def user_password_reset_link(*, actor, user) -> ResetLink:
                        field="username")
     user.set_unusable_password()
     user.save(update_fields=["password"])
-    revoked = _tokens_revoke(user)
+    revoked = _tokens_revoke(user, actor)
     # Made after the password changed: the token hashes the new (unusable) one.
     token = default_token_generator.make_token(user)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
@@ -117,7 +117,7 @@ def user_forget(*, actor, user) -> str:
         assignment_skip(assignment=lease)  # frees the slot for another labeler
     projects = list(Membership.objects.filter(user=user).values_list("project_id", flat=True))
     Membership.objects.filter(user=user).delete()
-    revoked = _tokens_revoke(user)
+    revoked = _tokens_revoke(user, actor)
     user.username = pseudonym
     user.email = ""
     user.first_name = ""
@@ -175,7 +175,7 @@ def user_deactivate(*, actor, user):
         return user
     for lease in Assignment.objects.filter(labeler=user, status=AssignmentStatus.LEASED).order_by("pk"):
         assignment_skip(assignment=lease)
-    revoked = _tokens_revoke(user)
+    revoked = _tokens_revoke(user, actor)
     user.is_active = False
     user.save(update_fields=["is_active"])
     audit_record(actor, "user.deactivate", user, tokens_revoked=revoked)

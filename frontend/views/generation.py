@@ -103,12 +103,12 @@ def _start(request, project: Project) -> None:
 
 
 def _cancel(request, project: Project) -> None:
-    job = generation_job_cancel(job=_job(project, request.POST.get("job")))
+    job = generation_job_cancel(job=_job(project, request.POST.get("job")), actor=request.user)
     messages.success(request, f"Job #{job.pk} cancelled.")
 
 
 def _resume(request, project: Project) -> None:
-    job = generation_job_resume(job=_job(project, request.POST.get("job")))
+    job = generation_job_resume(job=_job(project, request.POST.get("job")), actor=request.user)
     messages.success(request, f"Job #{job.pk} queued again; it skips the prompts it finished.")
 
 

@@ -17,7 +17,6 @@ from annotation.errors import DomainError, Invalid, NotFound
 from annotation.item_browser import STATUSES, item_browse, item_labels, project_models
 from annotation.services.items import item_set_gold, item_set_priority
 from annotation.task_types import task_type_of
-from audit.services import audit_record
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
 
@@ -48,10 +47,8 @@ def _gold(request, item) -> None:
         answer = None
     else:
         answer = task_type_of(item.project).gold_answer_from_form(request.POST)
-    previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
-    item = item_set_gold(item=item, is_gold=answer is not None, gold_answer=answer)
-    audit_record(request.user, "item.gold_change", item, is_gold=item.is_gold,
-                 gold_answer=item.gold_answer, previous=previous)
+    item = item_set_gold(item=item, is_gold=answer is not None, gold_answer=answer, actor=request.user,
+                         via="page")
     messages.success(request, "Gold answer saved." if item.is_gold else "No longer a gold item.")
 
 
@@ -62,7 +59,7 @@ def _priority(request, item) -> None:
         raise Invalid("must be a whole number", field="priority") from None
     if not -(2**31) <= priority < 2**31:
         raise Invalid("out of range", field="priority")
-    item_set_priority(item=item, priority=priority)
+    item_set_priority(item=item, priority=priority, actor=request.user, via="page")
     messages.success(request, f"Priority set to {priority}.")
 
 

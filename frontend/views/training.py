@@ -222,22 +222,25 @@ def _start(request, project: Project) -> None:
         project=project, kind=RunKind.REWARD, snapshot_id=snapshot_id,
         base_model=(request.POST.get("base_model") or "").strip() or None,
         hyperparameters=hyperparameters_from_form(request.POST),
-        resources=resources_from_form(request.POST), created_by=request.user)
+        resources=resources_from_form(request.POST), created_by=request.user, via="page")
     messages.success(request, f"Run {run.pk} queued on snapshot v{run.snapshot.version}.")
 
 
 def _cancel(request, project: Project) -> None:
-    run = run_services.training_run_cancel(run=_run(project, request.POST.get("run")))
+    run = run_services.training_run_cancel(run=_run(project, request.POST.get("run")), actor=request.user,
+                                           via="page")
     messages.success(request, f"Run {run.pk} cancelled.")
 
 
 def _resume(request, project: Project) -> None:
-    run = run_services.training_run_resume(run=_run(project, request.POST.get("run")))
+    run = run_services.training_run_resume(run=_run(project, request.POST.get("run")), actor=request.user,
+                                           via="page")
     messages.success(request, f"Run {run.pk} queued again; it continues from its last checkpoint.")
 
 
 def _activate(request, project: Project) -> None:
-    run = run_services.training_run_activate(run=_run(project, request.POST.get("run")))
+    run = run_services.training_run_activate(run=_run(project, request.POST.get("run")), actor=request.user,
+                                             via="page")
     messages.success(request, f"Run {run.pk} is now the project's reward model.")
 
 

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 
 from annotation import access
 from annotation.errors import DomainError, Invalid
-from audit.services import audit_record
 from frontend.views.common import form_numbers, project_for_page
 from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
@@ -72,9 +71,7 @@ def _start_policy(request, project) -> str:
     run = run_services.training_run_create(
         project=project, kind=kind, snapshot_id=snapshot_id,
         base_model=(request.POST.get("base_model") or "").strip() or None,
-        hyperparameters=hyperparameters, created_by=request.user)
-    audit_record(request.user, "training_run.create", run, kind=run.kind,
-                 snapshot_id=run.snapshot_id, via="page")
+        hyperparameters=hyperparameters, created_by=request.user, via="page")
     return f"{run.get_kind_display()} run {run.pk} queued on snapshot v{run.snapshot.version}."
 
 
@@ -94,9 +91,8 @@ def _loop_settings(request, project) -> str:
                            if policy else None)
     if policy and setting.base_policy is None:
         raise Invalid(f"no active model named '{policy}'", field="base_policy")
-    loop_services.loop_setting_save(setting=setting, by=request.user)
-    audit_record(request.user, "training_loop.update", setting, project=project,
-                 fields=sorted([*values, "base_policy"]), via="page")
+    loop_services.loop_setting_save(setting=setting, actor=request.user, fields=[*values, "base_policy"],
+                                    via="page")
     return "Loop settings saved."
 
 
@@ -109,7 +105,6 @@ def _schedule_save(request, project) -> str:
     """Create or edit the project's reward-model schedule (one per kind)."""
     schedule = (TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first()
                 or TrainingSchedule(project=project, kind=RunKind.REWARD))
-    created = schedule.pk is None
     values = form_numbers(request.POST, SCHEDULE_NUMBERS)
     if any(v < 0 for v in values.values()) or values.get("check_every_minutes") == 0:
         field = next(k for k, v in values.items() if v < 0 or (k == "check_every_minutes" and v == 0))
@@ -122,9 +117,7 @@ def _schedule_save(request, project) -> str:
                            if backbone else None)
     if backbone and schedule.base_model is None:
         raise Invalid(f"no active model named '{backbone}'", field="base_model")
-    schedule_services.training_schedule_save(schedule=schedule)
-    audit_record(request.user, "training_schedule.create" if created else "training_schedule.update",
-                 schedule, project=project, kind=schedule.kind, enabled=schedule.enabled, via="page")
+    schedule_services.training_schedule_save(schedule=schedule, actor=request.user, via="page")
     return "Reward-model schedule saved."
 
 
@@ -132,16 +125,12 @@ def _schedule_delete(request, project) -> str:
     schedule = TrainingSchedule.objects.filter(project=project, pk=request.POST.get("schedule") or 0).first()
     if schedule is None:
         raise Http404("Schedule not found.")
-    target = ("training.trainingschedule", schedule.pk)
-    schedule_services.training_schedule_delete(schedule=schedule)
-    audit_record(request.user, "training_schedule.delete", target, project=project, via="page")
+    schedule_services.training_schedule_delete(schedule=schedule, actor=request.user, via="page")
     return "Schedule deleted."
 
 
 def _round_start(request, project) -> str:
-    rnd = loop_services.loop_round_start(project=project, created_by=request.user)
-    audit_record(request.user, "training_loop.round_start", rnd, project=project,
-                 number=rnd.number, via="page")
+    rnd = loop_services.loop_round_start(project=project, created_by=request.user, via="page")
     return f"Loop round {rnd.number} started; a worker runs it."
 
 
@@ -149,8 +138,7 @@ def _round_cancel(request, project) -> str:
     rnd = LoopRound.objects.filter(project=project, pk=request.POST.get("round") or 0).first()
     if rnd is None:
         raise Http404("Loop round not found.")
-    rnd = loop_services.loop_round_cancel(rnd=rnd)
-    audit_record(request.user, "training_loop.round_cancel", rnd, number=rnd.number, via="page")
+    rnd = loop_services.loop_round_cancel(rnd=rnd, actor=request.user, via="page")
     return f"Loop round {rnd.number} cancelled."
 
 

@@ -7,6 +7,7 @@ then for real), which calls the upload service — one path for scripts and
 people.
 """
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.shortcuts import render
@@ -33,5 +34,6 @@ def data(request, project_id: int):
     return render(request, "frontend/data.html", {
         "project": project, "counts": counts, "kinds": list(KINDS.items()), "formats": FORMATS,
         "max_mib": MAX_UPLOAD_BYTES // 2**20,
+        "async_mib": round(settings.PALATE_UPLOAD_ASYNC_BYTES / 2**20, 1),
         "nav_admin": is_admin,
         "api_imports": reverse("api-imports", args=[project.pk])})

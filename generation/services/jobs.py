@@ -1,7 +1,7 @@
 """Generation jobs: create, run, cancel, resume, and the stale-run watchdog.
 
 Claiming is a compare-and-set on the row (``status=queued`` → ``running`` and
-``attempts + 1``). The attempt number is a fencing token: every later write
+``attempt + 1``, core.jobs.fencing). The attempt number is a fencing token: every later write
 of a run is conditional on ``status=running`` and its own attempt, so a run
 that was cancelled, or requeued by the watchdog and claimed again, stops at
 its next write instead of racing the new one.
@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid
@@ -30,6 +29,9 @@ from annotation.models import (
 )
 from annotation.services.items import item_create
 from annotation.task_types import task_type_of
+from audit.services import audit_record
+from core.jobs.fencing import job_claim, job_mine, jobs_requeue_stale
+from core.jobs.fencing import job_heartbeat as fenced_heartbeat
 from generation import best_of_n
 from generation.backends.base import BackendError, PromptResult, SamplingParams
 from generation.models import (
@@ -198,6 +200,7 @@ def generation_job_create(
             judge_labeler_ensure(project=project, spec=specs[0])
         job.save()
         job.model_specs.set(specs)
+        audit_record(user, "generation_job.create", job, kind=job.kind, prompts=job.progress_total)
         if enqueue:
             _enqueue(job)
     return job
@@ -210,19 +213,22 @@ def _enqueue(job: GenerationJob) -> None:
 
 
 # Cancel, resume, watchdog -----------------------------------------------------
-def generation_job_cancel(*, job: GenerationJob) -> GenerationJob:
+def generation_job_cancel(*, job: GenerationJob, actor=None) -> GenerationJob:
     """Stop a queued or running job. A running one stops at its next prompt; the
     prompt in flight is rolled back, everything finished before stays."""
-    updated = GenerationJob.objects.filter(
-        pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
-    ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
-    job.refresh_from_db()
-    if not updated and job.status != JobStatus.CANCELLED:
-        raise Conflict(f"the job has already {job.status}", field="status")
+    with transaction.atomic():
+        updated = GenerationJob.objects.filter(
+            pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+        job.refresh_from_db()
+        if not updated and job.status != JobStatus.CANCELLED:
+            raise Conflict(f"the job has already {job.status}", field="status")
+        if updated:
+            audit_record(actor, "generation_job.cancel", job)
     return job
 
 
-def generation_job_resume(*, job: GenerationJob, check_backend: bool = True) -> GenerationJob:
+def generation_job_resume(*, job: GenerationJob, check_backend: bool = True, actor=None) -> GenerationJob:
     """Queue a failed or cancelled job again; it skips the prompts it finished."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(f"only failed or cancelled jobs resume; this one is {job.status}",
@@ -238,6 +244,7 @@ def generation_job_resume(*, job: GenerationJob, check_backend: bool = True) -> 
         if not updated:
             raise Conflict(f"only failed or cancelled jobs resume; this one is {job.status}",
                            field="status")
+        audit_record(actor, "generation_job.resume", job)
         _enqueue(job)
     return job
 
@@ -245,49 +252,20 @@ def generation_job_resume(*, job: GenerationJob, check_backend: bool = True) -> 
 def generation_jobs_requeue_stale(*, now: datetime | None = None,
                                   stale_after: timedelta | None = None) -> int:
     """Requeue running jobs whose worker stopped heartbeating (it died)."""
-    now = now or timezone.now()
     stale_after = stale_after or timedelta(seconds=settings.PALATE_GENERATION_STALE_SECONDS)
-    stale = list(GenerationJob.objects.filter(
-        status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after).values_list("pk", "attempts"))
-    count = 0
-    for pk, attempts in stale:
-        with transaction.atomic():
-            # The attempt in the filter: a run that heartbeated meanwhile keeps its claim.
-            if GenerationJob.objects.filter(pk=pk, status=JobStatus.RUNNING, attempts=attempts,
-                                            heartbeat_at__lt=now - stale_after).update(
-                    status=JobStatus.QUEUED):
-                _enqueue(GenerationJob(pk=pk))
-                count += 1
-    return count
-
-
-def generation_jobs_queued_before(*, cutoff: datetime) -> list[int]:
-    """Jobs still waiting for a worker since before ``cutoff``: the redelivery sweep
-    (config/redelivery.py) sends their task again in case the broker lost it."""
-    return list(GenerationJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff)
-                .order_by("pk").values_list("pk", flat=True))
-
-
-def generation_job_send(*, job_id: int) -> None:
-    """Send the job's task (again); a duplicate finds nothing queued to claim."""
-    _enqueue(GenerationJob(pk=job_id))
+    return jobs_requeue_stale(kind="generation_jobs", now=now, stale_after=stale_after)["requeued"]
 
 
 # Running -------------------------------------------------------------------
-def _mine(job: GenerationJob) -> QuerySet[GenerationJob]:
-    return GenerationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
-
-
 def job_heartbeat(job: GenerationJob) -> None:
-    if not _mine(job).update(heartbeat_at=timezone.now()):
+    if not fenced_heartbeat(job):
         raise JobStopped
 
 
 def job_progress(job: GenerationJob, **increments: int) -> None:
     """Add to the counters, only while the run still holds its claim; inside the
     caller's transaction, so a lost claim rolls back that unit of work."""
-    changes = {name: F(name) + value for name, value in increments.items()}
-    if not _mine(job).update(heartbeat_at=timezone.now(), **changes):
+    if not fenced_heartbeat(job, **{name: F(name) + value for name, value in increments.items()}):
         raise JobStopped
 
 
@@ -295,11 +273,7 @@ def generation_job_run(*, job_id: int, on_progress: ProgressCallback | None = No
                        ) -> GenerationJob | None:
     """Run a queued job to the end. Returns None when there was nothing to claim
     (a duplicate delivery, or a job cancelled while queued)."""
-    now = timezone.now()
-    claimed = GenerationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now,
-        started_at=Coalesce(F("started_at"), now), error="")
-    if not claimed:
+    if not job_claim(GenerationJob, pk=job_id, error=""):
         return None
     job = GenerationJob.objects.select_related("project").get(pk=job_id)
     try:
@@ -312,15 +286,15 @@ def generation_job_run(*, job_id: int, on_progress: ProgressCallback | None = No
     except JobStopped:
         logger.info("generation job %s stopped: no longer this run's", job.pk)
     except (BackendError, Invalid, Conflict) as error:
-        _mine(job).update(status=JobStatus.FAILED, error=str(error)[:10_000],
+        job_mine(job).update(status=JobStatus.FAILED, error=str(error)[:10_000],
                           finished_at=timezone.now())
     except Exception as error:
         logger.exception("generation job %s failed", job.pk)
-        _mine(job).update(status=JobStatus.FAILED,
+        job_mine(job).update(status=JobStatus.FAILED,
                           error=f"{type(error).__name__}: {error}"[:10_000],
                           finished_at=timezone.now())
     else:
-        _mine(job).update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+        job_mine(job).update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
     job.refresh_from_db()
     if on_progress is not None:
         on_progress(job)

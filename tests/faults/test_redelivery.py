@@ -16,6 +16,7 @@ from annotation.services.datasets import dataset_snapshot_build, dataset_snapsho
 from annotation.services.exports import dataset_export_run, dataset_exports_requeue_stale
 from config import redelivery
 from config.redelivery import requeue_forgotten
+from core.jobs.registry import job_kinds
 from generation.models import GenerationJob, JobStatus
 from tests.annotation.test_datasets import label_all
 from tests.training.factories import FAST, snapshot_make
@@ -43,10 +44,8 @@ def age(model, pk: int, minutes: float) -> None:
 @pytest.fixture
 def sent(monkeypatch) -> dict[str, list[int]]:
     """Record what the sweep sends instead of running it."""
-    calls: dict[str, list[int]] = {name: [] for name in redelivery.SOURCES}
-    monkeypatch.setattr(redelivery, "SOURCES", {
-        name: (queued_before, lambda pk, name=name: calls[name].append(pk))
-        for name, (queued_before, _) in redelivery.SOURCES.items()})
+    calls: dict[str, list[int]] = {kind.name: [] for kind in job_kinds() if kind.redeliver}
+    monkeypatch.setattr(redelivery, "job_send", lambda kind, pk: calls[kind.name].append(pk))
     return calls
 
 
@@ -74,12 +73,13 @@ def test_the_sweep_resends_only_rows_queued_past_the_threshold_once_per_threshol
     counts = requeue_forgotten(after=timedelta(minutes=10))
 
     assert sent == {"training_runs": [old_run.pk], "generation_jobs": [job_old.pk],
-                    "exports": [export_old.pk], "snapshots": [building.pk]}
-    assert counts == {"training_runs": 1, "generation_jobs": 1, "exports": 1, "snapshots": 1}
+                    "exports": [export_old.pk], "snapshots": [building.pk], "uploads": []}
+    assert counts == {"training_runs": 1, "generation_jobs": 1, "exports": 1, "snapshots": 1,
+                      "uploads": 0}
     assert fresh_run.pk not in sent["training_runs"] and export_fresh.pk not in sent["exports"]
     # Within the threshold the same rows are not sent again ...
     assert requeue_forgotten(after=timedelta(minutes=10)) == {
-        "training_runs": 0, "generation_jobs": 0, "exports": 0, "snapshots": 0}
+        "training_runs": 0, "generation_jobs": 0, "exports": 0, "snapshots": 0, "uploads": 0}
     # ... and once it has passed (the keys expired) they are.
     cache.clear()
     assert requeue_forgotten(after=timedelta(minutes=10))["exports"] == 1
@@ -158,7 +158,7 @@ def test_the_sweep_and_the_export_watchdog_are_scheduled_and_registered(settings
 
     app.loader.import_default_modules()
     for entry in ("requeue-forgotten-jobs", "requeue-stale-exports", "requeue-stale-training-runs",
-                  "requeue-stale-generation-jobs"):
+                  "requeue-stale-generation-jobs", "requeue-stale-uploads"):
         assert settings.CELERY_BEAT_SCHEDULE[entry]["task"] in app.tasks, entry
 
 

@@ -74,7 +74,7 @@ def test_jobs_queued_when_redis_restarts_are_redelivered_from_the_database_and_r
         deliver_duplicate(worker, generation_job_run_task, "generation.tasks.generation_job_run_task",
                           job.pk)
     job.refresh_from_db()
-    assert job.attempts == 1 and job.progress_done == len(prompts)
+    assert job.attempt == 1 and job.progress_done == len(prompts)
     assert Counter(ComparisonItem.objects.filter(project=project).values_list("prompt_id", flat=True)) == \
         Counter({p.pk: 1 for p in prompts})
     export.refresh_from_db()

@@ -123,7 +123,7 @@ def test_a_generation_job_killed_mid_way_finishes_once_on_a_new_worker(gated_wor
         wait_for(lambda: fake.held > 0, worker=first, timeout=TASK_TIMEOUT,
                  what="the second chunk's requests at the server")
         job.refresh_from_db()
-        assert (job.status, job.attempts, job.progress_done) == (JobStatus.RUNNING, 1, PROMPTS_PER_CHUNK)
+        assert (job.status, job.attempt, job.progress_done) == (JobStatus.RUNNING, 1, PROMPTS_PER_CHUNK)
 
         kill9(first)
         fake.release.set()
@@ -136,7 +136,7 @@ def test_a_generation_job_killed_mid_way_finishes_once_on_a_new_worker(gated_wor
 
         job.refresh_from_db()
         assert job.status == JobStatus.SUCCEEDED, job.error
-        assert job.attempts == 2 and job.progress_done == len(prompts)
+        assert job.attempt == 2 and job.progress_done == len(prompts)
         done = Counter(GenerationJobPrompt.objects.filter(job=job).values_list("prompt_id", flat=True))
         assert done == Counter({p.pk: 1 for p in prompts})
         items = ComparisonItem.objects.filter(project=project)
@@ -152,7 +152,7 @@ def test_a_generation_job_killed_mid_way_finishes_once_on_a_new_worker(gated_wor
 
         deliver_duplicate(second, generation_job_run_task, "generation.tasks.generation_job_run_task", job.pk)
         assert ComparisonItem.objects.filter(project=project).count() == len(prompts)
-        assert GenerationJob.objects.get(pk=job.pk).attempts == 2
+        assert GenerationJob.objects.get(pk=job.pk).attempt == 2
 
 
 def test_an_export_killed_before_publishing_finishes_once_on_a_new_worker(

@@ -95,7 +95,7 @@ def test_cancel_stops_at_the_next_prompt_and_resume_skips_finished_ones(
     job = generation_job_resume(job=job)
     assert job.status == JobStatus.QUEUED
     job = generation_job_run(job_id=job.pk)
-    assert job.status == JobStatus.SUCCEEDED and job.progress_done == 3 and job.attempts == 2
+    assert job.status == JobStatus.SUCCEEDED and job.progress_done == 3 and job.attempt == 2
     assert set(Response.objects.filter(prompt=first_done.prompt_id)
                .values_list("pk", flat=True)) == first_responses
     assert GenerationJobPrompt.objects.filter(job=job).count() == 3
@@ -103,7 +103,7 @@ def test_cancel_stops_at_the_next_prompt_and_resume_skips_finished_ones(
 
 def test_a_cancel_during_a_prompt_rolls_that_prompt_back(project, prompts, tiny_spec):
     job = create(project)
-    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1)
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempt=1)
     job.refresh_from_db()
     generation_job_cancel(job=job)
     with pytest.raises(JobStopped):
@@ -129,7 +129,7 @@ def test_a_missing_checkpoint_fails_the_job_with_the_reason(project, prompts, tm
 def test_watchdog_requeues_a_run_that_stopped_heartbeating(project, prompts, tiny_spec):
     job = create(project)
     old = timezone.now() - timedelta(hours=1)
-    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1,
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempt=1,
                                                    heartbeat_at=old)
     job.refresh_from_db()
     assert generation_jobs_requeue_stale(stale_after=timedelta(minutes=5)) == 1
@@ -141,7 +141,7 @@ def test_watchdog_requeues_a_run_that_stopped_heartbeating(project, prompts, tin
 
 def test_watchdog_leaves_live_runs_alone(project, prompts, tiny_spec):
     job = create(project)
-    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1,
+    GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempt=1,
                                                    heartbeat_at=timezone.now())
     assert generation_jobs_requeue_stale(stale_after=timedelta(minutes=5)) == 0
 

@@ -141,6 +141,7 @@ SWEEP: dict[str, dict[str, dict]] = {
                                                            "patch": api_role(MANAGE)},
     "api/projects/<int:project_id>/annotations/": {"get": api_role(CURATE)},
     "api/projects/<int:project_id>/imports/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/imports/<int:upload_id>/": {"get": api_role(CURATE)},
     "api/projects/<int:project_id>/audit/": {"get": api_role(MANAGE)},
     # ----- API: labeling -----
     "api/projects/<int:project_id>/next/": {"post": api_role(LABEL)},

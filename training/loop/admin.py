@@ -77,6 +77,6 @@ class LoopRoundAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         for rnd in queryset:
             try:
-                loop_round_cancel(rnd=rnd)
+                loop_round_cancel(rnd=rnd, actor=request.user, via="admin")
             except DomainError as error:
                 self.message_user(request, f"round {rnd.pk}: {error}", messages.WARNING)

@@ -1,9 +1,9 @@
 """The closed loop's rows (imported by training.models, app label "training")."""
 
-from django.conf import settings
 from django.db import models
 
 from annotation.models import DatasetSnapshot, Project
+from core.jobs.models import DurableJob, JobStatus
 from generation.models import GenerationJob, ModelSpec
 from training.policy_eval.models import PolicyEvaluation
 
@@ -76,11 +76,8 @@ class LoopSetting(models.Model):
         return f"loop of {self.project}"
 
 
-class RoundStatus(models.TextChoices):
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# The shared enum of every durable job; a round is created running (it never waits queued).
+RoundStatus = JobStatus
 
 
 class RoundStage(models.TextChoices):
@@ -98,7 +95,7 @@ class Decision(models.TextChoices):
     REJECTED = "rejected", "Rejected: no significant win"
 
 
-class LoopRound(models.Model):
+class LoopRound(DurableJob):
     """One turn of the loop. The row owns its progress: each stage's result is
     written before the next begins, so a worker that dies mid-round leaves a
     row that another worker continues from (see training.loop.services).
@@ -110,7 +107,7 @@ class LoopRound(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="loop_rounds")
     number = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=RoundStatus.choices, default=RoundStatus.RUNNING)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.RUNNING)
     stage = models.CharField(max_length=16, choices=RoundStage.choices, default=RoundStage.SNAPSHOT)
     reference_policy = models.ForeignKey(ModelSpec, on_delete=models.RESTRICT, related_name="+",
                                          help_text="The policy the round starts from and is judged against.")
@@ -129,16 +126,9 @@ class LoopRound(models.Model):
         help_text="The rule as applied: judge, its interval and prompt count, threshold, minimum prompts.")
     generation_job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="+")
-    error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
-    attempt = models.PositiveIntegerField(default=0)
-    worker_id = models.CharField(max_length=200, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project_id", "-number"]

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Conflict, DomainError, Forbidden, Invalid
 from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
+from audit.services import audit_record
+from core.jobs.fencing import job_claim, job_heartbeat, job_mine
 from generation.models import JobStatus, ModelRole, ModelSpec
 from training.beat import periodic_task_sync
 from training.events import loop_round_finished_emit
@@ -124,17 +126,21 @@ def loop_setting_sync(*, setting: LoopSetting) -> PeriodicTask:
 
 
 @transaction.atomic
-def loop_setting_save(*, setting: LoopSetting, by=None) -> LoopSetting:
-    """Validate and save the row, then its PeriodicTask (one transaction).
+def loop_setting_save(*, setting: LoopSetting, actor=None, fields: Iterable[str] = (),
+                      via: str = "") -> LoopSetting:
+    """Validate and save the row, then its PeriodicTask (one transaction); audited
+    with the names of the ``fields`` the caller set.
 
-    ``by`` (the user saving, when a person does): only a project admin may
+    ``actor`` (the user saving, when a person does): only a project admin may
     turn on promotion on fewer held-out prompts than the minimum, or set the
     minimum lower than it was: the evidence rule is the admins' call."""
     loop_setting_clean(setting)
-    if by is not None:
-        loop_setting_evidence_check(setting=setting, by=by)
+    if actor is not None:
+        loop_setting_evidence_check(setting=setting, by=actor)
     setting.save()
     loop_setting_sync(setting=setting)
+    audit_record(actor, "training_loop.update", setting, project=setting.project_id,
+                 fields=sorted(fields), via=via)
     return setting
 
 
@@ -151,7 +157,7 @@ def loop_reference_policy(*, setting: LoopSetting) -> ModelSpec:
 
 
 def loop_round_start(*, project: Project, snapshot: DatasetSnapshot | None = None, created_by=None,
-                     enqueue: bool = True) -> LoopRound:
+                     enqueue: bool = True, via: str = "") -> LoopRound:
     """A new running round (number = last + 1), sent to a worker after commit."""
     setting = loop_setting_for(project=project)
     reference = loop_reference_policy(setting=setting)
@@ -170,6 +176,8 @@ def loop_round_start(*, project: Project, snapshot: DatasetSnapshot | None = Non
             project=project, number=number, reference_policy=reference, snapshot=snapshot,
             stage=RoundStage.REWARD if snapshot is not None else RoundStage.SNAPSHOT,
             created_by=created_by, lease_until=timezone.now() + LEASE)
+        audit_record(created_by, "training_loop.round_start", rnd, project=project, number=rnd.number,
+                     via=via)
         if enqueue:
             _enqueue(rnd.pk)
     return rnd
@@ -181,22 +189,24 @@ def _enqueue(round_id: int) -> None:
     loop_round_advance_task.delay_on_commit(round_id)
 
 
-def loop_round_cancel(*, rnd: LoopRound) -> LoopRound:
+def loop_round_cancel(*, rnd: LoopRound, actor=None, via: str = "") -> LoopRound:
     """Stop a running round; its training run or generation job in flight is cancelled too."""
     from generation.services.jobs import generation_job_cancel
     from training.services.runs import training_run_cancel
 
-    if not LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING).update(
-            status=RoundStatus.CANCELLED, finished_at=timezone.now(), lease_until=None):
+    with transaction.atomic():
+        if not LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING).update(
+                status=RoundStatus.CANCELLED, finished_at=timezone.now(), lease_until=None):
+            rnd.refresh_from_db()
+            raise Conflict(f"the round has already {rnd.status}", field="status")
         rnd.refresh_from_db()
-        raise Conflict(f"the round has already {rnd.status}", field="status")
-    rnd.refresh_from_db()
+        audit_record(actor, "training_loop.round_cancel", rnd, number=rnd.number, via=via)
     for run in (rnd.reward_run, rnd.dpo_run):
         if run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
-            training_run_cancel(run=run)
+            training_run_cancel(run=run, actor=actor, via="loop")
     job = rnd.generation_job
     if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-        generation_job_cancel(job=job)
+        generation_job_cancel(job=job, actor=actor)
     return rnd
 
 
@@ -221,8 +231,6 @@ def _related(queryset):
 def loop_round_claim(*, round_id: int, worker_id: str = "", now: datetime | None = None) -> LoopRound | None:
     """Take the round for this worker, or None: finished, someone holds its
     lease, or its stage waits on a run or job alive elsewhere."""
-    from training.services.runs import worker_identity
-
     now = now or timezone.now()
     rnd = _related(LoopRound.objects).filter(pk=round_id).first()
     if rnd is None or rnd.status != RoundStatus.RUNNING:
@@ -235,9 +243,8 @@ def loop_round_claim(*, round_id: int, worker_id: str = "", now: datetime | None
         return None
     # Compare-and-set on the attempt we read: of two workers (a redelivery and
     # the sweep, say), exactly one updates the row.
-    if not LoopRound.objects.filter(pk=round_id, status=RoundStatus.RUNNING, attempt=rnd.attempt).update(
-            attempt=F("attempt") + 1, lease_until=now + LEASE,
-            worker_id=(worker_id or worker_identity())[:200]):
+    if not job_claim(LoopRound, pk=round_id, status=RoundStatus.RUNNING, attempt=rnd.attempt,
+                     worker_id=worker_id, now=now, lease_until=now + LEASE):
         return None
     return _related(LoopRound.objects).get(pk=round_id)
 
@@ -251,8 +258,7 @@ class _Worker:
 
     def write(self, **fields) -> None:
         fields.setdefault("lease_until", timezone.now() + LEASE)
-        if not LoopRound.objects.filter(pk=self.rnd.pk, status=RoundStatus.RUNNING,
-                                        attempt=self.rnd.attempt).update(**fields):
+        if not job_heartbeat(self.rnd, **fields):
             raise RoundStopped(f"round {self.rnd.pk} is no longer attempt {self.rnd.attempt}'s")
         for name, value in fields.items():
             setattr(self.rnd, name, value)
@@ -291,7 +297,7 @@ def loop_round_advance(*, round_id: int, worker_id: str = "") -> LoopRound | Non
             logger.exception("loop round %s failed", round_id)
             message = f"{type(error).__name__}: {error}"
         with transaction.atomic():  # the status and its announcement commit together
-            if LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING, attempt=rnd.attempt).update(
+            if job_mine(rnd).update(
                     status=RoundStatus.FAILED, error=message[:10_000], finished_at=timezone.now(),
                     lease_until=None):
                 loop_round_finished_emit(round_id=rnd.pk)
@@ -357,7 +363,7 @@ def _stage_reward(worker: _Worker) -> bool:
                       project=rnd.project, kind=RunKind.REWARD, snapshot=rnd.snapshot,
                       base_model=setting.reward_base_model.name if setting.reward_base_model else None,
                       hyperparameters=setting.reward_hyperparameters, created_by=rnd.created_by,
-                      enqueue=False))
+                      enqueue=False, via="loop"))
 
 
 def _stage_dpo(worker: _Worker) -> bool:
@@ -369,7 +375,7 @@ def _stage_dpo(worker: _Worker) -> bool:
                   create=lambda: training_run_create(
                       project=rnd.project, kind=RunKind.DPO, snapshot=rnd.snapshot,
                       base_model=rnd.reference_policy.name, hyperparameters=setting.dpo_hyperparameters,
-                      created_by=rnd.created_by, enqueue=False))
+                      created_by=rnd.created_by, enqueue=False, via="loop"))
 
 
 def _stage_evaluate(worker: _Worker) -> bool:
@@ -547,7 +553,7 @@ def _tick(setting: LoopSetting, now: datetime, *, enqueue: bool) -> str:
         snapshot.delete()  # built only to count; nothing refers to it
         return f"{new_pairs} new consensus pairs since the last round (< {setting.min_new_pairs})"
     try:
-        rnd = loop_round_start(project=project, snapshot=snapshot, enqueue=enqueue)
+        rnd = loop_round_start(project=project, snapshot=snapshot, enqueue=enqueue, via="schedule")
     except DomainError as error:
         snapshot.delete()
         return f"not started: {error}"

@@ -20,6 +20,7 @@ from annotation.models import (
     SnapshotPair,
     TaskType,
 )
+from audit.services import audit_record
 from generation.models import ModelSpec
 from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
 
@@ -216,7 +217,7 @@ def policy_evaluation_run(**kwargs) -> PolicyEvaluation:
 # Blind human evaluation --------------------------------------------------------
 @transaction.atomic
 def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | None = None,
-                             priority: int = 0) -> int:
+                             priority: int = 0, actor=None, via: str = "") -> int:
     """Put policy-vs-reference items in the labeling queue: one per held-out
     prompt (its first samples), each model's response at a random canonical
     position, so neither position nor anything a labeler sees tells them apart.
@@ -263,6 +264,7 @@ def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | N
                        field="evaluation")
     PolicyEvaluation.objects.filter(pk=evaluation.pk).update(human_requested_at=timezone.now())
     evaluation.human_requested_at = timezone.now()
+    audit_record(actor, "policy_evaluation.human_request", evaluation, items=created, via=via)
     return created
 
 

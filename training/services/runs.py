@@ -1,8 +1,8 @@
 """Training runs: create, claim and execute, cancel, resume, and the watchdog.
 
 Claiming is a compare-and-set on the row (``status=queued`` → ``running``,
-``attempt + 1``). The attempt number is a fencing token: every later write of
-the worker (heartbeat, progress, metrics' companion heartbeat, final status)
+``attempt + 1``; core.jobs.fencing). The attempt number is a fencing token:
+every later write of the worker (heartbeat, progress, metrics' companion heartbeat, final status)
 is conditional on ``status=running`` and its own attempt. So
 
 - a duplicate delivery of the task finds nothing queued and returns;
@@ -14,22 +14,21 @@ is conditional on ``status=running`` and its own attempt. So
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import DatasetSnapshot, Project, SnapshotCompletion, SnapshotPair, SnapshotStatus
 from annotation.task_types import task_type_of
 from annotation.validation import MAX_ID
+from audit.services import audit_record
+from core.jobs.fencing import job_claim, job_heartbeat, job_mine, jobs_requeue_stale
 from generation.models import ModelRole, ModelSpec
 from generation.services.registry import model_specs_usable
 from training.distributed.resources import Resources, resources_from_dict
@@ -114,8 +113,9 @@ def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> 
 def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapshot_id: int | None = None,
                         base_model: str | None = None, hyperparameters: dict | None = None,
                         created_by=None, schedule=None, snapshot: DatasetSnapshot | None = None,
-                        enqueue: bool = True, resources: dict | None = None) -> TrainingRun:
-    """Validate, create a queued run and (after commit) send it to the training queue.
+                        enqueue: bool = True, resources: dict | None = None, via: str = "") -> TrainingRun:
+    """Validate, create a queued run and (after commit) send it to the training queue;
+    audited as ``created_by`` (None: the system) from ``via`` (page, api, command…).
 
     Without a snapshot, a fresh one is built from the project's labels first.
     """
@@ -141,6 +141,8 @@ def training_run_create(*, project: Project, kind: str = RunKind.REWARD, snapsho
             hyperparameters=config, resources=chosen.to_dict(), created_by=created_by, schedule=schedule)
         run.artifacts_dir = str(Path(settings.PALATE_TRAINING_DIR) / project.slug / f"run-{run.pk}")
         run.save(update_fields=["artifacts_dir"])
+        audit_record(created_by, "training_run.create", run, kind=run.kind, snapshot_id=run.snapshot_id,
+                     via=via)
         if enqueue:
             _enqueue(run.pk)
     return run
@@ -194,17 +196,20 @@ def _enqueue(run_id: int) -> None:
 
 
 # Cancel, resume, activate -------------------------------------------------------
-def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+def training_run_cancel(*, run: TrainingRun, actor=None, via: str = "") -> TrainingRun:
     """Cancel a queued or running run; a running one stops at its next heartbeat."""
-    updated = TrainingRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
-        status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
-    run.refresh_from_db()
-    if not updated and run.status != RunStatus.CANCELLED:
-        raise Conflict(f"the run has already {run.status}", field="status")
+    with transaction.atomic():
+        updated = TrainingRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.CANCELLED, finished_at=timezone.now(), eta_at=None)
+        run.refresh_from_db()
+        if not updated and run.status != RunStatus.CANCELLED:
+            raise Conflict(f"the run has already {run.status}", field="status")
+        if updated:
+            audit_record(actor, "training_run.cancel", run, via=via)
     return run
 
 
-def training_run_resume(*, run: TrainingRun) -> TrainingRun:
+def training_run_resume(*, run: TrainingRun, actor=None, via: str = "") -> TrainingRun:
     """Queue a failed or cancelled run again; it continues from its last checkpoint."""
     with transaction.atomic():
         updated = TrainingRun.objects.filter(
@@ -214,12 +219,14 @@ def training_run_resume(*, run: TrainingRun) -> TrainingRun:
         if not updated:
             raise Conflict(f"only failed or cancelled runs resume; this one is {run.status}",
                            field="status")
+        audit_record(actor, "training_run.resume", run, via=via)
         _enqueue(run.pk)
     return run
 
 
-def training_run_activate(*, run: TrainingRun) -> TrainingRun:
-    """Make a succeeded run the project's model in use for its kind (one per project and kind)."""
+def training_run_activate(*, run: TrainingRun, actor=None, via: str = "") -> TrainingRun:
+    """Make a succeeded run the project's model in use for its kind (one per project and kind);
+    audited as ``actor`` (None: the system, as when a new reward model takes over)."""
     if run.status != RunStatus.SUCCEEDED or run.output_model_id is None:
         raise Conflict("only a succeeded run with a registered model can be activated", field="status")
     with transaction.atomic():
@@ -230,6 +237,7 @@ def training_run_activate(*, run: TrainingRun) -> TrainingRun:
         TrainingRun.objects.filter(project_id=run.project_id, kind=run.kind, is_active=True).exclude(
             pk=run.pk).update(is_active=False)
         TrainingRun.objects.filter(pk=run.pk).update(is_active=True)
+        audit_record(actor, "training_run.activate", run, via=via)
     run.refresh_from_db()
     return run
 
@@ -251,26 +259,10 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
     stale_after = stale_after or timedelta(seconds=settings.PALATE_TRAINING_STALE_SECONDS)
     max_attempts = max_attempts or settings.PALATE_TRAINING_MAX_ATTEMPTS
     time_limit = time_limit or timedelta(seconds=settings.PALATE_TRAINING_TIME_LIMIT)
-    counts = {"requeued": 0, "failed": 0, "timed_out": 0}
-    stale = list(TrainingRun.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after).values_list(
-        "pk", "attempt", "heartbeat_at", "worker_id"))
-    for pk, attempt, heartbeat_at, worker in stale:
-        # The attempt and the old heartbeat in the filter: a run that heartbeated
-        # (or was claimed again) since the read above keeps its claim.
-        mine = TrainingRun.objects.filter(pk=pk, status=RunStatus.RUNNING, attempt=attempt,
-                                          heartbeat_at__lt=now - stale_after)
-        note = f"worker {worker or '?'} silent since {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC (attempt {attempt})"
-        with transaction.atomic():
-            if attempt >= max_attempts:
-                if mine.update(status=RunStatus.FAILED, finished_at=now, eta_at=None,
-                               error=f"gave up after {attempt} attempts: {note}"):
-                    counts["failed"] += 1
-                    training_run_finished_emit(run_id=pk)
-            elif mine.update(status=RunStatus.QUEUED, worker_id="", eta_at=None,
-                             error=f"requeued: {note}"):
-                _enqueue(pk)
-                counts["requeued"] += 1
+    counts = jobs_requeue_stale(kind="training_runs", now=now, stale_after=stale_after,
+                                max_attempts=max_attempts,
+                                on_give_up=lambda pk: training_run_finished_emit(run_id=pk), eta_at=None)
+    counts["timed_out"] = 0
     overdue = TrainingRun.objects.filter(status=RunStatus.RUNNING, claimed_at__lt=now - time_limit)
     for pk in overdue.values_list("pk", flat=True):
         with transaction.atomic():
@@ -282,37 +274,16 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
     return counts
 
 
-def training_runs_queued_before(*, cutoff: datetime) -> list[int]:
-    """Runs still waiting for a worker since before ``cutoff``: the redelivery sweep
-    (config/redelivery.py) sends their task again in case the broker lost it."""
-    return list(TrainingRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
-                .order_by("pk").values_list("pk", flat=True))
-
-
-def training_run_send(*, run_id: int) -> None:
-    """Send the run's task (again); a duplicate finds nothing queued to claim."""
-    _enqueue(run_id)
-
-
 # Running -----------------------------------------------------------------------
 def _mine(run: TrainingRun) -> QuerySet[TrainingRun]:
-    return TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=run.attempt)
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return job_mine(run)
 
 
 def training_run_claim(*, run_id: int, worker_id: str = "") -> TrainingRun | None:
     """queued → running for this worker, or None when someone else has it (or
     it was cancelled while queued). Compare-and-set: two deliveries of the same
     task race on this one UPDATE and exactly one sees a row updated."""
-    now = timezone.now()
-    claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, attempt=F("attempt") + 1, heartbeat_at=now, claimed_at=now,
-        started_at=Coalesce(F("started_at"), now), worker_id=(worker_id or worker_identity())[:200],
-        eta_at=None)
-    if not claimed:
+    if not job_claim(TrainingRun, pk=run_id, worker_id=worker_id, claimed_at=timezone.now(), eta_at=None):
         return None
     return TrainingRun.objects.select_related("project", "snapshot", "base_model").get(pk=run_id)
 
@@ -334,7 +305,7 @@ class RunHooks(TrainingHooks):
         self.started = time.monotonic()
 
     def _write(self, **fields) -> None:
-        if not _mine(self.run).update(heartbeat_at=timezone.now(), **fields):
+        if not job_heartbeat(self.run, **fields):
             raise StopTraining(f"run {self.run.pk} is no longer attempt {self.run.attempt}'s")
         self.last_write = time.monotonic()
 
@@ -505,7 +476,7 @@ def _finish_succeeded(run: TrainingRun, result) -> bool:
             # A new reward model takes over at once (in the same transaction, so
             # no one sees it succeeded but not in use); whether a new policy
             # replaces the one in use is for its evaluation (the loop) to decide.
-            training_run_activate(run=run)
+            training_run_activate(run=run, via="worker")
     return True
 
 

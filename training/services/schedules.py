@@ -19,6 +19,7 @@ from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Invalid
 from annotation.models import Annotation, DatasetSnapshot, Project
+from audit.services import audit_record
 from training.beat import periodic_task_sync
 from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
 from training.reward.config import config_from_dict
@@ -53,18 +54,24 @@ def training_schedule_clean(schedule: TrainingSchedule) -> None:
 
 
 @transaction.atomic
-def training_schedule_save(*, schedule: TrainingSchedule) -> TrainingSchedule:
-    """Validate and save the row, then its PeriodicTask (one transaction)."""
+def training_schedule_save(*, schedule: TrainingSchedule, actor=None, via: str = "") -> TrainingSchedule:
+    """Validate and save the row, then its PeriodicTask (one transaction, audited)."""
+    created = schedule.pk is None
     training_schedule_clean(schedule)
     schedule.save()
     training_schedule_sync(schedule=schedule)
+    audit_record(actor, "training_schedule.create" if created else "training_schedule.update",
+                 schedule, project=schedule.project_id, kind=schedule.kind, enabled=schedule.enabled, via=via)
     return schedule
 
 
 @transaction.atomic
-def training_schedule_delete(*, schedule: TrainingSchedule) -> None:
+def training_schedule_delete(*, schedule: TrainingSchedule, actor=None, via: str = "") -> None:
+    target = ("training.trainingschedule", schedule.pk)
+    project_id = schedule.project_id
     PeriodicTask.objects.filter(name=periodic_task_name(schedule)).delete()
     schedule.delete()
+    audit_record(actor, "training_schedule.delete", target, project=project_id, via=via)
 
 
 def snapshot_pairs(snapshot: DatasetSnapshot | None) -> int:
@@ -135,6 +142,6 @@ def _tick(schedule: TrainingSchedule, now: datetime) -> str:
     run = training_run_create(
         project=project, kind=schedule.kind, snapshot=snapshot, schedule=schedule,
         base_model=schedule.base_model.name if schedule.base_model else None,
-        hyperparameters=schedule.hyperparameters)
+        hyperparameters=schedule.hyperparameters, via="schedule")
     TrainingSchedule.objects.filter(pk=schedule.pk).update(last_triggered_at=now)
     return f"queued run {run.pk} on snapshot v{snapshot.version} ({new_pairs} new pairs)"

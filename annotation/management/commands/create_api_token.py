@@ -2,7 +2,6 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.services.tokens import token_create
-from audit.services import audit_record
 
 
 class Command(BaseCommand):
@@ -16,7 +15,6 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"no active user '{username}'")
-        token, raw = token_create(user=user, name=name)
-        audit_record(None, "token.create", token, via="command", user_id=user.pk)
+        token, raw = token_create(user=user, name=name, via="command")
         self.stdout.write(f"token {token.prefix} for {username}, expires {token.expires_at:%Y-%m-%d}:")
         self.stdout.write(raw)

@@ -45,7 +45,7 @@ class Command(BaseCommand):
                                        "--sync continues it here")
                 rnd = running
             elif once:
-                rnd = loop_round_start(project=project, enqueue=not sync)
+                rnd = loop_round_start(project=project, enqueue=not sync, via="command")
             else:
                 message = loop_tick(setting_id=setting.pk, enqueue=not sync)
                 self.stdout.write(message)

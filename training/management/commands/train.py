@@ -16,7 +16,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.errors import DomainError
 from annotation.models import DatasetSnapshot, Project
-from audit.services import audit_record
 from training.models import RunKind, RunStatus
 from training.policy import config as policy_config
 from training.reward import config as reward_config
@@ -105,11 +104,9 @@ class Command(BaseCommand):
         try:
             run = training_run_create(project=project, kind=o["kind"], snapshot=snapshot,
                                       base_model=o["base_model"], hyperparameters=hyper,
-                                      enqueue=not o["sync"], resources=resources or None)
+                                      enqueue=not o["sync"], resources=resources or None, via="command")
         except DomainError as error:
             raise CommandError(str(error)) from None
-        audit_record(None, "training_run.create", run, kind=run.kind, snapshot_id=run.snapshot_id,
-                     via="command")
         self.stdout.write(f"run {run.pk}: {run.kind} on snapshot v{run.snapshot.version} "
                           f"({run.snapshot.counts}), base model {run.base_model.name}")
         if not o["sync"]:

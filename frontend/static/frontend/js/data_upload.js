@@ -5,6 +5,9 @@
  * then for real. Errors name the line and field and nothing is written.
  * Everything the file holds is shown with textContent: it is untrusted text.
  * XMLHttpRequest (not fetch) because it reports upload progress.
+ * A large file is imported by a worker: the API answers 202 with the job, and
+ * the page polls the job's URL, its progress bar counting the rows imported,
+ * until the job has its counts (or the line and field of a bad row).
  */
 (function () {
   "use strict";
@@ -18,6 +21,9 @@
   const importButton = document.getElementById("import-button");
   const statusBox = document.getElementById("upload-status");
   const progress = document.getElementById("upload-progress");
+  const rowsBar = document.getElementById("import-progress");
+  const rowsLabel = document.getElementById("import-progress-label");
+  const POLL_MS = 1000;
   const preview = document.getElementById("preview");
   const summary = document.getElementById("preview-summary");
   const tbody = preview.querySelector("tbody");
@@ -95,6 +101,54 @@
     });
   }
 
+  function getJson(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then((response) => response.json().then((data) => ({ status: response.status, data })))
+      .catch(() => ({ status: 0, data: null }));
+  }
+
+  function showRows(job) {
+    rowsBar.hidden = false;
+    rowsLabel.hidden = false;
+    if (job.total_rows) {
+      rowsBar.max = job.total_rows;
+      rowsBar.value = job.progress_rows;
+    } else {
+      rowsBar.removeAttribute("value"); // indeterminate until the rows are counted
+    }
+    rowsLabel.textContent = job.total_rows
+      ? `${job.progress_rows} of ${job.total_rows} rows`
+      : job.status === "queued" ? "Waiting for a worker…" : "Reading the file…";
+  }
+
+  /* A 202's job, polled until it is done: resolves like send() would have,
+   * 200/201 with the counts, or 400 with the first bad row. */
+  async function follow(job, dryRun) {
+    form.dataset.job = String(job.id);
+    for (;;) {
+      showRows(job);
+      if (job.status === "succeeded") {
+        rowsBar.hidden = true;
+        rowsLabel.hidden = true;
+        return { status: dryRun ? 200 : 201, data: job.result };
+      }
+      if (job.status === "failed" || job.status === "cancelled") {
+        rowsBar.hidden = true;
+        rowsLabel.hidden = true;
+        return { status: 400, data: { detail: job.error, line: job.line, field: job.field } };
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const next = await getJson(job.url);
+      if (next.status !== 200) return next;
+      job = next.data;
+    }
+  }
+
+  async function run(dryRun) {
+    const result = await send(dryRun);
+    return result.status === 202 ? follow(result.data, dryRun) : result;
+  }
+
   function problem(result) {
     if (result.status === 0) return "The server could not be reached.";
     const data = result.data || {};
@@ -156,7 +210,7 @@
   previewButton.addEventListener("click", async () => {
     previewButton.disabled = true;
     say("Checking the file…");
-    const result = await send(true);
+    const result = await run(true);
     previewButton.disabled = false;
     if (result.status !== 200) {
       preview.hidden = true;
@@ -175,7 +229,7 @@
     importButton.disabled = true;
     previewButton.disabled = true;
     say("Importing…");
-    const result = await send(false);
+    const result = await run(false);
     previewButton.disabled = false;
     if (result.status !== 201) {
       say(problem(result), true);
