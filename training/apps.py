@@ -9,6 +9,7 @@ class TrainingConfig(AppConfig):
         from django.conf import settings
 
         from core.jobs.registry import JobKind, job_kind_register
+
         # Generation scores best-of-N candidates through this (generation/scorers.py).
         from generation.scorers import reward_scorer_register
         from training.reward.scorer import ActiveRewardModelScorer

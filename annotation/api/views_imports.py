@@ -135,14 +135,14 @@ class ImportApi(ProjectApiView):
                         status=status.HTTP_200_OK if values["dry_run"] else status.HTTP_201_CREATED)
 
 
-class ImportJobApi(APIView):
+class ImportJobApi(ProjectApiView):
     """A large upload's import: its progress, then its counts or its first bad row."""
+
+    project_need = access.CURATE
 
     @extend_schema(responses=ImportJobOutput)
     def get(self, request, project_id: int, upload_id: int):
-        project = access.project_for_user(user=request.user, project_id=project_id,
-                                          need=access.CURATE)
-        job = UploadJob.objects.filter(project=project, pk=upload_id).first()
+        job = UploadJob.objects.filter(project=self.project, pk=upload_id).first()
         if job is None:
             raise NotFound("Import not found.")
         return Response(ImportJobOutput(job).data)
