@@ -362,6 +362,26 @@ PALATE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PALATE_METRICS_DIR)
 PALATE_WORKER_HEARTBEAT_SECONDS = env_int("PALATE_WORKER_HEARTBEAT_SECONDS", 15)
 
+# Experiment tracking (integrations/tracking): training runs and loop rounds log
+# their parameters, per-step metrics, the snapshot as dataset input, the final
+# evaluation and the model folder. MLflow is on by default, to a local file store
+# under var/ (MLFLOW_TRACKING_URI names a server instead; `mlflow ui
+# --backend-store-uri var/mlruns` browses the local one). W&B is off unless
+# PALATE_WANDB is on: offline runs under var/wandb (`wandb sync` uploads them
+# later), online when WANDB_API_KEY is set (or WANDB_MODE says so). A tracker that
+# fails is logged and shown on the run; the run goes on.
+PALATE_MLFLOW = env_bool("PALATE_MLFLOW", True)
+PALATE_MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", "") or (VAR_DIR / "mlruns").as_uri()
+PALATE_MLFLOW_EXPERIMENT_PREFIX = env_str("PALATE_MLFLOW_EXPERIMENT_PREFIX", "palate-")
+PALATE_TRACKING_LOG_MODEL = env_bool("PALATE_TRACKING_LOG_MODEL", True)
+PALATE_WANDB = env_bool("PALATE_WANDB", False)
+PALATE_WANDB_PROJECT = env_str("WANDB_PROJECT", "palate")
+PALATE_WANDB_ENTITY = env_str("WANDB_ENTITY", "")
+PALATE_WANDB_DIR = Path(env_str("WANDB_DIR", str(VAR_DIR / "wandb")))
+PALATE_WANDB_MODE = env_str("WANDB_MODE", "") or ("online" if env_str("WANDB_API_KEY") else "offline")
+if PALATE_WANDB_MODE not in ("online", "offline", "disabled"):
+    raise ImproperlyConfigured(f"WANDB_MODE={PALATE_WANDB_MODE!r}: use online, offline or disabled")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
