@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_json, env_list, env_str
 from config.secret_key import secret_key_create, secret_key_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,6 +132,46 @@ LOGIN_ACCOUNT_WINDOW_SECONDS = env_int("LOGIN_ACCOUNT_WINDOW_SECONDS", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# OpenID Connect sign-in (integrations/oidc, mozilla-django-oidc), off unless
+# PALATE_OIDC is on. The endpoints are the provider's discovery document's
+# (/.well-known/openid-configuration). ID tokens are RS256 by default, checked
+# against the provider's JWKS, with state, nonce, issuer, audience and expiry.
+# PALATE_OIDC_ROLE_MAP maps a group claim value to project roles, JSON:
+# {"annotators": {"demo-pairwise": "labeler"}, "ml-team": {"demo-pairwise": "engineer"}};
+# the projects it names are managed by sign-in (roles set, and removed when the
+# groups no longer grant one); others are left to their admins. Local passwords
+# stay available unless PALATE_LOCAL_PASSWORDS is off (API tokens are unaffected).
+PALATE_OIDC = env_bool("PALATE_OIDC", False)
+PALATE_OIDC_PROVIDER_NAME = env_str("PALATE_OIDC_PROVIDER_NAME", "single sign-on")
+PALATE_OIDC_ISSUER = env_str("OIDC_OP_ISSUER", "")
+PALATE_OIDC_GROUPS_CLAIM = env_str("PALATE_OIDC_GROUPS_CLAIM", "groups")
+PALATE_OIDC_ROLE_MAP = env_json("PALATE_OIDC_ROLE_MAP", {})
+PALATE_LOCAL_PASSWORDS = env_bool("PALATE_LOCAL_PASSWORDS", True)
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+if PALATE_OIDC:
+    missing = [name for name in ("OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET",
+                                 "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+                                 "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT") if not globals()[name]]
+    if missing:
+        raise ImproperlyConfigured(f"PALATE_OIDC is on but {', '.join(missing)} not set")
+    AUTHENTICATION_BACKENDS = ["integrations.oidc.backend.PalateOIDCBackend", *AUTHENTICATION_BACKENDS]
+if not PALATE_LOCAL_PASSWORDS:
+    if not PALATE_OIDC:
+        raise ImproperlyConfigured("PALATE_LOCAL_PASSWORDS is off and PALATE_OIDC is not on: "
+                                   "nobody could sign in")
+    AUTHENTICATION_BACKENDS = [backend for backend in AUTHENTICATION_BACKENDS
+                               if backend != "annotation.auth_backends.ThrottledModelBackend"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

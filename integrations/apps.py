@@ -11,5 +11,6 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from integrations.metrics import worker  # noqa: F401 - Celery signals: task metrics, heartbeats
+        from integrations.oidc import checks  # noqa: F401 - the role map is checked at start
         from integrations.tracking import receivers as tracking  # noqa: F401 - runs and rounds tracked
         from integrations.webhooks import receivers  # noqa: F401 - project events become deliveries

@@ -148,3 +148,26 @@ class TrackedRun(models.Model):
     def __str__(self) -> str:
         target = f"run {self.training_run_id}" if self.training_run_id else f"round {self.loop_round_id}"
         return f"{self.backend} tracking of {target}"
+
+
+class OidcIdentity(models.Model):
+    """The account an OpenID Connect subject signs in as. Matched on (issuer,
+    subject), never on the e-mail address: a provider's e-mail claim cannot take
+    over an existing local account."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="oidc_identities")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True, help_text="The group claim at the last sign-in.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidcidentity_unique_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
