@@ -12,7 +12,7 @@ VLLM_VENV ?= .venv-vllm
 RUNTIME_VENV ?= .venv-runtime
 VLLM_REQUIREMENTS ?= requirements-vllm.txt
 
-.PHONY: run runtime-env test test-fast lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps
+.PHONY: run runtime-env test test-fast lint prod-check audit bench-queue bench-reward clean models vllm-env bench-generation browser-deps check-ls-fixtures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The Label Studio migration fixtures checked with label-studio-sdk, in a virtualenv
+# of its own (its opencv pin wants an older numpy than the project's).
+LS_VENV ?= .venv-ls
+check-ls-fixtures:
+	test -x $(LS_VENV)/bin/python || ($(PYTHON) -m venv $(LS_VENV) && $(LS_VENV)/bin/pip install --quiet label-studio-sdk==2.1.2)
+	$(LS_VENV)/bin/python scripts/check_label_studio_fixtures.py
+
 bench-queue: $(VENV)/.dev
 	$(BIN)/python benchmarks/queue.py
 
@@ -113,7 +120,7 @@ bench-generation: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed
 	$(BIN)/python benchmarks/generation.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(RUNTIME_VENV) var staticfiles
+	rm -rf $(VENV) $(VLLM_VENV) $(RUNTIME_VENV) $(LS_VENV) var staticfiles
 
 # The prepared GPU check (benchmarks/gpu_check.py): reward and DPO training on
 # 1B / 7B-shaped random models, tokens/s, peak memory, MFU, bf16 vs fp32, and

@@ -4,6 +4,7 @@ Each reader fails loudly with the variable's name on a malformed value
 instead of silently falling back, so a typo in deployment is caught at start.
 """
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -43,3 +44,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_json(name: str, default):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {error}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_json, env_list, env_str
 from config.secret_key import secret_key_create, secret_key_read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,6 +132,46 @@ LOGIN_ACCOUNT_WINDOW_SECONDS = env_int("LOGIN_ACCOUNT_WINDOW_SECONDS", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# OpenID Connect sign-in (integrations/oidc, mozilla-django-oidc), off unless
+# PALATE_OIDC is on. The endpoints are the provider's discovery document's
+# (/.well-known/openid-configuration). ID tokens are RS256 by default, checked
+# against the provider's JWKS, with state, nonce, issuer, audience and expiry.
+# PALATE_OIDC_ROLE_MAP maps a group claim value to project roles, JSON:
+# {"annotators": {"demo-pairwise": "labeler"}, "ml-team": {"demo-pairwise": "engineer"}};
+# the projects it names are managed by sign-in (roles set, and removed when the
+# groups no longer grant one); others are left to their admins. Local passwords
+# stay available unless PALATE_LOCAL_PASSWORDS is off (API tokens are unaffected).
+PALATE_OIDC = env_bool("PALATE_OIDC", False)
+PALATE_OIDC_PROVIDER_NAME = env_str("PALATE_OIDC_PROVIDER_NAME", "single sign-on")
+PALATE_OIDC_ISSUER = env_str("OIDC_OP_ISSUER", "")
+PALATE_OIDC_GROUPS_CLAIM = env_str("PALATE_OIDC_GROUPS_CLAIM", "groups")
+PALATE_OIDC_ROLE_MAP = env_json("PALATE_OIDC_ROLE_MAP", {})
+PALATE_LOCAL_PASSWORDS = env_bool("PALATE_LOCAL_PASSWORDS", True)
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+if PALATE_OIDC:
+    missing = [name for name in ("OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET",
+                                 "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+                                 "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT") if not globals()[name]]
+    if missing:
+        raise ImproperlyConfigured(f"PALATE_OIDC is on but {', '.join(missing)} not set")
+    AUTHENTICATION_BACKENDS = ["integrations.oidc.backend.PalateOIDCBackend", *AUTHENTICATION_BACKENDS]
+if not PALATE_LOCAL_PASSWORDS:
+    if not PALATE_OIDC:
+        raise ImproperlyConfigured("PALATE_LOCAL_PASSWORDS is off and PALATE_OIDC is not on: "
+                                   "nobody could sign in")
+    AUTHENTICATION_BACKENDS = [backend for backend in AUTHENTICATION_BACKENDS
+                               if backend != "annotation.auth_backends.ThrottledModelBackend"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -374,6 +414,26 @@ PALATE_METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "met
 PALATE_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PALATE_METRICS_DIR)
 PALATE_WORKER_HEARTBEAT_SECONDS = env_int("PALATE_WORKER_HEARTBEAT_SECONDS", 15)
+
+# Experiment tracking (integrations/tracking): training runs and loop rounds log
+# their parameters, per-step metrics, the snapshot as dataset input, the final
+# evaluation and the model folder. MLflow is on by default, to a local file store
+# under var/ (MLFLOW_TRACKING_URI names a server instead; `mlflow ui
+# --backend-store-uri var/mlruns` browses the local one). W&B is off unless
+# PALATE_WANDB is on: offline runs under var/wandb (`wandb sync` uploads them
+# later), online when WANDB_API_KEY is set (or WANDB_MODE says so). A tracker that
+# fails is logged and shown on the run; the run goes on.
+PALATE_MLFLOW = env_bool("PALATE_MLFLOW", True)
+PALATE_MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", "") or (VAR_DIR / "mlruns").as_uri()
+PALATE_MLFLOW_EXPERIMENT_PREFIX = env_str("PALATE_MLFLOW_EXPERIMENT_PREFIX", "palate-")
+PALATE_TRACKING_LOG_MODEL = env_bool("PALATE_TRACKING_LOG_MODEL", True)
+PALATE_WANDB = env_bool("PALATE_WANDB", False)
+PALATE_WANDB_PROJECT = env_str("WANDB_PROJECT", "palate")
+PALATE_WANDB_ENTITY = env_str("WANDB_ENTITY", "")
+PALATE_WANDB_DIR = Path(env_str("WANDB_DIR", str(VAR_DIR / "wandb")))
+PALATE_WANDB_MODE = env_str("WANDB_MODE", "") or ("online" if env_str("WANDB_API_KEY") else "offline")
+if PALATE_WANDB_MODE not in ("online", "offline", "disabled"):
+    raise ImproperlyConfigured(f"WANDB_MODE={PALATE_WANDB_MODE!r}: use online, offline or disabled")
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,9 @@ from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("PALATE_VAR_DIR", tempfile.mkdtemp(prefix="palate-test-"))
+# Experiment tracking is on by default in the product (MLflow to var/mlruns); the
+# suite's many training runs skip it, tests/integrations/test_tracking.py turns it on.
+os.environ.setdefault("PALATE_MLFLOW", "0")
 
 from config.services import test_database_url  # noqa: E402
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/", include("integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
+    path("oidc/", include("integrations.oidc.urls")),  # 404 unless PALATE_OIDC is on
     path("", include("frontend.urls")),
 ]

@@ -107,3 +107,67 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TrackerBackend(models.TextChoices):
+    MLFLOW = "mlflow", "MLflow"
+    WANDB = "wandb", "Weights & Biases"
+
+
+class TrackedRun(models.Model):
+    """Where a training run or a loop round is tracked in an experiment tracker,
+    and the tracker's last error: the training page links the run from here and
+    shows the error (a tracker failing never fails the run itself)."""
+
+    training_run = models.ForeignKey("training.TrainingRun", null=True, blank=True,
+                                     on_delete=models.CASCADE, related_name="tracked_runs")
+    loop_round = models.ForeignKey("training.LoopRound", null=True, blank=True,
+                                   on_delete=models.CASCADE, related_name="tracked_runs")
+    backend = models.CharField(max_length=16, choices=TrackerBackend.choices)
+    external_id = models.CharField(max_length=200, blank=True, help_text="The tracker's run id.")
+    location = models.CharField(max_length=2000, blank=True,
+                                help_text="A run URL, or the run's folder in a local store.")
+    finished = models.BooleanField(default=False)
+    error = models.TextField(blank=True, help_text="The last tracking failure (the run went on).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(training_run__isnull=False, loop_round__isnull=True)
+                           | models.Q(training_run__isnull=True, loop_round__isnull=False)),
+                name="trackedrun_one_target"),
+            models.UniqueConstraint(fields=["training_run", "backend"], name="trackedrun_unique_run",
+                                    condition=models.Q(training_run__isnull=False)),
+            models.UniqueConstraint(fields=["loop_round", "backend"], name="trackedrun_unique_round",
+                                    condition=models.Q(loop_round__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        target = f"run {self.training_run_id}" if self.training_run_id else f"round {self.loop_round_id}"
+        return f"{self.backend} tracking of {target}"
+
+
+class OidcIdentity(models.Model):
+    """The account an OpenID Connect subject signs in as. Matched on (issuer,
+    subject), never on the e-mail address: a provider's e-mail claim cannot take
+    over an existing local account."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="oidc_identities")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True, help_text="The group claim at the last sign-in.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidcidentity_unique_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

@@ -7,10 +7,12 @@ refused attempt shows the form again with the wait; LoginThrottleStatusMiddlewar
 makes that answer 429 with Retry-After.
 """
 
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseForbidden
 from django.shortcuts import render
 
 from annotation.login_throttle import (
@@ -44,6 +46,19 @@ class ThrottledAdminAuthenticationForm(ThrottledFormMixin, AdminAuthenticationFo
 class ThrottledLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
     form_class = ThrottledAuthenticationForm
+
+    def get_context_data(self, **kwargs):
+        # "Sign in with <provider>" when OpenID Connect is on (integrations/oidc);
+        # the password form unless local passwords are switched off.
+        return {**super().get_context_data(**kwargs),
+                "sso_name": settings.PALATE_OIDC_PROVIDER_NAME if settings.PALATE_OIDC else "",
+                "sso_failed": self.request.GET.get("sso") == "failed",
+                "local_passwords": settings.PALATE_LOCAL_PASSWORDS}
+
+    def post(self, request, *args, **kwargs):
+        if not settings.PALATE_LOCAL_PASSWORDS:  # no backend would check it anyway: say why
+            return HttpResponseForbidden("Local passwords are disabled; sign in with single sign-on.")
+        return super().post(request, *args, **kwargs)
 
 
 class ThrottledPasswordResetConfirmView(auth_views.PasswordResetConfirmView):

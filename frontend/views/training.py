@@ -29,6 +29,7 @@ from frontend.views.common import form_numbers, post_action, project_for_page
 from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
+from integrations.tracking.selectors import tracked_runs_by_run
 from training import selectors
 from training.distributed.resources import STRATEGIES
 from training.loop import selectors as loop_selectors
@@ -148,9 +149,10 @@ def _eta_seconds(run: TrainingRun) -> int | None:
     return max(0, round((run.eta_at - timezone.now()).total_seconds()))
 
 
-def _run_row(run: TrainingRun) -> dict:
+def _run_row(run: TrainingRun, tracked: dict) -> dict:
     return {
         "run": run,
+        "tracked": tracked.get(run.pk, []),  # its runs in MLflow / W&B, with their last error
         "percent": round(100 * run.step / run.total_steps) if run.total_steps else 0,
         "eta_seconds": _eta_seconds(run),
         "live": run.status in ACTIVE_STATUSES,
@@ -255,11 +257,12 @@ def training(request, project_id: int):
         return post_action(request, project, ACTIONS, "training")
 
     runs = list(selectors.training_run_list(project=project)[:RUNS_SHOWN])
+    tracked = tracked_runs_by_run(run_ids=[run.pk for run in runs])
     snapshots = list(DatasetSnapshot.objects.filter(project=project, status=SnapshotStatus.READY)
                      .order_by("-version")[:SNAPSHOTS_OFFERED])
     context = {
         "project": project,
-        "rows": [_run_row(run) for run in runs],
+        "rows": [_run_row(run, tracked) for run in runs],
         "snapshots": snapshots,
         "backbones": _backbones(project),
         "default_backbone": _default_backbone(project),

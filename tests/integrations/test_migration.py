@@ -160,7 +160,7 @@ def test_argilla_rating_questions_into_a_ranking_project(ranking_project, tmp_pa
                              rating_questions=("rating_a", "rating_b", "rating_c"))
     result = argilla_import(project=ranking_project, path=path, mapping=mapping)
     assert (result.items, result.annotations) == (1, 2)
-    # u-x rated 5, 1, 4; u-y rated 4, 1, 4 (a tie between a and c).
+    # user …dddd rated 5, 1, 4; user …eeee rated 4, 1, 4 (a tie between a and c).
     assert sorted(r[4] for r in labels(ranking_project)) == [(1, 2, 1), (1, 3, 2)]
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKED = ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers")
+BLOCKED = ("torch", "transformers", "peft", "accelerate", "safetensors", "tokenizers", "mlflow", "wandb")
 
 SCRIPT = f"""
 import sys

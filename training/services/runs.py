@@ -35,6 +35,7 @@ from training.distributed.resources import Resources, resources_from_dict
 from training.events import training_run_finished_emit
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
 from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric, TrainingRun
+from training.observers import RunObservers
 from training.policy.config import policy_config_from_dict
 from training.reward.config import config_from_dict
 
@@ -297,8 +298,11 @@ class RunHooks(TrainingHooks):
     StopTraining ends the loop.
     """
 
-    def __init__(self, run: TrainingRun, *, interval: float | None = None):
+    def __init__(self, run: TrainingRun, *, interval: float | None = None,
+                 observers: RunObservers | None = None):
         self.run = run
+        # Other apps' watchers (experiment tracking): told of the start and every point.
+        self.observers = observers or RunObservers(run)
         self.interval = settings.PALATE_TRAINING_HEARTBEAT_SECONDS if interval is None else interval
         self.last_write = 0.0
         self.start_step = 0
@@ -318,11 +322,13 @@ class RunHooks(TrainingHooks):
         # A resumed run repeats the steps after its checkpoint: drop their points.
         TrainingMetric.objects.filter(run_id=self.run.pk, step__gt=start_step).delete()
         self._write(total_steps=total_steps, step=start_step, device=device[:200])
+        self.observers.on_start(total_steps=total_steps, start_step=start_step, device=device)
 
     def on_log(self, *, step: int, split: str, values: dict) -> None:
         TrainingMetric.objects.bulk_create(
             [TrainingMetric(run_id=self.run.pk, split=split, step=step, values=values)],
             update_conflicts=True, unique_fields=["run", "split", "step"], update_fields=["values"])
+        self.observers.on_log(step=step, split=split, values=values)
 
     def on_progress(self, *, step: int, total_steps: int) -> None:
         if time.monotonic() - self.last_write < self.interval and step < total_steps:
@@ -494,6 +500,7 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
         logger.info("training run %s: nothing to claim (duplicate delivery, or not queued)", run_id)
         return None
     hooks = RunHooks(run)
+    model_dir = None
     try:
         result = _execute_policy(run, hooks) if run.kind in POLICY_KINDS else _execute_reward(run, hooks)
     except StopTraining:
@@ -510,7 +517,11 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
             message = f"{type(error).__name__}: {error}"
         _fail(run, message)
     else:
-        if not _finish_succeeded(run, result):
+        if _finish_succeeded(run, result):
+            model_dir = result.model_dir
+        else:
             logger.info("training run %s finished but was cancelled meanwhile", run.pk)
     run.refresh_from_db()
+    # After the final status committed; an observer's failure never changes it.
+    hooks.observers.on_finish(model_dir=model_dir)
     return run
