@@ -1,13 +1,16 @@
-"""Sharded data parallel (strategy fsdp, torch FSDP2 through ``accelerate launch``) on the CPU.
+"""Sharded data parallel (strategy fsdp, torch FSDP2 through ``accelerate launch``) and
+multi-machine launches, on the CPU.
 
 2 real ranks (gloo), each holding half of every parameter, against 1 process
 with the same global batch: the logged losses agree to 1e-5 and the final
 weights to 5e-5 for a reward run and a DPO run. (The weights' tolerance: the
 ranks add in another order, and AdamW divides each gradient by its running RMS,
 so an element whose gradient is ~0 turns that rounding into a step of up to
-lr; measured here: 1.1e-5 on one LayerNorm gain at lr 1e-3.) The fsdp checkpoint is written once, whole,
-by rank 0, and a run resumed from it ends with exactly the weights of the
-uninterrupted run. No database: the launcher takes pairs and hooks.
+lr; measured here: 1.1e-5 on one LayerNorm gain at lr 1e-3.) The fsdp
+checkpoint is written once, whole, by rank 0, and a run resumed from it ends
+with exactly the weights of the uninterrupted run. Two launchers on one host stand for two machines
+(``num_machines=2``): a KTO run on them equals one process, its reference point
+all-reduced. No database: the launcher takes pairs and hooks.
 """
 
 import json

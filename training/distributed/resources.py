@@ -62,7 +62,8 @@ class Resources:
     processes_per_node: int = 1
     nodes: int = 1
     # For a multi-node run: where rank 0's rendezvous listens (the Celery worker's
-    # node). Each other node runs the same torchrun line with its own node rank.
+    # node). Each other node runs the same accelerate line with its own machine rank
+    # (python -m training.distributed.node).
     master_addr: str = ""
     master_port: int = 29500
     gpu_memory_gb: float = 0.0  # per GPU, for the memory planner; 0 = not checked
