@@ -125,36 +125,60 @@ def _peak_gb() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
 
 
-def run_ours(kind: str, model_dir: Path, n_params: int, args, scratch: Path, *, lora: bool) -> dict:
+def run_ours(kind: str, model_dir: Path, n_params: int, args, scratch: Path, *, lora: bool,
+             options: dict | None = None) -> dict:
+    """One training run; ``options``: config fields (qlora, group_by_length,
+    attn_implementation, ...) and ``strategy`` (fsdp: every visible GPU, launched
+    with accelerate as the worker does)."""
     from training.policy.trainer import train_policy
     from training.reward.trainer import train_reward_model
+
+    options = dict(options or {})
+    strategy = options.pop("strategy", None)
 
     pairs = pairs_make(args.batch_size * args.steps, args.words)
     common = dict(batch_size=args.batch_size, max_steps=args.steps, max_length=args.max_length,
                   learning_rate=1e-5 if not lora else 1e-4, logging_steps=1, checkpoint_every_steps=0,
                   warmup_ratio=0.0, gradient_checkpointing=args.gradient_checkpointing, lora=lora,
-                  lora_r=16, device=args.device, eval_batch_size=args.batch_size, shuffle=False)
+                  lora_r=16, device=args.device, eval_batch_size=args.batch_size, shuffle=False) | options
     hooks = Recorder()
     _gpu_reset()
-    if kind == "dpo":
+    label = "-".join(map(str, [kind, model_dir.name, lora, *options.values(), strategy]))
+    out_dir = scratch / f"ours-{label}"
+    if strategy:
+        from training.distributed.launch import distributed_train
+        from training.distributed.resources import Resources
+
+        gpus = torch.cuda.device_count()
+        config = (PolicyConfig(**common, reference_cache=False) if kind == "dpo" else RewardConfig(**common))
+        # The global batch stays args.batch_size: each of the GPUs takes its share.
+        config.batch_size = max(1, args.batch_size // gpus)
+        result = distributed_train(trainer="policy" if kind == "dpo" else "reward", kind=kind,
+                                   config=config.to_dict(),
+                                   resources=Resources(strategy=strategy, processes_per_node=gpus),
+                                   model_path=model_dir, train_pairs=pairs,
+                                   eval_pairs=pairs[:args.batch_size], output_dir=out_dir, hooks=hooks)
+    elif kind == "dpo":
         config = PolicyConfig(**common, reference_cache=False)
         result = train_policy(config, model_path=model_dir, train_pairs=pairs,
-                              eval_pairs=pairs[:args.batch_size],
-                              output_dir=scratch / f"ours-{kind}-{model_dir.name}-{lora}", hooks=hooks)
+                              eval_pairs=pairs[:args.batch_size], output_dir=out_dir, hooks=hooks)
     else:
         config = RewardConfig(**common)
         result = train_reward_model(config, model_path=model_dir, train_pairs=pairs,
-                                    eval_pairs=pairs[:args.batch_size],
-                                    output_dir=scratch / f"ours-{kind}-{model_dir.name}-{lora}", hooks=hooks)
+                                    eval_pairs=pairs[:args.batch_size], output_dir=out_dir, hooks=hooks)
     # Steady state: the first step pays for kernel selection and allocator growth.
     steady = hooks.train[1:] or hooks.train
     tokens_per_s = sum(r["tokens_per_s"] for r in steady) / len(steady)
     flops_per_token = (4 if lora else 6) * n_params
     peak = peak_tflops(args)
+    ranks = torch.cuda.device_count() if strategy else 1
+    # A distributed run's memory is rank 0's, as it logged it (this process holds no model).
+    memory = hooks.train[-1]["memory_mb"] / 1024 if strategy else _peak_gb()
     return {"kind": kind, "model": model_dir.name, "parameters": n_params, "lora": lora,
+            "options": options | ({"strategy": f"{strategy} x {ranks}"} if strategy else {}),
             "steps": result.steps, "device": result.device, "tokens_per_s": tokens_per_s,
-            "peak_memory_gb": _peak_gb(), "losses": [r["loss"] for r in hooks.train],
-            "mfu": (tokens_per_s * flops_per_token / (peak * 1e12)) if peak else None,
+            "peak_memory_gb": memory, "losses": [r["loss"] for r in hooks.train],
+            "mfu": (tokens_per_s * flops_per_token / (peak * ranks * 1e12)) if peak else None,
             "model_dir": str(result.model_dir), "timings": result.timings}
 
 
@@ -238,11 +262,14 @@ def run_trl_dpo(model_dir: Path, n_params: int, args, scratch: Path) -> dict:
             "mfu": tokens_per_s * 6 * n_params / (peak * 1e12) if peak and tokens_per_s else None}
 
 
+PRECISION = "bf16 autocast on float32 weights (a LoRA base in bf16)"
+
+
 def results_section(report: dict) -> str:
     lines = [SECTION, "", f"Run {report['when']} on {report['device']} (torch {report['torch']}); "
              f"batch {report['args']['batch_size']} pairs × {report['args']['max_length']} tokens, "
              f"{report['args']['steps']} steps, "
-             f"{'bf16 autocast on float32 weights' if report['device'] != 'cpu' else 'float32'}"
+             f"{PRECISION if report['device'] != 'cpu' else 'float32'}"
              f"{', gradient checkpointing' if report['args']['gradient_checkpointing'] else ''}.", "",
              "| run | parameters | tokens/s | peak memory (GB) | MFU |", "|---|---|---|---|---|"]
 
@@ -250,7 +277,8 @@ def results_section(report: dict) -> str:
         return "—" if v is None else format(v, spec)
 
     for r in report["runs"]:
-        name = f"ours {r['kind']} {r['model']}{' LoRA' if r['lora'] else ''}"
+        extra = ", ".join(f"{k}={v}" for k, v in r.get("options", {}).items())
+        name = f"ours {r['kind']} {r['model']}{' LoRA' if r['lora'] else ''}{f' ({extra})' if extra else ''}"
         lines.append(f"| {name} | {r['parameters'] / 1e9:.2f}B | {fmt(r['tokens_per_s'], '.0f')} | "
                      f"{fmt(r['peak_memory_gb'], '.1f')} | {fmt(r['mfu'], '.1%')} |")
     trl = report.get("trl_dpo", {})
@@ -286,13 +314,19 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.cpu_smoke:
         args.device, args.steps, args.batch_size, args.max_length, args.words = "cpu", 3, 2, 64, 60
-        plan = [("smoke", "dpo", False, None), ("smoke", "reward", False, None), ("smoke", "dpo", True, None)]
+        # The LoRA case also takes the options a GPU run measures (same code path).
+        plan = [("smoke", "dpo", False, None, {}), ("smoke", "reward", False, None, {}),
+                ("smoke", "dpo", True, None, {"group_by_length": True, "attn_implementation": "sdpa"})]
     else:
         if not torch.cuda.is_available():
             parser.error("no CUDA device: run on the GPU machine, or pass --cpu-smoke")
         args.device = "cuda"
-        plan = [("1b", "dpo", False, None), ("1b", "reward", False, None),
-                ("7b-lora", "dpo", True, args.layers_7b)]
+        plan = [("1b", "dpo", False, None, {}), ("1b", "reward", False, None, {}),
+                ("7b-lora", "dpo", True, args.layers_7b, {})]
+        if _importable("bitsandbytes"):  # QLoRA: the same 7B-shaped LoRA run on a 4-bit base
+            plan.append(("7b-lora", "dpo", True, args.layers_7b, {"qlora": True}))
+        if torch.cuda.device_count() > 1:  # FSDP over every GPU of the machine, as the worker launches it
+            plan.append(("1b", "dpo", False, None, {"strategy": "fsdp"}))
     started = time.perf_counter()
     report = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "torch": torch.__version__,
               "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
@@ -301,16 +335,16 @@ def main(argv=None) -> dict:
         scratch = Path(tmp)
         made: dict[tuple, tuple[Path, int]] = {}
         first_dpo = None
-        for shape, kind, lora, layers in plan:
+        for shape, kind, lora, layers, options in plan:
             key = (shape, layers)
             if key not in made:
                 made[key] = model_make(scratch / f"{shape}-{layers or 'all'}", SHAPES[shape], layers=layers,
                                        device=args.device)
             folder, n = made[key]
-            run = run_ours(kind, folder, n, args, scratch, lora=lora)
+            run = run_ours(kind, folder, n, args, scratch, lora=lora, options=options)
             report["runs"].append(run)
             print(json.dumps({k: v for k, v in run.items() if k != "losses"}), flush=True)
-            if kind == "dpo" and not lora and first_dpo is None:
+            if kind == "dpo" and not lora and not options and first_dpo is None:
                 first_dpo = (Path(run["model_dir"]), folder, n)
         if first_dpo is not None:
             report["bf16_check"] = bf16_against_fp32(first_dpo[0], first_dpo[1], args)
@@ -326,6 +360,12 @@ def main(argv=None) -> dict:
         results_replace(Path(args.results_md), results_section(report))
     print(results_section(report))
     return report
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def results_replace(path: Path, section: str) -> None:

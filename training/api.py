@@ -35,8 +35,9 @@ class TrainingRunInput(serializers.Serializer):
                   "simpo_gamma, rpo_alpha, kto_*, lora, …); checked per kind, errors name the field.")
     resources = serializers.DictField(
         required=False, default=dict,
-        help_text="training.distributed.resources.Resources: strategy (single, ddp), processes_per_node, "
-                  "nodes, master_addr/master_port (multi-node), gpu_memory_gb (per GPU: the memory "
+        help_text="training.distributed.resources.Resources: strategy (single, ddp, fsdp), "
+                  "processes_per_node, nodes, master_addr/master_port (multi-node), gpu_memory_gb (per GPU: "
+                  "the memory "
                   "planner refuses a run that will not fit). Empty: one process.")
 
 

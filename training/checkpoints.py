@@ -62,8 +62,13 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_save(directory: Path, *, step: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, scheduler, state: dict, keep: int = 2) -> Path:
-    """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep``."""
+                    optimizer: torch.optim.Optimizer, scheduler, state: dict, keep: int = 2,
+                    gathered: tuple[dict, dict] | None = None) -> Path:
+    """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep``.
+
+    ``gathered``: (trainable parameters, optimizer state by parameter name) of a
+    sharded model, gathered whole on this rank (training/distributed/sharding.py).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{PREFIX}{step:08d}"
@@ -71,9 +76,10 @@ def checkpoint_save(directory: Path, *, step: int, model: torch.nn.Module,
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_file(trainable_state(model), tmp / "model.safetensors", metadata={"step": str(step)})
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-               tmp / "optimizer.pt")
+    params, optim = gathered if gathered else (trainable_state(model), optimizer.state_dict())
+    save_file(params, tmp / "model.safetensors", metadata={"step": str(step)})
+    torch.save({"optimizer": optim, "scheduler": scheduler.state_dict(),
+                "optimizer_keys": "names" if gathered else "indices"}, tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / STATE_FILE).write_text(json.dumps(state | {"step": step}, indent=1, sort_keys=True))
     for name in ("model.safetensors", "optimizer.pt", "rng.pt", STATE_FILE):
@@ -110,18 +116,27 @@ def checkpoint_latest(directory: Path) -> Path | None:
 def checkpoint_load(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler) -> dict:
     """Restore model, optimizer, scheduler and RNG from ``path``; return the trainer state."""
+    from training.distributed.sharding import is_sharded, states_load
+
     path = Path(path)
     params = load_file(path / "model.safetensors")
-    missing = [name for name, p in model.named_parameters() if p.requires_grad and name not in params]
-    if missing:
-        raise ValueError(f"checkpoint {path} lacks trainable parameters: {missing[:5]}")
-    with torch.no_grad():
-        named = dict(model.named_parameters())
-        for name, tensor in params.items():
-            named[name].copy_(tensor)
     # weights_only=True: tensors, numbers, strings and containers only — no code.
     opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(opt["optimizer"])
+    by_name = opt.get("optimizer_keys", "indices") == "names"
+    if is_sharded(model) != by_name:
+        writer = "an fsdp" if by_name else "a ddp or single-process"
+        raise ValueError(f"checkpoint {path} was written by {writer} run: resume it with the same strategy")
+    if by_name:
+        states_load(model, optimizer, params, opt["optimizer"])  # every rank keeps its shard
+    else:
+        missing = [name for name, p in model.named_parameters() if p.requires_grad and name not in params]
+        if missing:
+            raise ValueError(f"checkpoint {path} lacks trainable parameters: {missing[:5]}")
+        with torch.no_grad():
+            named = dict(model.named_parameters())
+            for name, tensor in params.items():
+                named[name].copy_(tensor)
+        optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
     rng_restore(torch.load(path / "rng.pt", map_location="cpu", weights_only=True))
     return json.loads((path / STATE_FILE).read_text())

@@ -35,3 +35,60 @@ def placement_choose(preference: str = "auto") -> Placement:
         dtype = torch.bfloat16 if bf16 else torch.float32
         return Placement(device, dtype, f"cuda:{device.index} ({name}) {'bf16' if bf16 else 'float32'}")
     return Placement(torch.device("cpu"), torch.float32, "cpu float32")
+
+
+def load_options(placement: Placement | None, *, lora: bool, qlora: bool = False,
+                 attn_implementation: str = "auto") -> dict:
+    """``from_pretrained`` keyword arguments for a model trained on ``placement``.
+
+    - Weights: float32 when every weight trains (AdamW's updates are smaller
+      than bf16 can resolve: fp32 master weights, bf16 autocast for the math).
+      Under LoRA the base is frozen: on a bf16 GPU it loads in bf16 (half the
+      memory) and only the adapters (and a reward head) stay float32
+      (``trainable_to_float32``).
+    - QLoRA: the frozen base in 4-bit NF4 (bitsandbytes, CUDA only), computing
+      in bf16, placed on the GPU by the load itself.
+    - ``attn_implementation``: passed through unless 'auto' (transformers then
+      picks SDPA where the model supports it).
+    """
+    bf16 = placement is not None and placement.dtype == torch.bfloat16
+    options: dict = {"dtype": torch.bfloat16 if (lora or qlora) and bf16 else torch.float32}
+    if qlora:
+        if placement is None or not placement.is_cuda:
+            raise RuntimeError("qlora: 4-bit QLoRA needs a CUDA GPU (bitsandbytes); this worker has none")
+        try:
+            import bitsandbytes  # noqa: F401 - only its presence is checked here
+        except ImportError as error:
+            raise RuntimeError("qlora: the bitsandbytes package is not installed on this worker "
+                               "(requirements-worker-cuda.txt)") from error
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=placement.dtype)
+        options["device_map"] = {"": placement.device.index or 0}
+    if attn_implementation != "auto":
+        options["attn_implementation"] = attn_implementation
+    return options
+
+
+def trainable_to_float32(model: torch.nn.Module) -> None:
+    """Trainable parameters in float32 whatever the base's dtype: the optimizer's
+    master weights (a bf16 LoRA base keeps its frozen weights in bf16)."""
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+
+
+def adapters_onto_full_base(model: torch.nn.Module, fresh) -> torch.nn.Module:
+    """A QLoRA model's trained adapters (and head) put onto ``fresh()``, the same
+    peft model over the base loaded in full precision: merging into the 4-bit
+    base would ship a quantized model that vLLM and plain transformers cannot load
+    as the base was."""
+    trained = {name: p.detach().float().cpu() for name, p in model.named_parameters() if p.requires_grad}
+    copy = fresh()
+    unknown = sorted(set(trained) - {name for name, _ in copy.named_parameters()})
+    if unknown:
+        raise ValueError(f"qlora: the full-precision model lacks trained parameters {unknown[:3]}")
+    copy.load_state_dict(trained, strict=False)
+    return copy

@@ -68,3 +68,16 @@ def values_from_dict(cls: type, data: dict[str, Any] | None) -> dict[str, Any]:
             raise ValueError(f"{name}: must be above {meta['gt']}")
         values[name] = value
     return values
+
+
+def check_precision(config) -> None:
+    """Options that only a CUDA GPU runs, refused when the run is validated (the web
+    process cannot see the worker's GPU, so they need ``device`` set to 'cuda')."""
+    if config.qlora and not config.lora:
+        raise ValueError("qlora: QLoRA trains LoRA adapters over the 4-bit base; set lora to true as well")
+    if config.qlora and config.device != "cuda":
+        raise ValueError(f"qlora: 4-bit QLoRA runs on CUDA GPUs only (bitsandbytes' 4-bit kernels have no "
+                         f"CPU path here); set device to 'cuda' for a GPU worker, not {config.device!r}")
+    if config.attn_implementation == "flash_attention_2" and config.device != "cuda":
+        raise ValueError(f"attn_implementation: flash_attention_2 runs on CUDA GPUs only; set device to "
+                         f"'cuda' or use 'sdpa', not device {config.device!r}")

@@ -23,6 +23,7 @@ def test_the_cpu_smoke_run_trains_every_case_and_writes_json_and_a_results_secti
         cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
     report = json.loads((tmp_path / "check.json").read_text())
     cases = [(r["kind"], r["lora"]) for r in report["runs"]]
+    assert report["runs"][2]["options"] == {"group_by_length": True, "attn_implementation": "sdpa"}
     assert cases == [("dpo", False), ("reward", False), ("dpo", True)]
     for run in report["runs"]:
         assert run["steps"] == 3 and run["tokens_per_s"] > 0 and len(run["losses"]) == 3

@@ -57,7 +57,7 @@ def _read_jsonl(path: str, cls) -> list:
 def run(spec: dict) -> int:
     from training.distributed.runtime import dist_from_env
 
-    dist = dist_from_env()
+    dist = dist_from_env(spec.get("resources", {}).get("strategy", "ddp"))
     launch_dir = Path(spec["events"]).parent
     (launch_dir / f"rank-{dist.rank}.pid").write_text(str(os.getpid()))
     hooks = EventHooks(Path(spec["events"])) if dist.is_main else TrainingHooks()

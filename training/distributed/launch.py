@@ -1,8 +1,9 @@
 """The worker's side of a distributed run: start the ranks, relay, stop, judge.
 
     worker (Celery, Django) ──writes──► inputs/*.jsonl + spec.json
-        └─ torchrun --nproc-per-node P --nnodes N -m training.distributed.entry spec.json
-             (its own process group; torchrun is what ``accelerate launch`` runs)
+        └─ accelerate launch --config_file accelerate/<strategy>.yaml --num_processes P×N
+             --num_machines N [--machine_rank …] -m training.distributed.entry spec.json
+             (its own process group; accelerate runs torchrun underneath)
         ◄──tails── launch/events-*.jsonl  (rank 0: start, log, progress, checkpoint,
                                            result | time_limit | error)
 
@@ -10,7 +11,7 @@
   ``TrainingHooks`` (the run's row); between events the worker heartbeats the
   row itself, which is also where a cancel is noticed: StopTraining from a hook
   sends SIGTERM to the whole process group (then SIGKILL after a grace period).
-- torchrun runs with ``--max-restarts=0``: when any rank dies it stops the
+- torchrun runs with ``--max_restarts 0``: when any rank dies it stops the
   others and exits non-zero, and the attempt fails with RankFailed (the log's
   tail in the message). Resuming the run starts new ranks that continue from
   the last checkpoint rank 0 wrote.
@@ -28,7 +29,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from training.distributed.resources import Resources
+from training.distributed.resources import STRATEGIES, Resources
 from training.hooks import TimeLimitReached, TrainingHooks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,17 +41,38 @@ class RankFailed(RuntimeError):
     from the last checkpoint."""
 
 
-def torchrun_command(resources: Resources, spec_path: Path, *, node_rank: int = 0) -> list[str]:
-    """The launch line for node ``node_rank``; the other nodes of a multi-node run
-    run the same line with their own ``--node-rank``."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={resources.processes_per_node}",
-           f"--nnodes={resources.nodes}", "--max-restarts=0"]
+ACCELERATE_CONFIGS = Path(__file__).resolve().parent / "accelerate"
+
+
+def accelerate_config_path(strategy: str) -> Path:
+    return ACCELERATE_CONFIGS / STRATEGIES[strategy].accelerate_config
+
+
+def launch_command(resources: Resources, spec_path: Path, *, machine_rank: int = 0) -> list[str]:
+    """The ``accelerate launch`` line for machine ``machine_rank`` (torchrun runs
+    underneath). The other machines of a multi-node run run the same line with
+    their own ``--machine_rank`` (``python -m training.distributed.node``)."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch",
+           "--config_file", str(accelerate_config_path(resources.strategy)),
+           # accelerate counts processes over all machines
+           "--num_processes", str(resources.world_size), "--num_machines", str(resources.nodes),
+           "--max_restarts", "0", "--monitor_interval", "1"]
     if resources.nodes == 1:
-        cmd.append("--standalone")  # a free local port for the rendezvous
+        cmd += ["--main_process_port", "0"]  # 0: a free local port for the rendezvous
     else:
-        cmd += [f"--node-rank={node_rank}", f"--master-addr={resources.master_addr}",
-                f"--master-port={resources.master_port}"]
+        cmd += ["--machine_rank", str(machine_rank), "--main_process_ip", resources.master_addr,
+                "--main_process_port", str(resources.master_port)]
     return cmd + ["-m", "training.distributed.entry", str(spec_path)]
+
+
+def launch_env() -> dict[str, str]:
+    """The ranks' environment: our modules importable, nothing of Django."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the ranks import nothing of Django
+    # accelerate's launcher warns about every value the config leaves to defaults
+    env.setdefault("ACCELERATE_LOG_LEVEL", "error")
+    return env
 
 
 def _write_jsonl(path: Path, rows: list) -> str:
@@ -109,12 +131,10 @@ def distributed_train(*, trainer: str, kind: str, config: dict, resources: Resou
     spec_path = launch_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     log_path = launch_dir / f"log-{stamp}.txt"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # the ranks import nothing of Django
     with open(log_path, "wb") as log:
-        # The command is ours (this interpreter, torchrun, our module); no user text in it.
-        process = subprocess.Popen(torchrun_command(resources, spec_path), cwd=REPO_ROOT, env=env,  # noqa: S603
+        # The command is ours (this interpreter, accelerate, our module; the
+        # master address was validated as a host name); no other user text in it.
+        process = subprocess.Popen(launch_command(resources, spec_path), cwd=REPO_ROOT, env=launch_env(),  # noqa: S603
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     outcome: dict | None = None
     try:

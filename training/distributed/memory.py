@@ -5,13 +5,15 @@ No torch: the web process refuses a run that will not fit when it is created
 
     total = weights + gradients + optimizer state + activations + logits + overhead
 
-- weights: every parameter at ``weight_bytes`` (the trainers load float32 and
-  autocast to bf16, so 4 today; QLoRA keeps the frozen base in 4-bit: ~0.55).
+- weights: every parameter at ``weight_bytes``: 4 for full fine-tuning (float32
+  master weights, bf16 autocast), 2 for a LoRA base (bf16 on a bf16 GPU), ~0.55
+  for QLoRA's 4-bit base; LoRA adapters in float32 on top.
 - gradients: float32 for each TRAINABLE parameter (all of them, or the LoRA
   adapters and the reward head); AdamW keeps two float32 moments per trainable
   parameter (8 bytes).
-- sharding (FSDP / ZeRO-3 style) divides weights, gradients and optimizer
-  state by the ranks; data parallelism (ddp) divides nothing.
+- sharding divides by the ranks what the strategy shards (fsdp: weights,
+  gradients and optimizer state, plus two blocks gathered whole at a time);
+  data parallelism (ddp) divides nothing.
 - activations per token and layer ≈ (12·h + 4·I) values kept for the backward
   pass (inputs of q/k/v/o, the norms, the gated MLP's three intermediates; SDPA
   keeps no seq×seq score matrix); gradient checkpointing keeps one h-vector per
@@ -121,16 +123,30 @@ class MemoryPlan:
 
 def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16, sequences: int,
                 max_length: int, gradient_checkpointing: bool = False, shards: int = 1, gpus: int = 1,
-                weight_bytes: float = 4.0, activation_bytes: float = 2.0, available_gb: float = 0.0,
-                overhead_gb: float = 1.0) -> MemoryPlan:
+                weight_bytes: float | None = None, activation_bytes: float = 2.0, available_gb: float = 0.0,
+                overhead_gb: float = 1.0, state_shards: int | None = None) -> MemoryPlan:
     """Per-GPU estimate for one micro-batch of ``sequences`` sequences of ``max_length``
-    tokens on each GPU; ``shards`` ranks split weights, gradients and optimizer state."""
+    tokens on each GPU; ``shards`` ranks split the weights, ``state_shards`` (default:
+    ``shards``) the gradients and optimizer state.
+
+    ``weight_bytes`` per frozen or trained parameter; by default what the trainers
+    load on a bf16 GPU (training.device.load_options): 4 when every weight trains
+    (float32 master weights), 2 for a LoRA base (bf16), 0.55 for QLoRA's NF4 base;
+    LoRA's trainable adapters are float32 on top. Sharded weights add the blocks
+    gathered whole around the one computing (two: the current and the prefetched)."""
     if method not in METHODS:
         raise ValueError(f"method: must be one of {', '.join(METHODS)}")
     n = shape.parameters
     trainable = n if method == "full" else shape.lora_parameters(lora_rank) + shape.hidden
-    if method == "qlora":
-        weight_bytes = 0.55  # NF4 + quantisation constants
+    if weight_bytes is None:
+        weight_bytes = {"full": 4.0, "lora": 2.0, "qlora": 0.55}[method]  # qlora: NF4 + constants
+    state_shards = shards if state_shards is None else state_shards
+    weights = n * weight_bytes / shards
+    if method != "full":
+        weights += trainable * 4 / shards  # the float32 adapters (and head)
+    if shards > 1:
+        per_layer = sum(a * b for a, b in shape.linear_shapes())
+        weights += 2 * per_layer * min(weight_bytes, 2.0)  # gathered blocks, in the compute dtype
     tokens = sequences * max_length
     h, i = shape.hidden, shape.intermediate
     per_layer_token = (12 * h + (4 if shape.gated_mlp else 2) * i)
@@ -141,8 +157,8 @@ def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16,
     act += 2 * tokens * per_layer_token  # the backward workspace
     logits = (tokens / 2) * shape.vocab * 4 * 2 if shape.causal else 0
     return MemoryPlan(
-        parameters=n, trainable=trainable, weights_gb=n * weight_bytes / shards / GIB,
-        gradients_gb=trainable * 4 / shards / GIB, optimizer_gb=trainable * 8 / shards / GIB,
+        parameters=n, trainable=trainable, weights_gb=weights / GIB,
+        gradients_gb=trainable * 4 / state_shards / GIB, optimizer_gb=trainable * 8 / state_shards / GIB,
         activations_gb=act * activation_bytes / GIB, logits_gb=logits / GIB, overhead_gb=overhead_gb,
         available_gb=available_gb, gpus=gpus)
 
@@ -163,8 +179,10 @@ def memory_plan_for_run(*, kind: str, config: dict, resources, model_path: str |
         return None  # an architecture the planner cannot read: not checked rather than guessed
     shape = ModelShape.from_config(raw, causal=causal)
     per_pair = 1 if config.get("loss") == "sft" else 2
+    method = "qlora" if config.get("qlora") else "lora" if config.get("lora") else "full"
     return memory_plan(
-        shape, method="lora" if config.get("lora") else "full", lora_rank=config.get("lora_r", 16),
+        shape, method=method, lora_rank=config.get("lora_r", 16),
         sequences=config["batch_size"] * per_pair, max_length=config["max_length"],
-        gradient_checkpointing=bool(config.get("gradient_checkpointing")), shards=1,
+        gradient_checkpointing=bool(config.get("gradient_checkpointing")),
+        shards=resources.weight_shards, state_shards=resources.state_shards,
         gpus=resources.world_size, available_gb=resources.gpu_memory_gb)

@@ -3,10 +3,16 @@
 No torch here: the web process validates ``resources`` when a run is created.
 Strategies are a registry (one home for the variation point); each entry says
 what the worker does with it. ``single`` trains in the worker's own process as
-before; ``ddp`` starts ``processes_per_node × nodes`` ranks with torchrun
-(training/distributed/launch.py) that split every global micro-batch.
-Sharded strategies (FSDP, DeepSpeed ZeRO) are not offered yet: a run asking
-for one is refused by name rather than silently trained as DDP.
+before; the others start ``processes_per_node × nodes`` ranks with
+``accelerate launch`` (torchrun underneath; training/distributed/launch.py)
+and the accelerate config file shipped for the strategy
+(training/distributed/accelerate/*.yaml). Every rank takes its slice of each
+global micro-batch; ``ddp`` keeps a whole model per rank, ``fsdp`` shards
+parameters, gradients and optimizer state over the ranks (torch FSDP2).
+
+DeepSpeed ZeRO-2/3 are listed with their config files so the launch line is
+ready, but the trainers do not drive a DeepSpeed engine yet: a run asking for
+one is refused by name (with the reason) rather than silently trained as DDP.
 """
 
 from dataclasses import asdict, dataclass
@@ -17,14 +23,33 @@ class Strategy:
     name: str
     description: str
     multi_process: bool
-    shards_weights: bool  # parameters/optimizer state split across ranks (the planner divides them)
+    shards_weights: bool  # parameters split across ranks (the planner divides them)
+    shards_state: bool = False  # gradients and optimizer state split across ranks
+    accelerate_config: str = ""  # file under training/distributed/accelerate/
+    refusal: str = ""  # why a run cannot use it (yet); empty = offered
 
+
+# DeepSpeed needs CUDA (its CPU accelerator needs Intel's extension and oneCCL,
+# which the CPU workers do not have), and the trainers step a plain torch
+# optimizer, not a DeepSpeed engine. fsdp gives the same sharding as ZeRO-3.
+DEEPSPEED_REFUSAL = ("not offered yet: the trainers do not drive a DeepSpeed engine (and DeepSpeed needs "
+                     "CUDA GPUs); use fsdp, which shards weights, gradients and optimizer state like ZeRO-3")
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("single", "One process on one device (the worker's own).", False, False),
     Strategy("ddp", "Data parallel: every rank holds the whole model and trains on its slice of each "
                     "global batch; gradients are summed across ranks (torchrun; NCCL on GPUs, gloo on CPU).",
-             True, False),
+             True, False, accelerate_config="ddp.yaml"),
+    Strategy("fsdp", "Fully sharded data parallel (torch FSDP2 through accelerate): each rank keeps 1/ranks "
+                     "of the weights, gradients and optimizer state and gathers one layer at a time; "
+                     "checkpoints are gathered whole on rank 0. Works on CPUs (gloo) and GPUs (NCCL).",
+             True, True, shards_state=True, accelerate_config="fsdp.yaml"),
+    Strategy("deepspeed-zero2", "DeepSpeed ZeRO stage 2 (optimizer state and gradients sharded).",
+             True, False, shards_state=True, accelerate_config="deepspeed-zero2.yaml",
+             refusal=DEEPSPEED_REFUSAL),
+    Strategy("deepspeed-zero3", "DeepSpeed ZeRO stage 3 (weights, gradients and optimizer state sharded).",
+             True, True, shards_state=True, accelerate_config="deepspeed-zero3.yaml",
+             refusal=DEEPSPEED_REFUSAL),
 )}
 
 MAX_PROCESSES_PER_NODE = 64
@@ -37,7 +62,8 @@ class Resources:
     processes_per_node: int = 1
     nodes: int = 1
     # For a multi-node run: where rank 0's rendezvous listens (the Celery worker's
-    # node). Each other node runs the same torchrun line with its own node rank.
+    # node). Each other node runs the same accelerate line with its own machine rank
+    # (python -m training.distributed.node).
     master_addr: str = ""
     master_port: int = 29500
     gpu_memory_gb: float = 0.0  # per GPU, for the memory planner; 0 = not checked
@@ -49,6 +75,16 @@ class Resources:
     @property
     def distributed(self) -> bool:
         return STRATEGIES[self.strategy].multi_process
+
+    @property
+    def weight_shards(self) -> int:
+        """Ranks the weights are split over (1 unless the strategy shards them)."""
+        return self.world_size if STRATEGIES[self.strategy].shards_weights else 1
+
+    @property
+    def state_shards(self) -> int:
+        """Ranks gradients and optimizer state are split over."""
+        return self.world_size if STRATEGIES[self.strategy].shards_state else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +103,8 @@ def resources_from_dict(data: dict | None) -> Resources:
     strategy = data.get("strategy", "single")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if STRATEGIES[strategy].refusal:
+        raise ValueError(f"strategy: {strategy} is {STRATEGIES[strategy].refusal}")
     values: dict = {"strategy": strategy}
     for name, low, high in (("processes_per_node", 1, MAX_PROCESSES_PER_NODE), ("nodes", 1, MAX_NODES),
                             ("master_port", 1, 65535)):
@@ -88,7 +126,7 @@ def resources_from_dict(data: dict | None) -> Resources:
         values["master_addr"] = data["master_addr"].strip()
     resources = Resources(**values)
     if not resources.distributed and resources.world_size > 1:
-        raise ValueError(f"strategy: '{strategy}' runs one process; choose ddp for "
+        raise ValueError(f"strategy: '{strategy}' runs one process; choose ddp or fsdp for "
                          f"{resources.world_size} processes")
     if resources.nodes > 1 and not resources.master_addr:
         raise ValueError("master_addr: a multi-node run needs the main node's address")

@@ -1,4 +1,4 @@
-"""One rank's view of a data-parallel run (torch.distributed directly).
+"""One rank's view of a data-parallel run (torch.distributed directly; fsdp: sharding.py).
 
 Data parallelism without a wrapper: every rank holds the whole model, reads
 its slice of each global micro-batch, and after the accumulation steps the
@@ -31,6 +31,52 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    strategy: str = "ddp"  # or "fsdp": the model is sharded (training/distributed/sharding.py)
+
+    @property
+    def shards_weights(self) -> bool:
+        return self.active and self.strategy == "fsdp"
+
+    def prepare_model(self, model: torch.nn.Module, *, cuda: bool) -> torch.nn.Module:
+        """The model as this strategy trains it: sharded under fsdp, else as it is."""
+        if not self.shards_weights:
+            return model
+        from training.distributed.sharding import model_shard
+
+        return model_shard(model, cuda=cuda)
+
+    def gathered_states(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple | None:
+        """Under fsdp, (trainable parameters, optimizer state) gathered whole on rank 0
+        for a checkpoint (a collective: every rank calls it); else None (rank 0
+        holds them already)."""
+        if not self.shards_weights:
+            return None
+        from training.distributed.sharding import gathered_model_state, gathered_optimizer_state
+
+        return gathered_model_state(model, trainable_only=True), gathered_optimizer_state(model, optimizer)
+
+    def consolidated(self, model: torch.nn.Module, fresh) -> torch.nn.Module | None:
+        """Under fsdp, the trained model whole on rank 0: ``fresh()`` builds an unsharded
+        copy (on the CPU) that takes the gathered weights; None on the other ranks.
+        Unsharded: the model itself."""
+        if not self.shards_weights:
+            return model
+        from training.distributed.sharding import gathered_model_state
+
+        whole = gathered_model_state(model, trainable_only=False)
+        if not self.is_main:
+            return None
+        copy = fresh()
+        copy.load_state_dict(whole)
+        return copy
+
+    def clip_grad_norm_(self, params: list[torch.nn.Parameter], max_norm: float) -> float:
+        """Clip to ``max_norm`` (0: measure only) and return the total norm over all
+        ranks' shards (a sharded gradient's norm is a distributed tensor)."""
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+        if hasattr(norm, "full_tensor"):
+            norm = norm.full_tensor()
+        return float(norm)
 
     @property
     def is_main(self) -> bool:
@@ -83,8 +129,15 @@ class DistContext:
 
     def gradients_sum_(self, params: list[torch.nn.Parameter]) -> None:
         """Sum the gradients of ``params`` over ranks, in flat buckets (one
-        collective per ~25M elements instead of one per tensor)."""
+        collective per ~25M elements instead of one per tensor). Under fsdp the
+        backward pass already reduce-scattered their MEAN into each rank's shard:
+        times the ranks is the sum."""
         if not self.active:
+            return
+        if self.shards_weights:
+            for p in params:
+                if p.grad is not None:
+                    p.grad.mul_(self.world_size)
             return
         grads = [p.grad for p in params if p.grad is not None]
         bucket: list[torch.Tensor] = []
@@ -102,7 +155,7 @@ class DistContext:
                 bucket, size = [], 0
 
 
-def dist_from_env() -> DistContext:
+def dist_from_env(strategy: str = "ddp") -> DistContext:
     """The context torchrun describes in the environment (RANK, WORLD_SIZE,
     LOCAL_RANK, MASTER_ADDR/PORT); joins the process group on first call.
     Without those variables: a single process."""
@@ -118,4 +171,4 @@ def dist_from_env() -> DistContext:
         # notices the death and stops them, the timeout is only the last resort.
         dist.init_process_group(backend="nccl" if cuda else "gloo",
                                 timeout=datetime.timedelta(minutes=30))
-    return DistContext(rank=rank, world_size=world, local_rank=local)
+    return DistContext(rank=rank, world_size=world, local_rank=local, strategy=strategy)

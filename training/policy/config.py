@@ -10,10 +10,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from training.hyperparameters import check_precision, values_from_dict
 from training.hyperparameters import param as _f
-from training.hyperparameters import values_from_dict
 
 DEVICES = ("auto", "cpu", "cuda")
+ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
 # The names in training.policy.losses.POLICY_LOSSES (a test keeps them equal).
 LOSS_NAMES = ("sigmoid", "cdpo", "ipo", "hinge", "simpo", "orpo", "kto", "sft")
 PREFERENCE_LOSSES = tuple(n for n in LOSS_NAMES if n != "sft")
@@ -30,6 +31,9 @@ class PolicyConfig:
     use_weights: bool = _f(True, "Weight each pair by the snapshot's pair weight (a prompt's pairs share "
                                  "one unit of weight).")
     shuffle: bool = _f(True, "Shuffle the training examples each epoch (seeded by seed + epoch).")
+    group_by_length: bool = _f(False, "Length-grouped batching: sort each window of 50 micro-batches of "
+                                      "the (shuffled) epoch by length, so a micro-batch holds sequences of "
+                                      "similar length: less padding, same examples per epoch.")
     # --- optimisation ---
     batch_size: int = _f(4, "Pairs per micro-batch (2 sequences each in one concatenated forward; for "
                             "kto: responses per micro-batch).", min=1)
@@ -63,6 +67,13 @@ class PolicyConfig:
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass to save memory.")
     lora: bool = _f(False, "Train LoRA adapters (peft) instead of all weights; the reference is the "
                            "adapter-disabled base, and the saved model has the adapters merged in.")
+    qlora: bool = _f(False, "QLoRA: load the frozen base in 4-bit NF4 (bitsandbytes) under the LoRA adapters "
+                            "(needs lora, device 'cuda' and bitsandbytes; CUDA GPUs only). The saved model "
+                            "merges the adapters into the full-precision base.")
+    attn_implementation: str = _f("auto", "Attention kernel passed to transformers: 'auto' (its default: "
+                                          "SDPA where the model supports it), 'sdpa', 'eager' or "
+                                          "'flash_attention_2' (CUDA and the flash-attn package).",
+                                  choices=ATTENTION)
     lora_r: int = _f(16, "LoRA rank.", min=1)
     lora_alpha: int = _f(32, "LoRA alpha (scaling = alpha / r).", min=1)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA path.", min=0)
@@ -120,6 +131,7 @@ def policy_config_from_dict(data: dict[str, Any] | None, *, kind: str = "dpo") -
     # "Set" means "not the default": a stored full config parses again unchanged.
     defaults = PolicyConfig().to_dict()
     _check_loss_parameters(config, given={k for k, v in config.to_dict().items() if v != defaults[k]})
+    check_precision(config)
     return config
 
 

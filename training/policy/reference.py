@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from training.device import Placement
+from training.distributed.sharding import is_sharded
 from training.policy.data import EncodedSequence, collate_sequences, sequences_digest
 
 # Bump when the definition of a sequence log-prob changes (masking, summation):
@@ -39,7 +40,14 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gpt2"
 
 
 def _plain_head(model):
-    """(body, head) of a causal LM whose logits are head(body(…).last_hidden_state), else None."""
+    """(body, head) of a causal LM whose logits are head(body(…).last_hidden_state), else None.
+
+    None for a sharded (fsdp) model too: its root's weights (embeddings, head)
+    are gathered by the root's own forward, which calling body and head
+    separately would bypass.
+    """
+    if is_sharded(model):
+        return None
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wrapper
     config = getattr(inner, "config", None)
     if config is None or getattr(config, "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
@@ -78,11 +86,14 @@ def sequence_logps(model, batch: dict, placement: Placement) -> torch.Tensor:
 
 @torch.no_grad()
 def logps_compute(model, sequences: list[EncodedSequence], *, pad_id: int, batch_size: int,
-                  placement: Placement, on_batch=None) -> torch.Tensor:
+                  placement: Placement, on_batch=None, forwards: int = 0,
+                  filler: EncodedSequence | None = None) -> torch.Tensor:
     """Log-probs of ``sequences`` (in their order, on the CPU), in eval mode.
 
     Sequences are batched by length (less padding); the result is put back in
-    the input order.
+    the input order. ``forwards``: run at least that many batches, the missing
+    ones on ``filler`` (thrown away): a sharded model's forwards are collectives,
+    so every rank must run as many as the others.
     """
     was_training = model.training
     model.eval()
@@ -94,6 +105,8 @@ def logps_compute(model, sequences: list[EncodedSequence], *, pad_id: int, batch
         out[chunk] = sequence_logps(model, batch, placement).cpu()
         if on_batch is not None:
             on_batch()
+    for _ in range(forwards - -(-len(order) // batch_size)):
+        sequence_logps(model, collate_sequences([filler], pad_id=pad_id), placement)
     model.train(was_training)
     return out
 
@@ -150,8 +163,11 @@ def reference_logps(model, sequences: list[EncodedSequence], *, pad_id: int, bat
     with adapters_off:
         if sharded:
             mine = list(range(dist.rank, len(sequences), dist.world_size))
+            most = -(-len(sequences) // dist.world_size)  # rank 0's share, the largest
             part = logps_compute(model, [sequences[i] for i in mine], pad_id=pad_id, batch_size=batch_size,
-                                 placement=placement, on_batch=on_batch)
+                                 placement=placement, on_batch=on_batch,
+                                 filler=sequences[0] if sequences else None,
+                                 forwards=-(-most // batch_size) if dist.shards_weights else 0)
             full = torch.zeros(len(sequences), dtype=torch.float32, device=dist.device)
             full[mine] = part.to(dist.device)
             logps = dist.all_reduce_(full).cpu()

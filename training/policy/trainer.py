@@ -13,7 +13,9 @@ Data parallel (``dist``): as the reward trainer (training/reward/trainer.py):
 each rank trains on its slice of the global micro-batch, gradients are summed
 over ranks, rank 0 writes checkpoints, evaluates and saves. The reference
 log-probs are computed sharded (each rank a strided share of the sequences,
-then one all-reduce) and cached by rank 0.
+then one all-reduce) and cached by rank 0. Under fsdp the model itself is
+sharded (training/distributed/sharding.py): every rank evaluates with rank 0,
+and checkpoints and the saved model are gathered whole on rank 0.
 
 Response lengths in the metrics are those of the chosen and rejected responses
 of the batch (the loop does not sample); the length a trained policy actually
@@ -23,7 +25,7 @@ produces is measured by the post-training evaluation, which samples.
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -31,7 +33,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
-from training.device import Placement, placement_choose
+from training.device import (
+    Placement,
+    adapters_onto_full_base,
+    load_options,
+    placement_choose,
+    trainable_to_float32,
+)
 from training.distributed.runtime import DistContext
 from training.hooks import TimeLimitReached, TrainingHooks
 from training.policy.config import PolicyConfig
@@ -74,14 +82,18 @@ class PolicyTrainingResult:
     notes: list[str] = field(default_factory=list)
 
 
-def policy_model_load(path: str | Path, config: PolicyConfig):
-    """Tokenizer and causal LM (float32 weights; bf16 autocast on CUDA) from a local folder."""
+def policy_model_load(path: str | Path, config: PolicyConfig, placement: Placement | None = None):
+    """Tokenizer and causal LM from a local folder, loaded for ``placement`` (None:
+    float32 on the CPU): float32 weights that train, bf16 autocast on CUDA; a LoRA
+    base in bf16 on a bf16 GPU, in 4-bit under QLoRA (training.device.load_options)."""
     hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # the attention mask hides pads anyway
     torch.manual_seed(config.seed)  # LoRA's A matrices are drawn from the RNG
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), **load_options(placement, lora=config.lora, qlora=config.qlora,
+                                  attn_implementation=config.attn_implementation))
     if config.disable_dropout:
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
@@ -90,26 +102,34 @@ def policy_model_load(path: str | Path, config: PolicyConfig):
         model.config.use_cache = False  # no KV cache while training
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
         model = get_peft_model(model, LoraConfig(
             task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout, target_modules=config.lora_target_modules or "all-linear"))
+        trainable_to_float32(model)
     return tokenizer, model
 
 
-def optimizer_build(model: torch.nn.Module, config: PolicyConfig) -> torch.optim.Optimizer:
+def optimizer_build(model: torch.nn.Module, config: PolicyConfig, *,
+                    fused: bool = True) -> torch.optim.Optimizer:
     """AdamW over the trainable parameters, decaying matrices only (not biases and norms).
 
     ``fused=True``: one kernel per parameter group instead of a Python loop over
-    tensors (torch has fused AdamW for CPU and CUDA); same update rule.
+    tensors (torch has fused AdamW for CPU and CUDA); same update rule. Not for
+    sharded (DTensor) parameters, which take the per-tensor loop.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
-                             eps=config.adam_epsilon, fused=True)
+                             eps=config.adam_epsilon, fused=fused)
 
 
 def _loss_kwargs(config: PolicyConfig) -> dict:
@@ -157,23 +177,39 @@ def paired_step(model, pairs: list[EncodedPolicyPair], ref: torch.Tensor | None,
 
 
 def unpaired_step(model, examples: list[EncodedResponse], ref: torch.Tensor, config: PolicyConfig, *,
-                  pad_id: int, placement: Placement) -> dict:
+                  pad_id: int, placement: Placement, dist: DistContext | None = None) -> dict:
     """One forward of a micro-batch of single responses (KTO).
 
     KTO's reference point z is estimated from this batch: the mean log-ratio
     log π − log π_ref of its responses, clamped at 0 and held constant. (TRL
     estimates it on mismatched prompt/response pairs; the batch's own responses
-    need no extra forward.)
+    need no extra forward.) Over several ranks the batch is the GLOBAL
+    micro-batch: the sum and count are all-reduced, so every rank uses the z of
+    the one-process run.
     """
     batch = collate_sequences([e.sequence for e in examples], pad_id=pad_id)
     logps = sequence_logps(model, batch, placement)
     ref = ref.to(placement.device)
     desirable = torch.tensor([e.desirable for e in examples], device=placement.device)
-    kl = (logps - ref).detach().mean()
+    log_ratio = (logps - ref).detach()
+    totals = torch.stack([log_ratio.sum(), torch.tensor(float(len(examples)), device=log_ratio.device)])
+    if dist is not None:
+        dist.all_reduce_(totals)
+    kl = totals[0] / totals[1]
     losses = get_policy_loss("kto").fn(logps, ref, desirable=desirable, kl=kl, **_loss_kwargs(config))
     rewards = config.beta * (logps - ref)
     return {"losses": losses, "logps": logps, "rewards": rewards, "desirable": desirable, "kl": kl,
             "lengths": batch["lengths"], "tokens": int(batch["attention_mask"].sum())}
+
+
+def example_lengths(train: list, config: PolicyConfig) -> list[int]:
+    """The padded width each training example brings to its micro-batch (a pair's
+    two responses share one forward: the longer counts; sft forwards the chosen)."""
+    if not config.paired:
+        return [len(e.sequence.ids) for e in train]
+    if config.loss == "sft":
+        return [len(p.chosen.ids) for p in train]
+    return [max(len(p.chosen.ids), len(p.rejected.ids)) for p in train]
 
 
 def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: list[PreferencePair],
@@ -203,8 +239,10 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
 
     # ---- model, data ------------------------------------------------------
     placement = placement_choose(config.device)
-    tokenizer, model = policy_model_load(model_path, config)
-    model.to(placement.device)
+    tokenizer, model = policy_model_load(model_path, config, placement)
+    if not config.qlora:  # a 4-bit model is placed by its load
+        model.to(placement.device)
+    model = dist.prepare_model(model, cuda=placement.is_cuda)  # fsdp: this rank's shard only
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     timings["load_s"] = time.perf_counter() - t0
 
@@ -254,19 +292,21 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     total_steps = total_steps_for(n_train=len(train), epochs=config.epochs, max_steps=config.max_steps,
                                   pairs_per_step=examples_per_step)
     warmup = int(config.warmup_ratio * total_steps)
-    optimizer = optimizer_build(model, config)
+    optimizer = optimizer_build(model, config, fused=not dist.shards_weights)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(warmup, total_steps))
     params = [p for p in model.parameters() if p.requires_grad]
 
     # ---- resume -----------------------------------------------------------
-    step, cursor = 0, DataCursor(len(train), seed=config.seed, shuffle=config.shuffle)
+    grouping = {"lengths": example_lengths(train, config), "group": config.batch_size * world} \
+        if config.group_by_length else {}
+    step, cursor = 0, DataCursor(len(train), seed=config.seed, shuffle=config.shuffle, **grouping)
     alarm = DisplacementAlarm(config.displacement_window, config.displacement_min_drop)
     latest = checkpoint_latest(ckpt_dir)
     if latest is not None:
         state = checkpoint_load(latest, model=model, optimizer=optimizer, scheduler=scheduler)
         step = state["step"]
         cursor = DataCursor(len(train), seed=config.seed, shuffle=config.shuffle,
-                            epoch=state["data"]["epoch"], offset=state["data"]["offset"])
+                            epoch=state["data"]["epoch"], offset=state["data"]["offset"], **grouping)
         alarm.values = state.get("displacement", {}).get("values", [])
         alarm.first_step = state.get("displacement", {}).get("first_step")
     resumed_from = step
@@ -274,11 +314,14 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        # Identical weights and optimizer state on every rank: rank 0 writes them once.
+        # Identical weights and optimizer state on every rank (under fsdp, gathered
+        # whole from the shards first): rank 0 writes them once.
+        gathered = dist.gathered_states(model, optimizer)
         if dist.is_main:
             path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
+                                   gathered=gathered,
                                    state={"data": cursor.state(), "total_steps": total_steps,
-                                          "world_size": world,
+                                          "world_size": world, "strategy": dist.strategy,
                                           "displacement": {"values": alarm.values,
                                                            "first_step": alarm.first_step}},
                                    keep=config.keep_checkpoints)
@@ -312,15 +355,12 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
             if paired:
                 out = paired_step(model, items, ref, config, pad_id=pad_id, placement=placement)
             else:
-                out = unpaired_step(model, items, ref, config, pad_id=pad_id, placement=placement)
+                out = unpaired_step(model, items, ref, config, pad_id=pad_id, placement=placement, dist=dist)
             loss = (out["losses"] * weights).sum() / step_weight
             loss.backward()
             accumulate(window, out, loss, paired=paired)
         dist.gradients_sum_(params)  # every rank now holds the global step's gradient
-        if config.max_grad_norm > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, float("inf"))
+        grad_norm = dist.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -351,8 +391,9 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
+        # Rank 0 evaluates (under fsdp every rank runs the sharded forwards with it).
         if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps and test \
-                and dist.is_main:
+                and (dist.is_main or dist.shards_weights):
             evaluate(step)
         # One verdict for all ranks (each reads its own clock; a rank stopping
         # alone would leave the others waiting in the next all-reduce).
@@ -363,19 +404,21 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     if not (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0):
         save_checkpoint(step)
 
+    # ---- evaluate, save -----------------------------------------------------
     model_dir = output_dir / "model"
-    if not dist.is_main:  # rank 0 evaluates and saves the (identical) weights
+    t = time.perf_counter()
+    eval_metrics = evaluate(step) if test and (dist.is_main or dist.shards_weights) else {}
+    timings["eval_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = dist.consolidated(model, lambda: policy_model_load(model_path, config)[1])
+    if not dist.is_main:  # rank 0 saves the (identical, or gathered) weights
         timings["total_s"] = time.perf_counter() - t0
         return PolicyTrainingResult(model_dir=model_dir, steps=step, eval_metrics={},
                                     train_metrics=last_train, timings=timings, device=where,
                                     resumed_from=resumed_from)
-
-    # ---- evaluate, save -----------------------------------------------------
-    t = time.perf_counter()
-    eval_metrics = evaluate(step) if test else {}
-    timings["eval_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    if config.qlora:  # the adapters go onto the full-precision base, not the 4-bit one
+        full_precision = replace(config, qlora=False)
+        model = adapters_onto_full_base(model, lambda: policy_model_load(model_path, full_precision)[1])
     # Merged, so that transformers and vLLM load the folder as a plain model.
     final = model.merge_and_unload() if config.lora else model
     if hasattr(final.config, "use_cache"):

@@ -8,11 +8,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from training.hyperparameters import check_precision, values_from_dict
 from training.hyperparameters import param as _f
-from training.hyperparameters import values_from_dict
 
 TIE_MODES = ("drop", "equal")
 DEVICES = ("auto", "cpu", "cuda")
+ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
 # The names in training.losses.REWARD_LOSSES, listed here so that validating a
 # config (web process, admin) does not import torch; a test keeps them equal.
 LOSS_NAMES = ("bradley_terry", "bradley_terry_margin")
@@ -53,6 +54,13 @@ class RewardConfig:
     # --- model ---
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass to save memory.")
     lora: bool = _f(False, "Train LoRA adapters and the reward head instead of all weights (peft).")
+    qlora: bool = _f(False, "QLoRA: load the frozen base in 4-bit NF4 (bitsandbytes) under the LoRA adapters "
+                            "(needs lora, device 'cuda' and bitsandbytes; CUDA GPUs only). The saved model "
+                            "merges the adapters into the full-precision base.")
+    attn_implementation: str = _f("auto", "Attention kernel passed to transformers: 'auto' (its default: "
+                                          "SDPA where the model supports it), 'sdpa', 'eager' or "
+                                          "'flash_attention_2' (CUDA and the flash-attn package).",
+                                  choices=ATTENTION)
     lora_r: int = _f(8, "LoRA rank.", min=1)
     lora_alpha: int = _f(16, "LoRA alpha (scaling = alpha / r).", min=1)
     lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", min=0)
@@ -80,4 +88,6 @@ def config_fields() -> list[dataclasses.Field]:
 
 def config_from_dict(data: dict[str, Any] | None) -> RewardConfig:
     """A RewardConfig from user input; ValueError names the first bad field."""
-    return RewardConfig(**values_from_dict(RewardConfig, data))
+    config = RewardConfig(**values_from_dict(RewardConfig, data))
+    check_precision(config)
+    return config

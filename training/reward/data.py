@@ -143,26 +143,49 @@ def collate(pairs: list[EncodedPair], *, pad_id: int, use_weights: bool = True) 
     return batch
 
 
+LENGTH_WINDOW = 50  # micro-batches per window that length grouping sorts
+
+
+def length_grouped(order: list[int], lengths: list[int], group: int) -> list[int]:
+    """``order`` cut into windows of ``LENGTH_WINDOW × group`` examples, each sorted
+    by length, longest first (HF's LengthGroupedSampler does the same): consecutive
+    micro-batches of ``group`` hold examples of similar length, so less padding.
+    The epoch still sees every example once, and windows keep the shuffle's
+    randomness between them; the longest micro-batch comes first, so a run that
+    runs out of memory does so at once."""
+    window = max(1, LENGTH_WINDOW * group)
+    return [i for start in range(0, len(order), window)
+            for i in sorted(order[start:start + window], key=lambda i: -lengths[i])]
+
+
 class DataCursor:
     """Endless, seeded stream of example indices, resumable from (epoch, offset).
 
     The order of epoch e is ``randperm(n, seed + e)``: it depends on neither
     batch size nor accumulation, so batch 8 and 8 x batch 1 see the same pairs,
     and a resumed run sees exactly the pairs the killed one would have.
+    With ``lengths`` and ``group`` (the global micro-batch), that order is
+    length-grouped (``length_grouped``); still a function of seed and epoch.
     """
 
-    def __init__(self, n: int, *, seed: int, shuffle: bool, epoch: int = 0, offset: int = 0):
+    def __init__(self, n: int, *, seed: int, shuffle: bool, epoch: int = 0, offset: int = 0,
+                 lengths: list[int] | None = None, group: int = 0):
         if n <= 0:
             raise ValueError("no training pairs")
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.epoch, self.offset = epoch, offset
+        self.lengths, self.group = lengths, group
         self._order = self._epoch_order(epoch)
 
     def _epoch_order(self, epoch: int) -> list[int]:
         if not self.shuffle:
-            return list(range(self.n))
-        generator = torch.Generator().manual_seed(self.seed + epoch)
-        return torch.randperm(self.n, generator=generator).tolist()
+            order = list(range(self.n))
+        else:
+            generator = torch.Generator().manual_seed(self.seed + epoch)
+            order = torch.randperm(self.n, generator=generator).tolist()
+        if self.lengths and self.group:
+            order = length_grouped(order, self.lengths, self.group)
+        return order
 
     def take(self, k: int) -> list[int]:
         out: list[int] = []

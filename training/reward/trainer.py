@@ -12,14 +12,16 @@ the same global micro-batch of ``batch_size × world`` pairs from the seeded
 cursor and trains on its slice; gradients are summed over ranks before the
 optimizer step, so the run equals one process with batch ``batch_size × world``
 (without dropout: each rank draws its own dropout masks). Rank 0 alone writes
-checkpoints, evaluates and saves.
+checkpoints, evaluates and saves. Under fsdp each rank holds a shard of the
+model (training/distributed/sharding.py): every rank evaluates with rank 0,
+and checkpoints and the saved model are gathered whole on rank 0.
 """
 
 import json
 import math
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
-from training.device import Placement, placement_choose
+from training.device import (
+    Placement,
+    adapters_onto_full_base,
+    load_options,
+    placement_choose,
+    trainable_to_float32,
+)
 from training.distributed.runtime import DistContext
 from training.evaluation import pairwise_metrics
 from training.hooks import TimeLimitReached, TrainingHooks
@@ -65,8 +73,9 @@ def cosine_with_warmup(warmup: int, total: int):
     return factor
 
 
-def model_load(path: str | Path, config: RewardConfig):
-    """Tokenizer and scalar-head model (num_labels=1) from a local folder."""
+def model_load(path: str | Path, config: RewardConfig, placement: Placement | None = None):
+    """Tokenizer and scalar-head model (num_labels=1) from a local folder, loaded
+    for ``placement`` (None: float32 on the CPU; see training.device.load_options)."""
     hf_logging.disable_progress_bar()  # per-shard bars would flood the worker's log
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     if tokenizer.pad_token is None:
@@ -75,7 +84,8 @@ def model_load(path: str | Path, config: RewardConfig):
     # Seed before loading: the reward head is freshly initialised from the RNG.
     torch.manual_seed(config.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(path), num_labels=1, dtype=torch.float32)
+        str(path), num_labels=1, **load_options(placement, lora=config.lora, qlora=config.qlora,
+                                                attn_implementation=config.attn_implementation))
     model.config.pad_token_id = tokenizer.pad_token_id
     if config.disable_dropout:
         for module in model.modules():
@@ -85,6 +95,12 @@ def model_load(path: str | Path, config: RewardConfig):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model.config, "use_cache"):
             model.config.use_cache = False
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        # Norms and the head in float32, inputs requiring grad for checkpointing.
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -93,6 +109,7 @@ def model_load(path: str | Path, config: RewardConfig):
             task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=config.lora_target_modules or "all-linear"))
+        trainable_to_float32(model)
     return tokenizer, model
 
 
@@ -162,8 +179,10 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
 
     # ---- model, data ------------------------------------------------------
     placement = placement_choose(config.device)
-    tokenizer, model = model_load(model_path, config)
-    model.to(placement.device)
+    tokenizer, model = model_load(model_path, config, placement)
+    if not config.qlora:  # a 4-bit model is placed by its load
+        model.to(placement.device)
+    model = dist.prepare_model(model, cuda=placement.is_cuda)  # fsdp: this rank's shard only
     timings["load_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -200,13 +219,15 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        # Every rank holds the same weights and optimizer state: rank 0 writes them
-        # once; the others wait, so none runs ahead of a checkpoint being written.
+        # Every rank holds the same weights and optimizer state (under fsdp, its
+        # shard: gathered whole on rank 0 first): rank 0 writes them once; the
+        # others wait, so none runs ahead of a checkpoint being written.
+        gathered = dist.gathered_states(model, optimizer)
         if dist.is_main:
             path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
                                    state={"data": cursor.state(), "total_steps": total_steps,
-                                          "world_size": world},
-                                   keep=config.keep_checkpoints)
+                                          "world_size": world, "strategy": dist.strategy},
+                                   keep=config.keep_checkpoints, gathered=gathered)
             hooks.on_checkpoint(step=at, path=path)
         dist.barrier()
 
@@ -256,10 +277,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
             tokens += int(batch["attention_mask"].sum())
             pairs_seen += len(pairs)
         dist.gradients_sum_(params)  # every rank now holds the global step's gradient
-        if config.max_grad_norm > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, float("inf"))
+        grad_norm = dist.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -289,8 +307,9 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
+        # Rank 0 evaluates (under fsdp every rank runs the sharded forwards with it).
         if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps \
-                and dist.is_main:
+                and (dist.is_main or dist.shards_weights):
             evaluate(step)
         # One verdict for all ranks: each reads its own clock, and a rank that
         # stopped alone would leave the others waiting in the next all-reduce.
@@ -301,18 +320,20 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     if not (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0):
         save_checkpoint(step)  # the final one, unless the loop just wrote it
 
+    # ---- evaluate, save -----------------------------------------------------
     model_dir = output_dir / "model"
-    if not dist.is_main:  # rank 0 evaluates and saves the (identical) weights
+    t = time.perf_counter()
+    eval_metrics = evaluate(step) if dist.is_main or dist.shards_weights else {}
+    timings["eval_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model = dist.consolidated(model, lambda: model_load(model_path, config)[1])
+    if not dist.is_main:  # rank 0 saves the (identical, or gathered) weights
         timings["total_s"] = time.perf_counter() - t0
         return RewardTrainingResult(model_dir=model_dir, steps=step, eval_metrics={}, timings=timings,
                                     device=where, resumed_from=resumed_from)
-
-    # ---- evaluate, save -----------------------------------------------------
-    t = time.perf_counter()
-    eval_metrics = evaluate(step)
-    timings["eval_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+    if config.qlora:  # the adapters go onto the full-precision base, not the 4-bit one
+        full_precision = replace(config, qlora=False)
+        model = adapters_onto_full_base(model, lambda: model_load(model_path, full_precision)[1])
     final = model.merge_and_unload() if config.lora else model
     final.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))

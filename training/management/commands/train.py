@@ -62,7 +62,7 @@ class Command(BaseCommand):
                                                  "backbone all-minilm-l6-v2 for reward runs, the policy "
                                                  "smollm2-135m-instruct for dpo and sft runs).")
         group = parser.add_argument_group("resources (training.distributed.resources)")
-        group.add_argument("--strategy", help="single (default) or ddp (torchrun ranks).")
+        group.add_argument("--strategy", help="single (default), ddp or fsdp (accelerate launch ranks).")
         group.add_argument("--processes-per-node", type=int, help="Ranks per node (GPUs per node).")
         group.add_argument("--nodes", type=int, help="Nodes (a multi-node run also needs --master-addr).")
         group.add_argument("--master-addr", help="The main node's address for the rendezvous.")
