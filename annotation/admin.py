@@ -18,6 +18,7 @@ from annotation.models import (
     ProjectQuality,
     Prompt,
     Response,
+    SnapshotCompletion,
     SnapshotPair,
 )
 
@@ -119,6 +120,13 @@ class DatasetSnapshotAdmin(ReadOnlyAdmin):
 class SnapshotPairAdmin(ReadOnlyAdmin):
     list_display = ["id", "snapshot", "item_id", "margin", "is_tie", "num_labels", "split"]
     list_filter = ["split", "is_tie"]
+    list_select_related = ["snapshot"]
+
+
+@admin.register(SnapshotCompletion)
+class SnapshotCompletionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "snapshot", "item_id", "label", "score", "num_labels", "split"]
+    list_filter = ["split", "label"]
     list_select_related = ["snapshot"]
 
 

@@ -3,14 +3,8 @@ quality of the snapshot: Krippendorff's alpha, position bias, length bias."""
 
 import json
 
-import numpy as np
-from django.db.models.functions import Length
-
 from annotation.datasets.privacy import filters_public
-from annotation.models import DatasetSnapshot, ItemResponse, TaskType
-from annotation.quality.agreement import krippendorff_alpha, reliability_matrix
-from annotation.quality.pairwise import COLLAPSED_CLASSES, STRENGTH_SCALE, collapse_strength
-from annotation.quality.reliability import length_bias, position_bias
+from annotation.models import DatasetSnapshot
 from annotation.task_types import task_type as task_type_for
 from annotation.task_types import task_type_of
 
@@ -23,91 +17,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _lengths(item_ids) -> dict[int, dict[int, int]]:
-    lengths: dict[int, dict[int, int]] = {}
-    rows = ItemResponse.objects.filter(item_id__in=item_ids).annotate(
-        n=Length("response__text")).values_list("item_id", "position", "n")
-    for item_id, position, n in rows.iterator(chunk_size=5000):
-        lengths.setdefault(item_id, {})[position] = n
-    return lengths
-
-
-def _pairwise_quality(rows, lengths) -> dict:
-    items = [r[0] for r in rows]
-    labelers = [r[1] for r in rows]
-    strengths = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
-    a_first = np.array([r[3][0] == 0 for r in rows], dtype=bool)
-    decided = ~np.isnan(strengths)
-    if not decided.any():  # only "both bad" labels: nothing to agree on
-        return {"alpha_ordinal": None, "alpha_nominal": None, "position_bias": None,
-                "length_bias": None}
-    matrix = reliability_matrix(items=np.array(items)[decided], annotators=np.array(labelers)[decided],
-                                values=strengths[decided])
-    return {
-        "alpha_ordinal": krippendorff_alpha(reliability_data=matrix.data, level="ordinal",
-                                            value_domain=STRENGTH_SCALE),
-        "alpha_nominal": krippendorff_alpha(reliability_data=collapse_strength(matrix.data),
-                                            level="nominal", value_domain=COLLAPSED_CLASSES),
-        "position_bias": position_bias(strengths=strengths, a_first=a_first).overall.as_dict(),
-        "length_bias": length_bias(strengths=strengths,
-                                   length_a=[lengths[r[0]][0] for r in rows],
-                                   length_b=[lengths[r[0]][1] for r in rows]).overall.as_dict(),
-    }
-
-
-def _ranking_quality(rows, lengths) -> dict:
-    """Alpha over ranks: each (item, response) is a unit, its rank an ordinal
-    value. The biases decompose every ranking into its C(K, 2) pairs (which is
-    how the snapshot uses it); pairs of one ranking are not independent, so
-    their z-scores overstate the evidence — read the shares, not the z."""
-    units, coders, ranks = [], [], []
-    strengths, a_first, length_a, length_b = [], [], [], []
-    for item_id, labeler_id, _, display_order, ranking in rows:
-        k = len(ranking)
-        shown = {position: index for index, position in enumerate(display_order)}
-        for i in range(k):
-            units.append(f"{item_id}:{i}")
-            coders.append(labeler_id)
-            ranks.append(ranking[i])
-            for j in range(i + 1, k):
-                strengths.append((ranking[i] > ranking[j]) - (ranking[i] < ranking[j]))
-                a_first.append(shown[i] < shown[j])
-                length_a.append(lengths[item_id][i])
-                length_b.append(lengths[item_id][j])
-    matrix = reliability_matrix(items=units, annotators=coders, values=ranks)
-    return {
-        "alpha_ordinal": krippendorff_alpha(reliability_data=matrix.data, level="ordinal"),
-        "position_bias": position_bias(strengths=strengths,
-                                       a_first=np.array(a_first, dtype=bool)).overall.as_dict(),
-        "length_bias": length_bias(strengths=strengths, length_a=length_a,
-                                   length_b=length_b).overall.as_dict(),
-    }
-
-
 def snapshot_quality(snapshot: DatasetSnapshot) -> dict:
-    """Krippendorff's alpha, position bias and length bias of the labels the
-    snapshot drew on (its filters applied, gold items out), computed by the
-    functions of annotation.quality. Figures undefined for the data are None."""
+    """The label quality of the snapshot's labels (its filters applied, gold items
+    out), as its task type computes it (alphas, and position and length bias
+    where responses are compared). Figures undefined for the data are None."""
     from annotation.services.datasets import annotations_for_snapshot
 
-    task = task_type_of(snapshot.project)
-    if task.unpaired:
-        # One response per item: no position or length bias; the task type's own alphas.
-        report = task.agreement_report(snapshot.project, annotations_for_snapshot(snapshot),
-                                       n_resamples=0)
-        return {key: (report.get(key) or {}).get("estimate") for key in task.measures.alpha_titles} \
-            if report.get("n_annotations") else {}
-    labels = annotations_for_snapshot(snapshot).order_by("pk").values_list(
-        "item_id", "labeler_id", "strength", "display_order", "ranking")
-    if snapshot.project.task_type == TaskType.RANKING:
-        rows = [r for r in labels.iterator(chunk_size=5000) if r[4]]
-        compute = _ranking_quality
-    else:
-        rows = list(labels.iterator(chunk_size=5000))
-        compute = _pairwise_quality
-    if not rows:
-        return {}
-    return compute(rows, _lengths({r[0] for r in rows}))
+    return task_type_of(snapshot.project).snapshot_quality(snapshot.project,
+                                                           annotations_for_snapshot(snapshot))
 
 
 def _share(name: str, figure: dict | None, what: str) -> str:
@@ -121,14 +38,12 @@ def _share(name: str, figure: dict | None, what: str) -> str:
 def quality_lines(quality: dict, task_type: str) -> list[str]:
     if not quality:
         return ["- Krippendorff's alpha, position and length bias: n/a (no labels)"]
-    if "alpha_ordinal" not in quality:  # an unpaired type: its own alphas, no biases
-        titles = task_type_for(task_type).measures.alpha_titles
-        return [f"- {titles[key]}: {_fmt(value)}" for key, value in quality.items()]
-    lines = [f"- Krippendorff's alpha (ordinal{', over ranks' if task_type == TaskType.RANKING else ''}): "
-             f"{_fmt(quality['alpha_ordinal'])}"]
-    if "alpha_nominal" in quality:
-        lines.append(f"- Krippendorff's alpha (nominal, A / tie / B): {_fmt(quality['alpha_nominal'])}")
-    pairs = " (rankings read as their pairs)" if task_type == TaskType.RANKING else ""
+    task = task_type_for(task_type)
+    lines = [f"- {title}: {_fmt(quality[key])}" for key, title in task.datasheet_alphas.items()
+             if key in quality]
+    if "position_bias" not in quality:  # one response per item: no position or length bias
+        return lines
+    pairs = task.datasheet_pairs_note
     lines.append(_share(f"Position bias{pairs}", quality["position_bias"],
                         "share of decisions for the response shown first"))
     lines.append(_share(f"Length bias{pairs}", quality["length_bias"],

@@ -15,9 +15,11 @@ import math
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.db.models.functions import Length
 
 from annotation.datasets.rows import labeler_pseudonym
 from annotation.errors import Invalid
+from annotation.models import ItemResponse
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,28 @@ class TaskTypeBase:
 
     def adjudication_outcomes(self, adjudication) -> list:
         raise NotImplementedError
+
+    # ----- datasheets ---------------------------------------------------------
+
+    # The alphas a datasheet reports (snapshot_quality key -> wording), and how it
+    # qualifies the bias figures.
+    datasheet_alphas: dict[str, str]
+    datasheet_pairs_note: str = ""
+
+    def snapshot_quality(self, project, labels) -> dict:
+        """Alphas (and biases where responses are compared) of a snapshot's labels;
+        {} without labels."""
+        raise NotImplementedError
+
+
+def item_lengths(item_ids) -> dict[int, dict[int, int]]:
+    """Per item, the character length of each position's response."""
+    lengths: dict[int, dict[int, int]] = {}
+    rows = ItemResponse.objects.filter(item_id__in=item_ids).annotate(
+        n=Length("response__text")).values_list("item_id", "position", "n")
+    for item_id, position, n in rows.iterator(chunk_size=5000):
+        lengths.setdefault(item_id, {})[position] = n
+    return lengths
 
 
 def user_names(ids) -> dict:

@@ -225,6 +225,18 @@ class Feedback(TaskTypeBase):
                    decided: tuple[int, float] | None = None) -> CompletionOutcome | None:
         return completion_outcome(votes, method=method, decided=decided)
 
+    # ----- datasheets ---------------------------------------------------------
+
+    datasheet_alphas = {"alpha_nominal": "Krippendorff's alpha (nominal, thumbs up / down)",
+                        "alpha_interval": "Krippendorff's alpha (interval, criteria scores)"}
+
+    def snapshot_quality(self, project, labels) -> dict:
+        # One response per item: no position or length bias.
+        report = self.agreement_report(project, labels, n_resamples=0)
+        if not report.get("n_annotations"):
+            return {}
+        return {key: report[key]["estimate"] for key in self.datasheet_alphas}
+
     def adjudication_outcomes(self, adjudication) -> list:
         return [CompletionOutcome(label=bool(adjudication.feedback),
                                   score=1.0 if adjudication.feedback else 0.0, agreement=1.0)]

@@ -9,19 +9,21 @@ from django.db.models.functions import Length
 from annotation.datasets.pairs import pairwise_consensus, pairwise_from_side
 from annotation.errors import Invalid
 from annotation.models import ConsensusMethod, ItemResponse
+from annotation.quality.agreement import krippendorff_alpha, reliability_matrix
 from annotation.quality.consensus import (
     consensus_dawid_skene,
     consensus_majority,
     consensus_weighted_mean,
 )
 from annotation.quality.dawid_skene import dawid_skene
-from annotation.quality.pairwise import outcome_for_a
-from annotation.quality.reliability import gold_accuracy
+from annotation.quality.pairwise import COLLAPSED_CLASSES, STRENGTH_SCALE, collapse_strength, outcome_for_a
+from annotation.quality.reliability import gold_accuracy, length_bias, position_bias
 from annotation.quality.report import pairwise_quality_report
 from annotation.task_types.base import (
     ConsensusRow,
     TaskMeasures,
     TaskTypeBase,
+    item_lengths,
     name_labelers,
     seconds_of,
 )
@@ -57,6 +59,29 @@ def _length(position: int):
 def _model(position: int):
     names = ItemResponse.objects.filter(item=OuterRef("item_id"), position=position)
     return Subquery(names.values("response__model_name")[:1], output_field=CharField())
+
+
+def _snapshot_figures(rows, lengths) -> dict:
+    items = [r[0] for r in rows]
+    labelers = [r[1] for r in rows]
+    strengths = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+    a_first = np.array([r[3][0] == 0 for r in rows], dtype=bool)
+    decided = ~np.isnan(strengths)
+    if not decided.any():  # only "both bad" labels: nothing to agree on
+        return {"alpha_ordinal": None, "alpha_nominal": None, "position_bias": None,
+                "length_bias": None}
+    matrix = reliability_matrix(items=np.array(items)[decided], annotators=np.array(labelers)[decided],
+                                values=strengths[decided])
+    return {
+        "alpha_ordinal": krippendorff_alpha(reliability_data=matrix.data, level="ordinal",
+                                            value_domain=STRENGTH_SCALE),
+        "alpha_nominal": krippendorff_alpha(reliability_data=collapse_strength(matrix.data),
+                                            level="nominal", value_domain=COLLAPSED_CLASSES),
+        "position_bias": position_bias(strengths=strengths, a_first=a_first).overall.as_dict(),
+        "length_bias": length_bias(strengths=strengths,
+                                   length_a=[lengths[r[0]][0] for r in rows],
+                                   length_b=[lengths[r[0]][1] for r in rows]).overall.as_dict(),
+    }
 
 
 class Pairwise(TaskTypeBase):
@@ -251,3 +276,15 @@ class Pairwise(TaskTypeBase):
     def adjudication_outcomes(self, adjudication) -> list:
         outcome = pairwise_consensus([adjudication.strength], method="majority")
         return [outcome] if outcome else []
+
+    # ----- datasheets ---------------------------------------------------------
+
+    datasheet_alphas = {"alpha_ordinal": "Krippendorff's alpha (ordinal)",
+                        "alpha_nominal": "Krippendorff's alpha (nominal, A / tie / B)"}
+
+    def snapshot_quality(self, project, labels) -> dict:
+        rows = list(labels.order_by("pk").values_list(
+            "item_id", "labeler_id", "strength", "display_order").iterator(chunk_size=5000))
+        if not rows:
+            return {}
+        return _snapshot_figures(rows, item_lengths({r[0] for r in rows}))

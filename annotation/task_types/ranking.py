@@ -7,14 +7,16 @@ import numpy as np
 from annotation.datasets.pairs import ranking_pairs
 from annotation.errors import Invalid
 from annotation.models import ConsensusMethod, ItemResponse
+from annotation.quality.agreement import krippendorff_alpha, reliability_matrix
 from annotation.quality.ranking_consensus import consensus_rankings
 from annotation.quality.ranking_reliability import ranking_reliability
-from annotation.quality.reliability import gold_accuracy
+from annotation.quality.reliability import gold_accuracy, length_bias, position_bias
 from annotation.quality.report import ranking_quality_report
 from annotation.task_types.base import (
     ConsensusRow,
     TaskMeasures,
     TaskTypeBase,
+    item_lengths,
     name_labelers,
     seconds_of,
 )
@@ -56,6 +58,35 @@ def _only(data: dict) -> None:
     for other in ("strength", "feedback"):
         if data.get(other) is not None:
             raise Invalid(f"ranking projects take a ranking, not a {other}", field=other)
+
+
+def _snapshot_figures(rows, lengths) -> dict:
+    """Alpha over ranks: each (item, response) is a unit, its rank an ordinal
+    value. The biases decompose every ranking into its C(K, 2) pairs (which is
+    how the snapshot uses it); pairs of one ranking are not independent, so
+    their z-scores overstate the evidence — read the shares, not the z."""
+    units, coders, ranks = [], [], []
+    strengths, a_first, length_a, length_b = [], [], [], []
+    for item_id, labeler_id, display_order, ranking in rows:
+        k = len(ranking)
+        shown = {position: index for index, position in enumerate(display_order)}
+        for i in range(k):
+            units.append(f"{item_id}:{i}")
+            coders.append(labeler_id)
+            ranks.append(ranking[i])
+            for j in range(i + 1, k):
+                strengths.append((ranking[i] > ranking[j]) - (ranking[i] < ranking[j]))
+                a_first.append(shown[i] < shown[j])
+                length_a.append(lengths[item_id][i])
+                length_b.append(lengths[item_id][j])
+    matrix = reliability_matrix(items=units, annotators=coders, values=ranks)
+    return {
+        "alpha_ordinal": krippendorff_alpha(reliability_data=matrix.data, level="ordinal"),
+        "position_bias": position_bias(strengths=strengths,
+                                       a_first=np.array(a_first, dtype=bool)).overall.as_dict(),
+        "length_bias": length_bias(strengths=strengths, length_a=length_a,
+                                   length_b=length_b).overall.as_dict(),
+    }
 
 
 class Ranking(TaskTypeBase):
@@ -229,3 +260,15 @@ class Ranking(TaskTypeBase):
 
     def adjudication_outcomes(self, adjudication) -> list:
         return ranking_pairs([adjudication.ranking])
+
+    # ----- datasheets ---------------------------------------------------------
+
+    datasheet_alphas = {"alpha_ordinal": "Krippendorff's alpha (ordinal, over ranks)"}
+    datasheet_pairs_note = " (rankings read as their pairs)"
+
+    def snapshot_quality(self, project, labels) -> dict:
+        rows = [r for r in labels.order_by("pk").values_list(
+            "item_id", "labeler_id", "display_order", "ranking").iterator(chunk_size=5000) if r[3]]
+        if not rows:
+            return {}
+        return _snapshot_figures(rows, item_lengths({r[0] for r in rows}))
