@@ -117,6 +117,7 @@ class LoopRoundOutput(serializers.Serializer):
     stage = serializers.CharField()
     decision = serializers.CharField()
     decision_reason = serializers.CharField()
+    decision_detail = serializers.DictField(help_text="The rule as applied: judge, interval, prompts.")
     reference_policy = serializers.CharField(source="reference_policy.name")
     snapshot = serializers.SerializerMethodField()
     reward_run_id = serializers.IntegerField(allow_null=True)

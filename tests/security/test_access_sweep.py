@@ -89,6 +89,9 @@ SWEEP: dict[str, dict[str, dict]] = {
     # DPO/SFT runs and the loop from the training page (POST only); an empty form is
     # "unknown action", sent back to the page.
     "projects/<int:project_id>/training/engineer/": {"post": page_role(CURATE, denied=403)},
+    # A loop round's report (the sweep's round does not exist: found by nobody).
+    "projects/<int:project_id>/training/loop/rounds/<int:round_id>/": {
+        "get": page_role(CURATE, denied=403, ok=404)},
     "projects/<int:project_id>/team/": {"get": page_role(MANAGE, denied=403),
                                         "post": page_role(MANAGE, denied=403)},
     "projects/<int:project_id>/team/progress.csv": {"get": page_role(MANAGE, denied=403)},
@@ -184,6 +187,7 @@ SWEEP: dict[str, dict[str, dict]] = {
     "api/projects/<int:project_id>/loop/rounds/<int:round_id>/": {"get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/loop/rounds/<int:round_id>/cancel/": {
         "post": api_role(CURATE, ok=404)},
+    "api/projects/<int:project_id>/loop/rounds/<int:round_id>/report/": {"get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/": {
         "get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/policy-evaluations/<int:evaluation_id>/human/": {

@@ -190,3 +190,5 @@ def test_the_round_report_is_exported_as_json(api, project, engineer, labeler, o
     assert {"op": "reference", "text": f"longer answer {sample['prompt_id']}"} in sample["diff"]
     assert api(labeler).get(url).status_code == 403
     assert api(outsider).get(url).status_code == 404
+    detail = api(engineer).get(loop_url(project, "rounds", rnd.pk)).json()["decision_detail"]
+    assert detail["judge"] == "ai_judge" and detail["min_prompts"] == 50
