@@ -5,6 +5,8 @@ from it instead of the labelers' consensus (see adjudicated_item_outcomes),
 and the item leaves the adjudication queue.
 """
 
+from typing import cast
+
 from django.db import transaction
 
 from annotation.datasets.pairs import PairOutcome, pairwise_consensus, ranking_pairs
@@ -55,7 +57,7 @@ def adjudication_outcomes(adjudication: Adjudication) -> list[PairOutcome]:
     """The pairs an adjudicated item contributes: the admin's label as a single, unanimous vote."""
     if adjudication.ranking is not None:
         return ranking_pairs([adjudication.ranking])
-    outcome = pairwise_consensus([adjudication.strength], method="majority")
+    outcome = pairwise_consensus([cast(int, adjudication.strength)], method="majority")  # set: no ranking
     return [outcome] if outcome else []
 
 

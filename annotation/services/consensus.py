@@ -102,7 +102,7 @@ def ranking_weights(rows: list[tuple]) -> np.ndarray | None:
 
 
 def _ranking(project: Project, method: str) -> list[_Row]:
-    rows = list(Annotation.objects.filter(project=project, item__is_gold=False, ranking__isnull=False)
+    rows: list = list(Annotation.objects.filter(project=project, item__is_gold=False, ranking__isnull=False)
                 .order_by("pk").values_list("item_id", "labeler_id", "ranking", "display_order"))
     if not rows:
         return []

@@ -38,7 +38,7 @@ def _ranking_gold_correct(answer: list | None, gold: list) -> float:
 
 
 def _gold(project: Project) -> dict:
-    rows = list(Annotation.objects.filter(project=project, item__is_gold=True)
+    rows: list = list(Annotation.objects.filter(project=project, item__is_gold=True)
                 .values_list("labeler_id", "strength", "item__gold_answer", "ranking"))
     if not rows:
         return {"overall": None, "labelers": {}}
@@ -63,7 +63,7 @@ def project_agreement_report(*, project: Project, n_resamples: int = 1000) -> di
     header = {"project": project.slug, "task_type": project.task_type,
               "gold": _gold(project)}
     if project.task_type == TaskType.RANKING:
-        rows = list(labels.exclude(ranking=None).values_list(
+        rows: list = list(labels.exclude(ranking=None).values_list(
             "item_id", "labeler_id", "ranking", "display_order", "time_on_task_ms"))
         if not rows:
             return header | {"n_annotations": 0}
