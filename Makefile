@@ -75,6 +75,7 @@ runtime-env:
 test: $(VENV)/.dev $(VENV)/.models $(VLLM_VENV)/.installed browser-deps runtime-env
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python scripts/dependency_audit.py
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	PALATE_RUNTIME_VENV=$(RUNTIME_VENV) $(BIN)/python -m pytest
@@ -85,6 +86,7 @@ FAST_MARKERS := not browser and not integration and not faults and not gpu and n
 test-fast: $(VENV)/.dev $(VENV)/.models
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test
 	$(BIN)/python -m pytest -m "$(FAST_MARKERS)"
 
@@ -101,6 +103,7 @@ audit: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The Label Studio migration fixtures checked with label-studio-sdk, in a virtualenv
 # of its own (its opencv pin wants an older numpy than the project's).

@@ -12,7 +12,6 @@ from annotation.models import Role
 from annotation.services.tokens import token_create
 from tests.factories import items_make, member_add, project_make, user_make
 
-
 # Folder → marker (registered in pyproject.toml). A module elsewhere that needs
 # the same parts says so itself with ``pytestmark``.
 FOLDER_MARKERS = {"browser": "browser", "integration": "integration", "faults": "faults",

@@ -14,7 +14,7 @@ with two values, no variation at all, one annotator); malformed input raises
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -202,7 +202,8 @@ def _compress(units: IntArray, codes: IntArray, domain: FloatArray, n_items: int
         keys, counts_int = np.unique(keys, return_counts=True)
         counts = counts_int.astype(np.float64)
     unit = keys // n_values
-    m = np.bincount(unit, weights=counts, minlength=n_items)
+    # np.bincount with weights is float64; numpy's stubs say integer (hence the casts here).
+    m = cast(FloatArray, np.bincount(unit, weights=counts, minlength=n_items))
     return _UnitValues(
         unit=unit, code=keys % n_values, count=counts, m=m, domain=domain, n_items=n_items
     )
@@ -215,7 +216,7 @@ def _unit_values(
         raise ValueError("pass exactly one of reliability_data or counts")
     if reliability_data is not None:
         return _unit_values_from_matrix(as_reliability_matrix(reliability_data), value_domain)
-    return _unit_values_from_counts(counts, value_domain)
+    return _unit_values_from_counts(cast(npt.ArrayLike, counts), value_domain)  # not None: checked above
 
 
 def value_counts(
@@ -289,7 +290,7 @@ def _expected_disagreement(level: Level, n_v: FloatArray, domain: FloatArray) ->
 
 def _alpha(uv: _UnitValues, level: Level, weights: FloatArray | None = None) -> float | None:
     entry_weight = uv.count if weights is None else uv.count * weights[uv.unit]
-    n_v = np.bincount(uv.code, weights=entry_weight, minlength=len(uv.domain))
+    n_v = cast(FloatArray, np.bincount(uv.code, weights=entry_weight, minlength=len(uv.domain)))
     n = n_v.sum()
     if n < 2:
         return None
@@ -330,23 +331,23 @@ class _AlphaResampler:
         if n_values * n_pairable <= _DENSE_CELLS:
             self.table = np.zeros((n_values, n_pairable))
             self.table[uv.code, self.entry_unit] = uv.count
-        n_v = np.bincount(uv.code, weights=uv.count, minlength=n_values)
+        n_v = cast(FloatArray, np.bincount(uv.code, weights=uv.count, minlength=n_values))
         self.q = None if level == "ordinal" else _within_unit_disagreement(uv, level, n_v)[self.items]
 
     def _marginals(self, weights: FloatArray) -> FloatArray:
         if self.table is not None:
             return (self.table * weights).sum(axis=1)
-        return np.bincount(
+        return cast(FloatArray, np.bincount(
             self.entry_code, weights=self.entry_count * weights[self.entry_unit], minlength=len(self.domain)
-        )
+        ))
 
     def _item_sums(self, per_value: FloatArray) -> FloatArray:
         """``sum_c n_uc per_value[c]`` for every pairable item ``u``."""
         if self.table is not None:
             return (self.table * per_value[:, None]).sum(axis=0)
-        return np.bincount(
+        return cast(FloatArray, np.bincount(
             self.entry_unit, weights=self.entry_count * per_value[self.entry_code], minlength=len(self.items)
-        )
+        ))
 
     def alpha(self, weights: FloatArray) -> float | None:
         n_v = self._marginals(weights)
@@ -371,7 +372,7 @@ class _AlphaResampler:
 def _check_level(level: str) -> Level:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    return level  # type: ignore[return-value]
+    return level
 
 
 def krippendorff_alpha(

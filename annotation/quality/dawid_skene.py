@@ -240,7 +240,7 @@ def dawid_skene(
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         # M-step.
         priors = (posteriors.sum(axis=0) + smoothing) / (n_items + n_classes * smoothing)
-        counts = np.zeros((n_labelers * n_classes, n_classes))  # [(l, y), k]
+        counts: npt.NDArray[np.float64] = np.zeros((n_labelers * n_classes, n_classes))  # [(l, y), k]
         counts[by_cell.keys] = by_cell.sum_by_key(posteriors[item_by_cell])
         counts = counts.reshape(n_labelers, n_classes, n_classes).transpose(0, 2, 1)  # [l, k, y]
         counts = counts + smoothing + diagonal_prior * np.eye(n_classes)  # [l, k, y]

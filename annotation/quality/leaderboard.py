@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +63,7 @@ def _aggregate(
     size = n_models * n_models
     wins = np.bincount(a * n_models + b, weights=w * outcome, minlength=size)
     wins += np.bincount(b * n_models + a, weights=w * (1.0 - outcome), minlength=size)
-    return wins.reshape(n_models, n_models)
+    return cast(FloatArray, wins.reshape(n_models, n_models))  # float64: numpy's stubs say integer
 
 
 def _strongly_connected(wins: FloatArray) -> bool:
@@ -348,7 +348,7 @@ def leaderboard(
         drawn = rng.integers(0, n, (count, n))
         batch = (np.arange(count)[:, None] * size + pair[drawn]).reshape(-1)
         score = out[drawn].reshape(-1)
-        wins = np.bincount(batch, weights=score, minlength=count * size)
+        wins = cast(FloatArray, np.bincount(batch, weights=score, minlength=count * size))  # float64
         wins += np.bincount(batch, weights=1.0 - score, minlength=count * size).reshape(
             count, n_models, n_models
         ).transpose(0, 2, 1).reshape(-1)

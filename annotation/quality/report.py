@@ -99,7 +99,7 @@ def pairwise_quality_report(
     labeler_ids = np.unique(labeler_arr)
     fields = ("n", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
               "first_share", "longer_share", "median_seconds")
-    rows = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
+    rows: dict = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
 
     def put(ids: np.ndarray, field: str, values: np.ndarray, flags: np.ndarray | None, flag: str) -> None:
         for key, value, bad in zip(

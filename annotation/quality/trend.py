@@ -77,7 +77,7 @@ def agreement_over_time(
             period=key,
             n_items=int(len(np.unique(item[mask]))),
             n_annotations=int(mask.sum()),
-            alpha=krippendorff_alpha(reliability_data=matrix, level=level),
+            alpha=krippendorff_alpha(reliability_data=matrix, level=level),  # type: ignore[arg-type]  # checked there
             percent=percent_agreement(reliability_data=matrix),
         ))
     return out

@@ -5,6 +5,7 @@ from it instead of the labelers' consensus (see adjudicated_item_outcomes),
 and the item leaves the adjudication queue.
 """
 
+
 from django.db import transaction
 
 from annotation.errors import Invalid

@@ -57,7 +57,7 @@ def _owned_objects(project: Project) -> dict:
 
 def _usernames(owned: dict) -> list[str]:
     user_model = get_user_model()
-    ids = set()
+    ids: set = set()
     for model, instances in owned.items():
         for fk in (f for f in model._meta.concrete_fields if f.is_relation and f.related_model is user_model):
             ids.update(getattr(obj, fk.attname) for obj in instances)
@@ -78,7 +78,7 @@ class _FullPrecisionEncoder(DjangoJSONEncoder):
 def project_backup_write(*, project: Project, out: Path) -> dict:
     """Write the project to ``out`` (atomically); returns the header."""
     owned = _owned_objects(project)
-    header = {"format": FORMAT, "project": project.slug, "project_id": project.pk,
+    header: dict = {"format": FORMAT, "project": project.slug, "project_id": project.pk,
               "rows": {model._meta.label_lower: len(rows) for model, rows in owned.items()},
               "users": _usernames(owned)}
     out = Path(out)

@@ -26,6 +26,7 @@ from annotation.models import (
     ItemResponse,
     Project,
     Prompt,
+    Response,
     SnapshotPair,
     SnapshotStatus,
 )
@@ -231,7 +232,7 @@ class _Writer:
         item_ids = [row[1] for row in self.pending]
         prompts = {p.pk: p for p in Prompt.objects.filter(
             pk__in={row[0] for row in self.pending}).only("messages", "split")}
-        slots: dict[int, dict[int, object]] = {}
+        slots: dict[int, dict[int, Response]] = {}
         for slot in ItemResponse.objects.filter(item_id__in=item_ids).select_related("response"):
             slots.setdefault(slot.item_id, {})[slot.position] = slot.response
         rows = []

@@ -56,7 +56,7 @@ def _response_from(value, where: str) -> ResponseInput:
     metadata = value.get("metadata", {})
     if not isinstance(metadata, dict):
         raise Invalid("must be an object", field=f"{where}.metadata")
-    return ResponseInput(text=text, model_name=model, source=source, metadata=metadata)
+    return ResponseInput(text=text, model_name=model, source=source, metadata=metadata)  # type: ignore[arg-type]  # text: checked by item_create
 
 
 def item_entry_from_dict(data, *, line: int | None = None, field_prefix: str = "") -> ItemEntry:
@@ -136,7 +136,7 @@ def items_create_many(*, project: Project, entries: list[ItemEntry], actor=None,
         raise Invalid(f"at most {limit} items per request")
     if not entries:
         raise Invalid("send at least one item")
-    gold_answers = []
+    gold_answers: list[dict | None] = []
     for index, entry in enumerate(entries):
         if len(entry.responses) != project.num_responses:
             raise Invalid(f"this project compares {project.num_responses} responses, "
@@ -161,7 +161,7 @@ def items_create_many(*, project: Project, entries: list[ItemEntry], actor=None,
     inline_ids = iter(made.ids)
     prompt_ids = [e.prompt_id if e.prompt_id is not None else next(inline_ids) for e in entries]
 
-    known = _existing_items(project, set(prompt_ids))
+    known: dict = _existing_items(project, set(prompt_ids))  # and ("new", index) for this batch's
     ids: list = []  # item id per entry; None until known
     fresh: list[int] = []  # indexes of entries that become new items
     for index, (entry, prompt_id) in enumerate(zip(entries, prompt_ids, strict=True)):

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -75,7 +76,9 @@ def preferences_import_file(*, project: Project, path: Path, fmt: str = "auto",
     chosen = preferences_format(path, fmt=fmt)
     records = preferences_read(path, fmt=chosen)
     if chosen == "raw":
-        result = raw_annotations_import(project=project, records=records, relabel=relabel)
+        # A raw file's reader yields RawAnnotation records (preferences_read).
+        result = raw_annotations_import(project=project, records=cast(Iterable[RawAnnotation], records),
+                                        relabel=relabel)
         if progress is not None:
             progress(result.items + result.duplicates, result.items + result.duplicates)
     else:

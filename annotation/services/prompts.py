@@ -66,8 +66,11 @@ def prompt_create_many(
     hashes = {prompt_hash(e.messages) for e in entries}
     external_ids = {e.external_id for e in entries if e.external_id}
     stored = Prompt.objects.filter(project=project)
-    by_hash = dict(stored.filter(content_hash__in=hashes).values_list("content_hash", "pk"))
-    by_external = dict(stored.filter(external_id__in=external_ids).values_list("external_id", "pk"))
+    # A stored prompt's id, or ("new", index in ``rows``) for one made in this batch.
+    by_hash: dict[str, int | tuple[str, int]] = dict(
+        stored.filter(content_hash__in=hashes).values_list("content_hash", "pk"))
+    by_external: dict[str | None, int | tuple[str, int]] = dict(
+        stored.filter(external_id__in=external_ids).values_list("external_id", "pk"))
     rows: list[Prompt] = []
     # Per entry: a stored prompt's id, or the index in ``rows`` of a new one.
     slots: list[int | tuple[str, int]] = []

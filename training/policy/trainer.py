@@ -464,6 +464,7 @@ def policy_evaluate(model, pairs: list[EncodedPolicyPair], ref: torch.Tensor | N
                               pad_id=pad_id, placement=placement)
             as_unpaired = [EncodedResponse(p.chosen, True, p.weight) for p in chunk] + \
                           [EncodedResponse(p.rejected, False, p.weight) for p in chunk]
+            assert r is not None  # unpaired losses (kto) have a reference model
             ref_flat = torch.cat([r[:, 0], r[:, 1]])
             out["losses"] = unpaired_step(model, as_unpaired, ref_flat, config, pad_id=pad_id,
                                           placement=placement)["losses"]

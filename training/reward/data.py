@@ -124,7 +124,7 @@ def collate(pairs: list[EncodedPair], *, pad_id: int, use_weights: bool = True) 
     the reward at the last non-pad token, so padding side does not move it.)
     """
     seqs = [p.chosen_ids for p in pairs] + [p.rejected_ids for p in pairs]
-    types = [p.chosen_types for p in pairs] + [p.rejected_types for p in pairs]
+    types: list = [p.chosen_types for p in pairs] + [p.rejected_types for p in pairs]  # all set or all None
     width = max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(seqs), width), dtype=torch.long)

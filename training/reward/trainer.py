@@ -247,6 +247,10 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     sums = {"loss": torch.zeros((), device=placement.device),
             "correct": torch.zeros((), device=placement.device),
             "margin": torch.zeros((), device=placement.device)}
+    # Counts; summed over ranks they come back as floats (dist.sum_numbers).
+    decided: float
+    tokens: float
+    pairs_seen: float
     decided = tokens = pairs_seen = steps_in_window = 0
     window_start = time.perf_counter()
     while step < total_steps:
