@@ -24,7 +24,9 @@ def plain_static(settings, tmp_path):
 
 
 @pytest.fixture
-def mlflow_store(settings, tmp_path):
+def mlflow_store(settings, tmp_path, monkeypatch):
+    # The tests' own MLflow client reads the file store too (the tracker opts in the same way).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     settings.PALATE_MLFLOW = True
     settings.PALATE_MLFLOW_TRACKING_URI = (tmp_path / "mlruns").as_uri()
     return settings.PALATE_MLFLOW_TRACKING_URI
@@ -153,3 +155,43 @@ def test_a_reward_run_is_logged_to_a_wandb_offline_run(project, backbone, traini
     assert any(r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model" for r in records)
     exit_records = [r.exit for r in records if r.WhichOneof("record_type") == "exit"]
     assert exit_records and exit_records[-1].exit_code == 0
+
+
+def test_a_finished_loop_round_is_tracked_with_its_runs_nested(
+        project, backbone, training_dir, mlflow_store, django_capture_on_commit_callbacks):  # noqa: F811
+    from mlflow.tracking import MlflowClient
+
+    from training.events import loop_round_finished_emit
+    from training.loop.models import Decision, LoopRound, RoundStage
+    from training.policy_eval.models import PolicyEvaluation
+
+    store = MlflowClient(tracking_uri=mlflow_store)
+    reward_run = training_run_create(project=project, snapshot=snapshot_make(project), base_model="tiny-bert",
+                                     hyperparameters=FAST, enqueue=False)
+    # The reward run as its tracker left it (its training is covered above).
+    child = store.create_run(store.create_experiment(f"palate-{project.slug}"))
+    TrackedRun.objects.create(training_run=reward_run, backend="mlflow", external_id=child.info.run_id,
+                              finished=True)
+    evaluation = PolicyEvaluation.objects.create(
+        project=project, policy=backbone, reference=backbone, snapshot=reward_run.snapshot,
+        results={"win_rate": 0.71, "win_rate_ci": {"low": 0.6, "high": 0.8}, "kl": 0.04, "note": "text"})
+    rnd = LoopRound.objects.create(
+        project=project, number=3, status="succeeded", stage=RoundStage.DONE, reference_policy=backbone,
+        snapshot=reward_run.snapshot, reward_run=reward_run, evaluation=evaluation,
+        decision=Decision.ACCEPTED, decision_reason="win rate above 0.5")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        loop_round_finished_emit(round_id=rnd.pk)  # as the loop announces it, inside its transaction
+
+    tracked = TrackedRun.objects.get(loop_round=rnd, backend="mlflow")
+    assert tracked.finished and not tracked.error
+    logged = store.get_run(tracked.external_id)
+    assert logged.info.status == "FINISHED" and logged.info.run_name == f"{project.slug} loop round 3"
+    assert logged.data.params["palate.round.decision"] == "accepted"
+    assert logged.data.params["palate.round.reward_run"] == str(reward_run.pk)
+    assert logged.data.metrics == {"final/win_rate": 0.71, "final/win_rate_ci/low": 0.6,
+                                   "final/win_rate_ci/high": 0.8, "final/kl": 0.04}
+    (dataset_input,) = logged.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == reward_run.snapshot.content_hash[:36]
+    # MLflow's UI nests the round's training runs under it.
+    assert store.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == tracked.external_id
