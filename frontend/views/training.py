@@ -51,7 +51,7 @@ FORM_NUMBERS: dict[str, type] = {
     "logging_steps": int, "eval_every_steps": int,
 }
 FORM_CHOICES = {"loss": LOSS_NAMES, "ties": TIE_MODES}
-FORM_FLAGS = ("lora",)
+FORM_FLAGS = ("lora", "gradient_checkpointing")
 
 
 def _project(request, project_id, need=access.CURATE) -> Project:

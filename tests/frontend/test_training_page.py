@@ -184,12 +184,16 @@ def test_the_form_chooses_a_runs_resources_and_shows_the_memory_plan(
         web, project, engineer, backbone, training_dir, snapshot, django_capture_on_commit_callbacks):
     client = web(engineer)
     page = client.get(url(project)).content.decode()
-    assert 'name="strategy"' in page and '<option value="ddp"' in page
+    assert 'name="strategy"' in page and '<option value="ddp"' in page and '<option value="fsdp"' in page
+    assert "deepspeed" not in page  # refused strategies are not offered
+    assert 'name="gradient_checkpointing"' in page
     assert 'id="memory-plan"' in page and "tiny-bert with these defaults: about" in page
     with django_capture_on_commit_callbacks():  # queued, not trained here
-        client.post(url(project), start_form(snapshot, strategy="ddp", processes_per_node="2"))
+        client.post(url(project), start_form(snapshot, strategy="fsdp", processes_per_node="2",
+                                             gradient_checkpointing="on"))
     run = TrainingRun.objects.get(project=project)
-    assert run.resources["strategy"] == "ddp" and run.resources["processes_per_node"] == 2
+    assert run.resources["strategy"] == "fsdp" and run.resources["processes_per_node"] == 2
+    assert run.hyperparameters["gradient_checkpointing"] is True
 
 
 def test_a_run_that_will_not_fit_is_refused_on_the_page_with_the_numbers(
