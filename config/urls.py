@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/", include("integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
+    path("", include("arena.urls")),
     path("", include("frontend.urls")),
 ]

@@ -35,6 +35,7 @@ from django_celery_beat.models import PeriodicTask
 from annotation.errors import Conflict, DomainError, Invalid
 from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
 from generation.models import JobStatus, ModelRole, ModelSpec
+from generation.signals import policy_promoted
 from training.beat import periodic_task_sync
 from training.events import loop_round_finished_emit
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
@@ -379,6 +380,10 @@ def _stage_decide(worker: _Worker) -> bool:
         metadata["loop"] = {"round": rnd.number, "win_rate": rate, "win_rate_low": low,
                             "kl": results.get("kl"), "evaluation": rnd.evaluation_id}
         ModelSpec.objects.filter(pk=policy.pk).update(metadata=metadata)
+        # Listeners (the arena's pool) learn of the new policy once it is committed.
+        project = rnd.project
+        transaction.on_commit(lambda: policy_promoted.send(sender=LoopRound, project=project,
+                                                           spec=policy))
         worker.write(decision=Decision.ACCEPTED, stage=RoundStage.GENERATE,
                      decision_reason=f"{interval}: above {setting.win_threshold:.0%}"[:300])
     return True
