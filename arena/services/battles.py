@@ -185,7 +185,7 @@ def _run_side(side: str, events_of, out: queue.Queue, started: float) -> None:
 
 def turn_events(run: TurnRun) -> Iterator[dict]:
     """Both answers as events: {"type": "delta", "side", "text"} as tokens come,
-    {"type": "end", "side", "finish"} per model, then {"type": "done"} (or
+    {"type": "end", "side", "finish", "tokens"} per model, then {"type": "done"} (or
     {"type": "failed", "side", "error"}: the battle is not counted)."""
     battle, turn, stop = run.battle, run.turn, run.stop
     deadline = time.monotonic() + settings.PALATE_ARENA_TURN_TIMEOUT_S
@@ -234,7 +234,8 @@ def turn_events(run: TurnRun) -> Iterator[dict]:
                 ttft[side] = value
             elif kind == "end":
                 ends[side] = value
-                yield {"type": "end", "side": side, "finish": value.finish_reason}
+                yield {"type": "end", "side": side, "finish": value.finish_reason,
+                       "tokens": value.completion_tokens}
             else:
                 errors[side] = value
                 stop.set()  # the battle will not count: stop the other model too

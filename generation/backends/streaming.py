@@ -143,16 +143,17 @@ def transformers_stream(backend: TransformersBackend, conversation: Conversation
 
     thread = threading.Thread(target=run, name="arena-generate", daemon=True)
     thread.start()
+    read_all = False
     try:
         for text in streamer:
             if text:
                 yield Delta(text)
+        read_all = True
     except Exception as error:  # queue.Empty: no token within the timeout
-        stop.set()
         raise BackendTimeout(f"no token from '{backend.model_name}' within {timeout:.0f} s") from error
     finally:
-        if thread.is_alive():
-            stop.set()  # the reader left early: end the generation at the next token
+        if not read_all:
+            stop.set()  # the reader left early or gave up: end the generation at the next token
         thread.join(timeout)
     if failure:
         raise BackendError(f"'{backend.model_name}' failed: {failure[0]}") from failure[0]
