@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "annotation",
     "generation",
+    "arena",
     "training",
     "frontend",
     "audit",
@@ -331,6 +332,13 @@ PALATE_VLLM_TIMEOUT_S = env_int("PALATE_VLLM_TIMEOUT_S", 300)
 PALATE_VLLM_MAX_CONCURRENCY = env_int("PALATE_VLLM_MAX_CONCURRENCY", 8)
 PALATE_VLLM_RETRIES = env_int("PALATE_VLLM_RETRIES", 3)
 PALATE_GENERATION_STALE_SECONDS = env_int("PALATE_GENERATION_STALE_SECONDS", 900)
+# Arena streams (arena/services/limits.py): at most this many concurrent streams
+# per generation server; a turn ends after TURN_TIMEOUT_S, or when no token came
+# for TOKEN_TIMEOUT_S. Together with max_output_tokens they bound how long a
+# gunicorn sync worker is held by one stream.
+PALATE_ARENA_MAX_STREAMS = env_int("PALATE_ARENA_MAX_STREAMS", 8)
+PALATE_ARENA_TURN_TIMEOUT_S = env_int("PALATE_ARENA_TURN_TIMEOUT_S", 120)
+PALATE_ARENA_TOKEN_TIMEOUT_S = env_int("PALATE_ARENA_TOKEN_TIMEOUT_S", 60)
 CELERY_TASK_ROUTES = {"generation.tasks.generation_job_run_task": {"queue": "generation"}}
 CELERY_BEAT_SCHEDULE["requeue-stale-generation-jobs"] = {
     "task": "generation.tasks.generation_jobs_requeue_stale_task",

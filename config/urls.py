@@ -19,5 +19,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("oidc/", include("integrations.oidc.urls")),  # 404 unless PALATE_OIDC is on
+    path("", include("arena.urls")),
     path("", include("frontend.urls")),
 ]

@@ -47,6 +47,14 @@ def _replies(texts: list[str]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(range(len(texts) + 1), pa.int32()), values)
 
 
+def _completions(texts: tuple, messages: tuple) -> pa.Array:
+    """One assistant message per row, or a multi-turn completion's messages."""
+    if not any(messages):
+        return _replies(list(texts))
+    return _messages([json.loads(m) if m else [{"role": "assistant", "content": t}]
+                      for t, m in zip(texts, messages, strict=True)])
+
+
 def trl_batches(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool,
                 size: int) -> Iterator[pa.RecordBatch]:
     schema = trl_schema(style=style, meta=meta)
@@ -58,12 +66,13 @@ def trl_batches(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool
         columns = list(zip(*chunk, strict=True))
         prompts = [json.loads(text) for text in columns[0]]
         if style == "conversational":
-            arrays = [_messages(prompts), _replies(list(columns[1])), _replies(list(columns[2]))]
+            arrays = [_messages(prompts), _completions(columns[1], columns[3]),
+                      _completions(columns[2], columns[4])]
         else:
             arrays = [pa.array([transcript(p) for p in prompts], pa.string()),
                       pa.array(columns[1], pa.string()), pa.array(columns[2], pa.string())]
         if meta:
-            arrays += [pa.array(columns[3 + i], META_TYPES[name])
+            arrays += [pa.array(columns[5 + i], META_TYPES[name])
                        for i, name in enumerate(META_COLUMNS)]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 

@@ -34,14 +34,16 @@ META_COLUMNS = PAIR_COLUMNS[3:]
 
 
 def pair_tuples(snapshot: DatasetSnapshot, *, split: str, meta: bool = True) -> Iterator[tuple]:
-    """The snapshot's decided pairs (no ties) of one split as tuples in
-    PAIR_COLUMNS order (only the first three without ``meta``), with the prompt
-    as its JSON text. A server-side cursor streams them: no model instances and
+    """The snapshot's decided pairs (no ties) of one split as tuples: prompt,
+    chosen, rejected, then the multi-turn completions (JSON text or None, see
+    SnapshotPair.chosen_messages), then the META_COLUMNS with ``meta``; the
+    prompt as its JSON text. A server-side cursor streams them: no model instances and
     no JSON round trip on the hot path of a million-row export.
 
     Ties never appear here: a trainer reading only prompt/chosen/rejected would
     learn from a tie a preference nobody expressed. They go to ``tie_lines``."""
-    columns = ["CAST(prompt_messages AS text)", "chosen", "rejected"]
+    columns = ["CAST(prompt_messages AS text)", "chosen", "rejected",
+               "CAST(chosen_messages AS text)", "CAST(rejected_messages AS text)"]
     if meta:
         columns += list(META_COLUMNS)
     sql = (f"SELECT {', '.join(columns)} FROM annotation_snapshotpair "  # noqa: S608 - fixed names
@@ -60,17 +62,18 @@ def tie_lines(snapshot: DatasetSnapshot, *, style: str) -> Iterator[tuple[str, s
     """(split, JSON line) for each tie the snapshot kept (``ties: keep``), in
     TIE_COLUMNS. The two responses are named response_a/response_b in canonical
     order, never chosen/rejected, so no preference loader can read a tie as one."""
-    sql = ("SELECT CAST(prompt_messages AS text), chosen, rejected, split, agreement, num_labels,"
+    sql = ("SELECT CAST(prompt_messages AS text), chosen, rejected, CAST(chosen_messages AS text),"
+           " CAST(rejected_messages AS text), split, agreement, num_labels,"
            " weight, item_id, chosen_model, rejected_model FROM annotation_snapshotpair"
            " WHERE snapshot_id = %s AND is_tie ORDER BY split DESC, id")  # train before test
     dumps = json.dumps
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [snapshot.pk])
         while rows := cursor.fetchmany(CHUNK):
-            for prompt_json, a, b, split, *extra in rows:
+            for prompt_json, a, b, a_messages, b_messages, split, *extra in rows:
                 if style == "conversational":
-                    head = (f'{{"prompt": {prompt_json}, "response_a": {_assistant(a)}, '
-                            f'"response_b": {_assistant(b)}')
+                    head = (f'{{"prompt": {prompt_json}, "response_a": {a_messages or _assistant(a)}, '
+                            f'"response_b": {b_messages or _assistant(b)}')
                 else:
                     head = (f'{{"prompt": {dumps(transcript(json.loads(prompt_json)), ensure_ascii=False)}, '
                             f'"response_a": {dumps(a, ensure_ascii=False)}, '
@@ -87,16 +90,16 @@ def trl_lines(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool) 
     """TRL rows as JSON lines, assembled from already-serialized parts."""
     dumps = json.dumps
     for row in pair_tuples(snapshot, split=split, meta=meta):
-        prompt_json, chosen, rejected = row[0], row[1], row[2]
+        prompt_json, chosen, rejected, chosen_messages, rejected_messages = row[:5]
         if style == "conversational":
-            line = (f'{{"prompt": {prompt_json}, "chosen": {_assistant(chosen)}, '
-                    f'"rejected": {_assistant(rejected)}')
+            line = (f'{{"prompt": {prompt_json}, "chosen": {chosen_messages or _assistant(chosen)}, '
+                    f'"rejected": {rejected_messages or _assistant(rejected)}')
         else:
             line = (f'{{"prompt": {dumps(transcript(json.loads(prompt_json)), ensure_ascii=False)}, '
                     f'"chosen": {dumps(chosen, ensure_ascii=False)}, '
                     f'"rejected": {dumps(rejected, ensure_ascii=False)}')
         if meta:
-            extra = dict(zip(META_COLUMNS, row[3:], strict=True))
+            extra = dict(zip(META_COLUMNS, row[5:], strict=True))
             line += ", " + dumps(extra, ensure_ascii=False)[1:-1]
         yield line + "}\n"
 
@@ -115,7 +118,9 @@ def raw_row(a: Annotation) -> dict:
     return {
         "item_id": a.item_id, "prompt": a.item.prompt.messages,
         "prompt_id": a.item.prompt_id,
-        "responses": [{"text": s.response.text, "model_name": s.response.model_name}
+        "responses": [{"text": s.response.text, "model_name": s.response.model_name,
+                       **({"messages": s.response.metadata["messages"]}
+                          if "messages" in (s.response.metadata or {}) else {})}
                       for s in sorted(a.item.slots.all(), key=lambda s: s.position)],
         "labeler": labeler_pseudonym(a.labeler_id),
         "source": a.source, "display_order": a.display_order, "strength": a.strength,

@@ -59,6 +59,11 @@ class SnapshotPair(models.Model):
     rejected_response_id = models.BigIntegerField()
     chosen = models.TextField()
     rejected = models.TextField()
+    # A multi-turn completion (an arena battle continued past its first prompt):
+    # the side's messages after the prompt (assistant, user, assistant, …), which
+    # conversational exports write as the completion; null: one assistant message.
+    chosen_messages = models.JSONField(null=True, blank=True)
+    rejected_messages = models.JSONField(null=True, blank=True)
     chosen_model = models.CharField(max_length=200, blank=True)
     rejected_model = models.CharField(max_length=200, blank=True)
     margin = models.FloatField()

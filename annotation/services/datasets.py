@@ -244,6 +244,8 @@ class _Writer:
                     snapshot=self.snapshot, item_id=item_id, prompt_id=prompt_id,
                     prompt_messages=prompt.messages, chosen_response_id=chosen.pk,
                     rejected_response_id=rejected.pk, chosen=chosen.text, rejected=rejected.text,
+                    chosen_messages=(chosen.metadata or {}).get("messages"),
+                    rejected_messages=(rejected.metadata or {}).get("messages"),
                     chosen_model=chosen.model_name, rejected_model=rejected.model_name,
                     margin=round(o.margin, 6), is_tie=o.is_tie, weight=round(weight, 9),
                     agreement=round(o.agreement, 6), num_labels=num_labels,
@@ -258,12 +260,16 @@ class _Writer:
 
 def pair_canonical(pair: SnapshotPair) -> dict:
     """The fields a snapshot's content hash covers (no database row ids)."""
-    return {
+    canonical = {
         "item": pair.item_id, "prompt": pair.prompt_messages, "chosen": pair.chosen,
         "rejected": pair.rejected, "chosen_id": pair.chosen_response_id,
         "rejected_id": pair.rejected_response_id, "margin": pair.margin, "tie": pair.is_tie,
         "weight": pair.weight, "split": pair.split,
     }
+    # Only multi-turn pairs carry messages: every other snapshot hashes as before.
+    if pair.chosen_messages is not None or pair.rejected_messages is not None:
+        canonical["messages"] = [pair.chosen_messages, pair.rejected_messages]
+    return canonical
 
 
 def _next_version(project: Project) -> int:

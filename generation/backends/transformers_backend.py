@@ -49,6 +49,13 @@ def completion_from_ids(ids: list[int], *, eos_ids: set[int], pad_id: int | None
     return Completion(text=text, finish_reason=finish, completion_tokens=count)
 
 
+# Loading is not thread-safe in transformers (it swaps global init state, e.g.
+# meta-device initialization): two backends loading at once in one process —
+# the arena starts both models of a battle together — can leave a model on
+# the meta device. One load at a time per process.
+_LOADING = threading.Lock()
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -75,14 +82,15 @@ class TransformersBackend:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            # local_files_only: never reach for a hub; remote code is never trusted.
-            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            tokenizer.padding_side = "left"
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            model = AutoModelForCausalLM.from_pretrained(
-                self.path, local_files_only=True, dtype=getattr(torch, self.dtype))
-            model.to(self.device).eval()
+            with _LOADING:
+                # local_files_only: never reach for a hub; remote code is never trusted.
+                tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                tokenizer.padding_side = "left"
+                if tokenizer.pad_token_id is None:
+                    tokenizer.pad_token = tokenizer.eos_token
+                model = AutoModelForCausalLM.from_pretrained(
+                    self.path, local_files_only=True, dtype=getattr(torch, self.dtype))
+                model.to(self.device).eval()
             self._model, self._tokenizer = model, tokenizer
             return model, tokenizer
 

@@ -26,7 +26,8 @@ def _corpus():
         yield " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(12)) + f" {i}."
 
 
-def tiny_model_save(folder: Path, *, vocab_size: int = 384, seed: int = 0) -> Path:
+def tiny_model_save(folder: Path, *, vocab_size: int = 384, seed: int = 0, hidden: int = 128,
+                    layers: int = 2) -> Path:
     """Write config, random weights (safetensors) and tokenizer into ``folder``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -48,8 +49,9 @@ def tiny_model_save(folder: Path, *, vocab_size: int = 384, seed: int = 0) -> Pa
     fast.save_pretrained(folder)
 
     config = LlamaConfig(
-        vocab_size=tokenizer.get_vocab_size(), hidden_size=128, intermediate_size=256,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=64,
+        vocab_size=tokenizer.get_vocab_size(), hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=hidden // 64, num_key_value_heads=hidden // 64,
+        head_dim=64,
         max_position_embeddings=512, bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         tie_word_embeddings=True,

@@ -37,6 +37,7 @@ from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
 from audit.services import audit_record
 from core.jobs.fencing import job_claim, job_heartbeat, job_mine
 from generation.models import JobStatus, ModelRole, ModelSpec
+from generation.signals import policy_promoted
 from training.beat import periodic_task_sync
 from training.events import loop_round_finished_emit
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
@@ -446,6 +447,10 @@ def _stage_decide(worker: _Worker) -> bool:
                             "win_rate_low": detail["win_rate_low"], "kl": results.get("kl"),
                             "evaluation": rnd.evaluation_id}
         ModelSpec.objects.filter(pk=policy.pk).update(metadata=metadata)
+        # Listeners (the arena's pool) learn of the new policy once it is committed.
+        project = rnd.project
+        transaction.on_commit(lambda: policy_promoted.send(sender=LoopRound, project=project,
+                                                           spec=policy))
         worker.write(decision=Decision.ACCEPTED, stage=RoundStage.GENERATE, decision_reason=reason[:300],
                      decision_detail=detail)
     return True

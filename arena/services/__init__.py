@@ -1,0 +1,1 @@
+"""Arena services: configuration and pool, limits, battles and streaming, votes."""
