@@ -19,7 +19,7 @@ class TaskType(models.TextChoices):
 
 class ConsensusMethod(models.TextChoices):
     """Every consensus method; which ones a task type offers, under which name,
-    is stated in annotation.task_measures."""
+    is stated in annotation.task_types."""
 
     MAJORITY = "majority", "Majority vote"
     MEAN = "mean", "Mean (strength or rank)"

@@ -17,7 +17,7 @@ class ItemConsensus(models.Model):
     rank. ``agreement`` is the share of labels that agree with the consensus;
     ``confidence`` the task type's adjudication measure (pairwise: the vote
     share or the Dawid–Skene posterior of the label; ranking: Kendall's W of
-    the labelers who count, see annotation.task_measures); low confidence
+    the labelers who count, see annotation.task_types); low confidence
     with enough labels sets ``needs_adjudication`` until an admin records an
     Adjudication.
     """

@@ -155,6 +155,22 @@ def test_ranking_project_gets_k_way_items(admin, tiny_spec):
         assert item.slots.count() == 3
 
 
+def test_feedback_project_gets_one_item_per_sample_and_no_pairs_or_judge(admin, tiny_spec):
+    project = project_make(creator=admin, task_type=TaskType.FEEDBACK)
+    prompts_make(project, 2)
+    job = generation_job_run(job_id=create(project, n=2).pk)
+    assert job.status == JobStatus.SUCCEEDED and job.strategy == "single"
+    items = ComparisonItem.objects.filter(project=project)
+    assert items.count() == Response.objects.filter(prompt__project=project).count() > 0
+    assert all(item.slots.count() == 1 for item in items)
+    with pytest.raises(Invalid) as error:
+        create(project, strategy="all_pairs")
+    assert error.value.field == "strategy"
+    with pytest.raises(Invalid) as error:
+        create(project, kind="label")
+    assert error.value.field == "kind"
+
+
 def test_cross_model_items_put_two_models_side_by_side(project, prompts, tiny_spec, tiny_spec_b):
     job = generation_job_run(job_id=create(project, model_names=["tiny", "tiny-b"]).pk)
     assert job.strategy == "cross_model" and job.status == JobStatus.SUCCEEDED
