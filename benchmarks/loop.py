@@ -262,6 +262,10 @@ def run_one(args) -> dict:
         "prompts_per_round": args.fresh, "win_threshold": 0.5, "promotion_judge": "independent",
         "ai_judge": judge, "min_eval_prompts": args.min_eval_prompts,
         "generation_sampling": {"n": 2, "max_tokens": args.max_tokens, "temperature": 0.8, "seed": 1},
+        # Tied pairs stay in the snapshot (the trainers drop them): under the topic rule most
+        # pairs are ties (both answers name the topic), and a prompt without a decided pair
+        # must still count as held out, or the evaluation would fall below 50 prompts.
+        "snapshot_filters": {"ties": "keep"},
     })
 
     cpu = platform.processor() or platform.machine()
