@@ -14,6 +14,7 @@ from pathlib import Path
 from annotation.datasets.readers import parquet_rows
 from annotation.errors import Invalid
 from annotation.json_input import json_line_parse, json_value_check
+from annotation.services.items_bulk import item_entry_from_dict
 from annotation.services.prompts import PromptInput, prompt_input_from_dict
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -120,8 +121,6 @@ def _csv_item_rows(handle) -> Iterator[tuple[int, dict]]:
 def items_read(path: Path) -> list:
     """Item entries (see ``item_entry_from_dict``) of a JSONL, CSV or Parquet file;
     every line is checked before anything is written."""
-    from annotation.services.items_bulk import item_entry_from_dict
-
     suffix = _checked(path, (".jsonl", ".ndjson", ".csv", ".parquet"))
     if suffix == ".parquet":
         rows = parquet_rows(Path(path))

@@ -21,7 +21,9 @@ from annotation.models import (
     ComparisonItem,
     Membership,
     Project,
+    ProjectQuality,
 )
+from annotation.services.quality_figures import labeler_rows
 
 # What remains for one labeler is counted up to this many items.
 REMAINING_CAP = 1000
@@ -68,9 +70,6 @@ def items_remaining_for_labeler(*, project: Project, labeler, cap: int = REMAINI
 
 
 def _report_rows(project: Project) -> dict[str, dict]:
-    from annotation.models import ProjectQuality
-    from annotation.services.quality_figures import labeler_rows
-
     state = ProjectQuality.objects.filter(project=project).first()
     if state is None or not state.report:
         return {}

@@ -132,7 +132,7 @@ def materialize(model: DefaultModel, models_dir: Path, *, force: bool = False,
 
 def _from_gguf(model: DefaultModel, source: Path, work: Path,
                report: Callable[[str], None]) -> dict:
-    import torch
+    import torch  # only when a model is materialized: importing this module stays torch-free
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     report(f"{model.name}: de-quantizing {model.gguf_file} from {model.requirement} "
@@ -159,7 +159,7 @@ def _from_gguf(model: DefaultModel, source: Path, work: Path,
 
 def _copy_folder(source: Path, work: Path, report: Callable[[str], None]) -> dict:
     from tqdm import tqdm
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # here, not at module level: keeps transformers out of the web
 
     files = [p for p in sorted(source.rglob("*"))
              if p.is_file() and "__pycache__" not in p.parts]

@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from annotation.errors import NotFound
 from annotation.models import Membership, Project, Response, Role
 from generation.models import GenerationJob, GenerationJobPrompt, JobKind, JobStatus, ModelSpec
+from generation.services.registry import model_specs_usable
 
 
 def job_for_project(*, project: Project, job_id) -> GenerationJob:
@@ -36,8 +37,6 @@ def job_samples(*, job: GenerationJob, prompts: int = 3) -> list[Response]:
 
 def model_spec_list(*, project: Project) -> QuerySet[ModelSpec]:
     """The models ``project`` may use (base, shared and its own)."""
-    from generation.services.registry import model_specs_usable
-
     return model_specs_usable(project=project).order_by("name")
 
 

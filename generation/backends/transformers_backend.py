@@ -79,7 +79,7 @@ class TransformersBackend:
                 raise BackendUnavailable(
                     f"no checkpoint at {self.path} for model '{self.model_name}': "
                     "run `python manage.py bootstrap_models` (or fix the model's path)")
-            import torch
+            import torch  # on first load of the model: the web process never imports torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             with _LOADING:

@@ -48,7 +48,7 @@ class VllmEngineBackend:
                 "the in-process vLLM engine cannot start inside a daemonic process (a Celery "
                 "prefork child): run that worker with --pool solo, or use the vllm-server backend")
         try:
-            from vllm import LLM
+            from vllm import LLM  # optional, and only in the worker that runs the engine
         except ImportError:
             raise BackendUnavailable(
                 "vllm is not installed in this environment: use the vllm-server backend "

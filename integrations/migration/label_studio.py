@@ -24,7 +24,7 @@ from datetime import datetime
 from annotation.datasets.readers import RawAnnotation, hh_parse
 from annotation.datasets.rows import labeler_pseudonym, transcript
 from annotation.errors import DomainError, Invalid
-from annotation.models import Annotation, ItemResponse, Project, TaskType
+from annotation.models import Annotation, ComparisonItem, ItemResponse, Project, TaskType
 from annotation.validation import messages_clean
 
 PAIRWISE_CONTROL = "comparison"  # <Pairwise name="comparison" toName="answer1,answer2"/>
@@ -198,8 +198,6 @@ def label_studio_export(*, project: Project) -> list[dict]:
     numbers = {uid: n + 1 for n, uid in enumerate(sorted({a.labeler_id for rows in labels.values()
                                                            for a in rows}))}
     tasks = []
-    from annotation.models import ComparisonItem
-
     for item in ComparisonItem.objects.filter(project=project, is_gold=False).select_related(
             "prompt").order_by("pk"):
         responses = slots.get(item.pk, [])

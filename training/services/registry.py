@@ -4,9 +4,12 @@ from pathlib import Path
 
 from django.utils.text import slugify
 
+from annotation.errors import Conflict
 from generation.models import BackendName, ModelRole, ModelSpec
 from generation.services.registry import model_spec_register
+from generation.services.runtime import spec_path
 from training.models import TrainingRun
+from training.services.runs import reward_model_active
 
 
 def reward_model_name(run: TrainingRun) -> str:
@@ -58,10 +61,7 @@ def policy_model_register(*, run: TrainingRun, model_dir: Path, metrics: dict) -
 
 def project_rewards_score(*, project, prompt_messages: list[dict], responses: list[str]) -> list[float]:
     """Score responses with the project's active reward model (best-of-N, active learning)."""
-    from annotation.errors import Conflict
-    from generation.services.runtime import spec_path
     from training.scoring import rewards_score  # torch: only where scores are computed
-    from training.services.runs import reward_model_active
 
     spec = reward_model_active(project=project)
     if spec is None:
