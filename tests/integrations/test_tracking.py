@@ -74,9 +74,19 @@ def test_a_reward_run_is_logged_to_the_mlflow_file_store(project, backbone, trai
 
 def test_a_failing_tracker_never_fails_the_run_and_its_error_shows_on_the_run(
         project, backbone, training_dir, settings, client, admin, plain_static):  # noqa: F811
+    from training.observers import run_observer_register, run_observer_unregister
+
+    class Broken:  # an observer whose every call raises: training's own guard
+        def __getattr__(self, name):
+            raise RuntimeError(f"observer broke in {name}")
+
     settings.PALATE_MLFLOW = True
     settings.PALATE_MLFLOW_TRACKING_URI = "file:///dev/null/mlruns"  # not a folder anyone can create
-    run = _run(project)
+    run_observer_register(name="broken", factory=lambda run: Broken())
+    try:
+        run = _run(project)
+    finally:
+        run_observer_unregister(name="broken")
     assert run.status == RunStatus.SUCCEEDED and run.output_model_id and not run.error
     tracked = TrackedRun.objects.get(training_run=run, backend="mlflow")
     assert tracked.error and not tracked.finished and not tracked.external_id
