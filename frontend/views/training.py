@@ -29,7 +29,7 @@ from frontend.views.common import form_numbers, post_action, project_for_page
 from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
-from integrations.tracking.selectors import tracked_runs_by_run
+from integrations.tracking.selectors import tracked_runs_by_round, tracked_runs_by_run
 from training import selectors
 from training.distributed.resources import STRATEGIES
 from training.loop import selectors as loop_selectors
@@ -246,6 +246,13 @@ def _activate(request, project: Project) -> None:
     messages.success(request, f"Run {run.pk} is now the project's reward model.")
 
 
+def _loop_round_rows(project: Project) -> list[dict]:
+    """The loop's rows, each with its tracked runs (MLflow / W&B)."""
+    rows = loop_selectors.loop_round_rows(project=project)
+    tracked = tracked_runs_by_round(round_ids=[row["round"].pk for row in rows])
+    return [{**row, "tracked": tracked.get(row["round"].pk, [])} for row in rows]
+
+
 ACTIONS = {"start": _start, "cancel": _cancel, "resume": _resume, "activate": _activate}
 
 
@@ -275,7 +282,7 @@ def training(request, project_id: int):
         "chart_w": CHART_W,
         "chart_h": CHART_H,
         "api_runs": reverse("api-training-runs", args=[project.pk]),
-        "loop_rounds": loop_selectors.loop_round_rows(project=project),
+        "loop_rounds": _loop_round_rows(project),
         "loop_setting": loop_selectors.loop_setting_of(project=project),
         **engineer_context(project=project),  # DPO/SFT runs and the loop (its own module)
     }

@@ -74,9 +74,19 @@ def test_a_reward_run_is_logged_to_the_mlflow_file_store(project, backbone, trai
 
 def test_a_failing_tracker_never_fails_the_run_and_its_error_shows_on_the_run(
         project, backbone, training_dir, settings, client, admin, plain_static):  # noqa: F811
+    from training.observers import run_observer_register, run_observer_unregister
+
+    class Broken:  # an observer whose every call raises: training's own guard
+        def __getattr__(self, name):
+            raise RuntimeError(f"observer broke in {name}")
+
     settings.PALATE_MLFLOW = True
     settings.PALATE_MLFLOW_TRACKING_URI = "file:///dev/null/mlruns"  # not a folder anyone can create
-    run = _run(project)
+    run_observer_register(name="broken", factory=lambda run: Broken())
+    try:
+        run = _run(project)
+    finally:
+        run_observer_unregister(name="broken")
     assert run.status == RunStatus.SUCCEEDED and run.output_model_id and not run.error
     tracked = TrackedRun.objects.get(training_run=run, backend="mlflow")
     assert tracked.error and not tracked.finished and not tracked.external_id
@@ -158,7 +168,8 @@ def test_a_reward_run_is_logged_to_a_wandb_offline_run(project, backbone, traini
 
 
 def test_a_finished_loop_round_is_tracked_with_its_runs_nested(
-        project, backbone, training_dir, mlflow_store, django_capture_on_commit_callbacks):  # noqa: F811
+        project, backbone, training_dir, mlflow_store, django_capture_on_commit_callbacks,  # noqa: F811
+        client, admin, plain_static):
     from mlflow.tracking import MlflowClient
 
     from training.events import loop_round_finished_emit
@@ -174,7 +185,8 @@ def test_a_finished_loop_round_is_tracked_with_its_runs_nested(
                               finished=True)
     evaluation = PolicyEvaluation.objects.create(
         project=project, policy=backbone, reference=backbone, snapshot=reward_run.snapshot,
-        results={"win_rate": 0.71, "win_rate_ci": {"low": 0.6, "high": 0.8}, "kl": 0.04, "note": "text"})
+        results={"win_rate": 0.71, "win_rate_low": 0.6, "win_rate_high": 0.8, "kl": 0.04, "prompts": 16,
+                 "timings": {"sample_s": 2.5}, "judge": "rm-run-1"})
     rnd = LoopRound.objects.create(
         project=project, number=3, status="succeeded", stage=RoundStage.DONE, reference_policy=backbone,
         snapshot=reward_run.snapshot, reward_run=reward_run, evaluation=evaluation,
@@ -189,9 +201,14 @@ def test_a_finished_loop_round_is_tracked_with_its_runs_nested(
     assert logged.info.status == "FINISHED" and logged.info.run_name == f"{project.slug} loop round 3"
     assert logged.data.params["palate.round.decision"] == "accepted"
     assert logged.data.params["palate.round.reward_run"] == str(reward_run.pk)
-    assert logged.data.metrics == {"final/win_rate": 0.71, "final/win_rate_ci/low": 0.6,
-                                   "final/win_rate_ci/high": 0.8, "final/kl": 0.04}
+    assert logged.data.metrics == {"final/win_rate": 0.71, "final/win_rate_low": 0.6,
+                                   "final/win_rate_high": 0.8, "final/kl": 0.04, "final/prompts": 16,
+                                   "final/timings/sample_s": 2.5}  # text is no metric
     (dataset_input,) = logged.inputs.dataset_inputs
     assert dataset_input.dataset.digest == reward_run.snapshot.content_hash[:36]
     # MLflow's UI nests the round's training runs under it.
     assert store.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == tracked.external_id
+
+    client.force_login(admin)
+    page = client.get(f"/projects/{project.pk}/training/").content.decode()
+    assert f'data-tracked-round="{rnd.pk}-mlflow"' in page and tracked.external_id in page

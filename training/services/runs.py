@@ -298,11 +298,10 @@ class RunHooks(TrainingHooks):
     StopTraining ends the loop.
     """
 
-    def __init__(self, run: TrainingRun, *, interval: float | None = None,
-                 observers: RunObservers | None = None):
+    def __init__(self, run: TrainingRun, *, interval: float | None = None):
         self.run = run
         # Other apps' watchers (experiment tracking): told of the start and every point.
-        self.observers = observers or RunObservers(run)
+        self.observers = RunObservers(run)
         self.interval = settings.PALATE_TRAINING_HEARTBEAT_SECONDS if interval is None else interval
         self.last_write = 0.0
         self.start_step = 0
