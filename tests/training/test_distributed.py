@@ -76,7 +76,9 @@ def test_two_reward_ranks_equal_one_process_with_the_same_global_batch(tiny_mode
     assert two.steps == one.steps == 4
     assert "x 2 processes" in two.device and two_log.started[0][:2] == (4, 0)
     assert_same_losses(one_log, two_log)
-    assert_same_weights(one.model_dir, two.model_dir)
+    # 5e-5: at lr 1e-3 AdamW turns the ranks' other summation order on a ~0 gradient
+    # into a step of up to lr (1.1e-5 measured on bert.embeddings.LayerNorm.weight).
+    assert_same_weights(one.model_dir, two.model_dir, atol=5e-5)
     assert two.eval_metrics["accuracy"] == pytest.approx(one.eval_metrics["accuracy"])
 
 
