@@ -4,16 +4,21 @@ battle, recent battles for admins."""
 from __future__ import annotations
 
 from annotation import access
-from annotation.errors import NotFound
+from annotation.errors import Invalid, NotFound
 from annotation.models import Project
+from annotation.validation import id_clean
 from arena.models import Arena, Battle, BattleStatus
 
 
 def battle_for_labeler(*, user, battle_id) -> Battle:
     """The user's own battle in a project where they may label; anything else
     (another labeler's battle, a project they left) is the same NotFound."""
+    try:
+        battle_id = id_clean(battle_id, field="battle")
+    except Invalid:
+        raise NotFound("battle not found", field="battle") from None
     battle = (Battle.objects.select_related("arena__project", "model_a", "model_b")
-              .filter(pk=battle_id, user=user).first() if str(battle_id).isdigit() else None)
+              .filter(pk=battle_id, user=user).first())
     if battle is None:
         raise NotFound("battle not found", field="battle")
     access.project_for_user(user=user, project_id=battle.arena.project_id, need=access.LABEL)

@@ -18,7 +18,7 @@ tokens/s = (tokens − 1) / (last text − first text); per round: aggregate
 tokens/s = all tokens / wall seconds. Rounds alternate backend, arena.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/arena.py                      # 1 and 8 battles, 48 tokens
+    .venv/bin/python benchmarks/arena.py                      # 1 and 8 battles, 32 tokens
     .venv/bin/python benchmarks/arena.py --battles 1 8 --max-tokens 64 --rounds 2
 """
 
@@ -95,6 +95,7 @@ def setup(max_tokens: int, battles: int):
     from tests.factories import member_add, user_make
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the stop flag lives in the cache
     smol = next(m for m in DEFAULT_MODELS if m.role == "policy")
     folder, _, _ = materialize(smol, Path(os.environ["PALATE_MODELS_DIR"]), report=lambda m: None)
     admin = user_make("bench_admin")
@@ -212,7 +213,7 @@ def summary(results: list[dict], wall: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--battles", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="timed rounds per path and size")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--models-dir", default=os.environ.get("PALATE_MODELS_DIR",

@@ -99,7 +99,10 @@ def transformers_stream(backend: TransformersBackend, conversation: Conversation
                         timeout: float) -> Iterator[StreamEvent]:
     """Stream one answer from the in-process model (``sampling.n`` is ignored: one answer)."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    # The submodule, not the package: transformers' lazy top-level import is
+    # not safe when two streams start at once in two threads (ImportError).
+    from transformers.generation.stopping_criteria import StoppingCriteria, StoppingCriteriaList
 
     model, tokenizer = backend._load()
     ids = tokenizer(backend.render(conversation), add_special_tokens=False,

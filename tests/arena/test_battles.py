@@ -311,3 +311,18 @@ def test_leaderboard_and_recent_battles_pages(arena_project, admin, labeler):
     recent = staff.get(reverse("arena-battles", args=[arena_project.pk]) + "?flagged=1")
     assert f'data-battle="{battle["id"]}"' in recent.content.decode()
     assert "flagged" in recent.content.decode()
+
+
+@pytest.mark.django_db
+def test_arena_setup_command_configures_the_pool(arena_project, arena_specs):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("arena_setup", arena_project.slug, f"{arena_specs[0].name}:3", "--max-turns", "4",
+                 stdout=out)
+    arena_project.arena.refresh_from_db()
+    assert arena_project.arena.max_turns == 4
+    assert PoolModel.objects.get(arena=arena_project.arena, spec=arena_specs[0]).weight == 3.0
+    assert f"{arena_specs[0].name} (3)" in out.getvalue()

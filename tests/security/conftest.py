@@ -10,6 +10,8 @@ from annotation.services.datasets import dataset_snapshot_build
 from annotation.services.exports import dataset_export_request, dataset_export_run
 from annotation.services.queue import item_claim_next
 from annotation.services.tokens import token_create
+from arena.models import Battle
+from arena.services.config import arena_configure
 from generation.models import GenerationJob, ModelRole, ModelSpec
 from integrations.models import WebhookDelivery, WebhookSubscription
 from training.models import TrainingRun
@@ -63,6 +65,13 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
                                                  events=["export.ready"], secret="whsec_sweep")
     delivery = WebhookDelivery.objects.create(subscription=webhook, event="export.ready",
                                               event_id=uuid.uuid4(), payload={})
+    # The project in arena mode, with a battle of the labeler persona (two
+    # policy models, no pool: starting a battle is a 409, past authorization).
+    arena = arena_configure(project=project)
+    policies = [ModelSpec.objects.create(name=f"sweep-policy-{i}", role=ModelRole.POLICY,
+                                         path=str(tmp_path)) for i in range(2)]
+    battle = Battle.objects.create(arena=arena, user=labeler, model_a=policies[0],
+                                   model_b=policies[1])
     ids = {"project_id": project.pk, "membership_id": Membership.objects.get(project=project,
                                                                               user=labeler2).pk,
            "prompt_id": items[0].prompt_id, "item_id": items[0].pk, "assignment_id": lease.pk,
@@ -74,7 +83,7 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
            "webhook_id": webhook.pk, "delivery_id": delivery.pk,
            # admin/ patterns
            "object_id": project.pk, "app_label": "annotation", "content_type_id": 1,
-           "url": "nothing-here", "id": labeler.pk}
+           "url": "nothing-here", "id": labeler.pk, "battle_id": battle.pk}
     personas = {"anonymous": None, "outsider": outsider, "labeler": labeler, "engineer": engineer,
                 "admin": admin, "superuser": superuser}
     return World(ids=ids, personas=personas)

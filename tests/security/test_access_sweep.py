@@ -114,6 +114,15 @@ SWEEP: dict[str, dict[str, dict]] = {
                                               "post": page_role(CURATE, denied=403)},
     "label/assignments/<int:assignment_id>/content/": {"get": api_owner(), "post": everyone(405)},
     "label/assignments/<int:assignment_id>/state/": {"get": api_owner(), "post": everyone(405)},
+    # ----- arena: pages, and the battle endpoints of the labeler persona's own battle -----
+    "projects/<int:project_id>/arena/": {"get": page_role(LABEL, denied=403)},
+    "projects/<int:project_id>/arena/battles/": {"post": page_role(LABEL, denied=403)},
+    "projects/<int:project_id>/arena/leaderboard/": {"get": page_role(CURATE, denied=403)},
+    "projects/<int:project_id>/arena/recent/": {"get": page_role(MANAGE, denied=403)},
+    **{f"arena/battles/<int:battle_id>/{action}/": {
+        "post": {"anonymous": LOGIN, "labeler": OK} | dict.fromkeys(
+            ("outsider", "engineer", "admin", "superuser"), 404)}
+       for action in ("turns", "stop", "vote")},
     # ----- API: auth, accounts, schema -----
     "api/schema/": {"get": api_signed_in()},
     "api/docs/": {"get": api_signed_in()},
