@@ -23,15 +23,18 @@ from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
 from training.loop.models import LoopRound, LoopSetting
 from training.models import RunKind, TrainingSchedule
-from training.policy.config import LOSS_NAMES, PolicyConfig
+from training.policy.config import PolicyConfig
+from training.policy.loss_specs import LOSS_PARAMETERS, losses_for_kind
 from training.services import runs as run_services
 from training.services import schedules as schedule_services
 
-# The policy hyper-parameters the form offers (the API takes all of PolicyConfig).
+# The policy hyper-parameters the form offers (the API takes all of PolicyConfig):
+# the general ones, then each loss's numeric parameters as loss_specs lists them.
+LOSS_NUMBERS = [p for p in LOSS_PARAMETERS.values() if p.is_number]
 POLICY_NUMBERS: dict[str, type] = {
     "beta": float, "learning_rate": float, "epochs": float, "max_steps": int, "batch_size": int,
-    "gradient_accumulation_steps": int, "max_length": int, "label_smoothing": float,
-    "simpo_gamma": float, "rpo_alpha": float, "seed": int,
+    "gradient_accumulation_steps": int, "max_length": int, "seed": int,
+    **{p.name: float for p in LOSS_NUMBERS},
 }
 LOOP_NUMBERS: dict[str, type] = {
     "check_every_minutes": int, "min_interval_hours": float, "min_new_pairs": int,
@@ -46,8 +49,9 @@ def engineer_context(*, project) -> dict:
                               .exclude(path="").order_by("name")),
         "policy_kinds": [(RunKind.DPO, "DPO family (preference pairs)"),
                          (RunKind.SFT, "SFT (chosen responses)")],
-        "policy_losses": LOSS_NAMES,
+        "policy_losses": losses_for_kind(RunKind.DPO),
         "policy_defaults": PolicyConfig(),
+        "loss_parameters": [{"spec": p, "min": p.gt if p.min is None else p.min} for p in LOSS_NUMBERS],
         "loop_form": loop_services.loop_setting_for(project=project),
         "reward_schedule": TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first(),
         "reward_backbones": list(ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)

@@ -8,6 +8,7 @@ from generation.models import ModelRole, ModelSpec
 from tests.training.factories import snapshot_make
 from training.loop.models import LoopRound, LoopSetting, RoundStatus
 from training.models import RunKind, TrainingRun
+from training.policy.loss_specs import LOSS_PARAMETERS, LOSS_SPECS
 
 
 @pytest.fixture
@@ -23,7 +24,13 @@ def post(client, project, **form):
 def test_the_training_page_offers_policy_runs_and_the_loop(project, engineer, policy, client):
     client.force_login(engineer)
     page = client.get(f"/projects/{project.pk}/training/").content.decode()
-    assert "Start a DPO or SFT run" in page and '<option value="ipo">ipo</option>' in page
+    assert "Start a DPO or SFT run" in page and '<option value="ipo">IPO</option>' in page
+    # The loss menu and each loss's inputs come from the one spec.
+    losses = page.split('Loss (DPO family) <select name="loss">', 1)[1].split("</select>", 1)[0]
+    for spec in LOSS_SPECS.values():
+        assert (f'<option value="{spec.name}"' in losses) == (spec.kind == "dpo")
+    for name, parameter in LOSS_PARAMETERS.items():
+        assert (f'name="{name}"' in page) == parameter.is_number
     assert '<option value="tiny-policy">tiny-policy</option>' in page
     assert "Start a loop round now" in page
 
