@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from annotation.datasets.writers import writer_choices
 from annotation.models import (
     Annotation,
     ApiToken,
@@ -225,7 +226,7 @@ class SnapshotOutput(serializers.ModelSerializer):
 
 
 class ExportInput(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["trl", "raw", "parquet", "hf"])
+    format = serializers.ChoiceField(choices=writer_choices())
     style = serializers.ChoiceField(choices=["conversational", "text"], default="conversational")
     meta = serializers.BooleanField(default=False)
 

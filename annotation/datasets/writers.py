@@ -8,6 +8,10 @@ prompt/chosen/rejected rows: a trainer reading only those three columns would
 learn a preference nobody expressed. The preference formats (trl, parquet, hf)
 hold decided pairs only; the ties go to ``ties.jsonl`` beside them, with the two
 responses as ``response_a``/``response_b`` (see rows.TIE_COLUMNS and the datasheet).
+
+``WRITERS`` is the one list of export formats: the export service, the API's
+format choices, the ``export_dataset`` command and the datasets page all read
+it. A new format is one ``Writer`` entry (and its row function in ``rows``).
 """
 
 import json
@@ -15,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from annotation.datasets.columns import trl_batches, trl_schema
@@ -24,8 +29,6 @@ from annotation.datasets.rows import raw_rows, tie_lines, trl_lines
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
 
-FORMATS = ("trl", "raw", "parquet", "hf")
-PREFERENCE_FORMATS = ("trl", "parquet", "hf")
 TIES_FILE = "ties.jsonl"
 STYLES = ("conversational", "text")
 SPLITS = ("train", "test")
@@ -63,11 +66,66 @@ def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str
     return count
 
 
+def _write_trl(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+               progress: Progress) -> int:
+    lines = trl_lines(snapshot, split=split, style=style, meta=meta)
+    return _write_lines(folder / f"{split}.jsonl", lines, progress)
+
+
+def _write_raw(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+               progress: Progress) -> int:
+    return _write_lines(folder / f"{split}.jsonl", _raw_lines(snapshot, split), progress)
+
+
+def _write_parquet_split(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+                         progress: Progress) -> int:
+    return _write_parquet(folder / f"{split}.parquet", snapshot, split, style, meta, progress)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One export format."""
+
+    name: str
+    title: str  # what the datasets page shows
+    write_split: Callable[[Path, DatasetSnapshot, str, str, bool, Progress], int]  # → rows written
+    # Preference rows (decided pairs only): the ties go to ties.jsonl beside them.
+    preference: bool = True
+    one_row_per_label: bool = False  # raw: a row per label, not per snapshot pair
+    finish: Callable[[Path], None] | None = None  # turns the split files into the final layout
+
+
+def _finish_hf(folder: Path) -> None:
+    _parquet_to_hf(folder)  # defined further down, with the other helpers that touch the files
+
+
+WRITERS: dict[str, Writer] = {w.name: w for w in (
+    Writer("trl", "TRL JSONL", _write_trl),
+    Writer("parquet", "Parquet", _write_parquet_split),
+    Writer("hf", "HF datasets", _write_parquet_split, finish=_finish_hf),
+    Writer("raw", "Raw annotations", _write_raw, preference=False, one_row_per_label=True),
+)}
+FORMATS = tuple(WRITERS)  # the names, for argparse and serializer choices
+
+
+def writer_get(fmt: str) -> Writer:
+    """The writer of ``fmt``; an unknown one is an Invalid naming the ``format`` field."""
+    try:
+        return WRITERS[fmt]
+    except KeyError:
+        raise Invalid(f"must be one of {', '.join(WRITERS)}", field="format") from None
+
+
+def writer_choices() -> list[tuple[str, str]]:
+    """(name, title) pairs for a form or a serializer's ChoiceField."""
+    return [(w.name, w.title) for w in WRITERS.values()]
+
+
 def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
     """The rows ``fmt`` writes: raw writes one per label the snapshot drew on,
     the other formats one per snapshot pair (a ranking's label gives C(K, 2)
     pairs, a pairwise item's labels one)."""
-    if fmt == "raw":
+    if writer_get(fmt).one_row_per_label:
         from annotation.services.datasets import annotations_for_snapshot
 
         return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()
@@ -78,8 +136,7 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
                  meta: bool = False, overwrite: bool = False,
                  progress: Progress | None = None) -> dict:
     """Write ``snapshot`` as ``fmt`` into the folder ``out``; returns its manifest."""
-    if fmt not in FORMATS:
-        raise Invalid(f"must be one of {', '.join(FORMATS)}", field="format")
+    writer = writer_get(fmt)
     if style not in STYLES:
         raise Invalid(f"must be one of {', '.join(STYLES)}", field="style")
     if snapshot.status != SnapshotStatus.READY:
@@ -95,20 +152,12 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         done = 0
         for split in SPLITS:
             report = lambda n, base=done: progress(base + n)  # noqa: E731
-            if fmt == "trl":
-                lines = trl_lines(snapshot, split=split, style=style, meta=meta)
-                counts[split] = _write_lines(tmp / f"{split}.jsonl", lines, report)
-            elif fmt == "raw":
-                counts[split] = _write_lines(tmp / f"{split}.jsonl", _raw_lines(snapshot, split),
-                                             report)
-            else:
-                counts[split] = _write_parquet(tmp / f"{split}.parquet", snapshot, split, style,
-                                               meta, report)
+            counts[split] = writer.write_split(tmp, snapshot, split, style, meta, report)
             done += counts[split]
-        if fmt == "hf":
-            _parquet_to_hf(tmp)
+        if writer.finish is not None:
+            writer.finish(tmp)
         ties = {split: 0 for split in SPLITS}
-        if fmt in PREFERENCE_FORMATS:
+        if writer.preference:
             ties = _write_ties(tmp / TIES_FILE, snapshot, style)
         manifest = {
             "project": snapshot.project.slug, "snapshot_version": snapshot.version,
