@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from annotation import access
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
+from annotation.services.queue_priority import PRIORITY_MAX, PRIORITY_MIN
 from audit.services import audit_record
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
@@ -133,7 +134,8 @@ class LoopRoundOutput(serializers.Serializer):
 
 class HumanEvalInput(serializers.Serializer):
     max_items = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    priority = serializers.IntegerField(required=False, default=0)
+    priority = serializers.IntegerField(required=False, default=0, min_value=PRIORITY_MIN,
+                                        max_value=PRIORITY_MAX)
 
 
 # ----- lookups -----

@@ -19,12 +19,12 @@ from annotation.models import (
     TaskType,
 )
 from annotation.selectors import LeaseShown
+from annotation.services.queue_priority import PRIORITY_MAX, PRIORITY_MIN
 
 # ----- input -----
 
 
 # The database column is a 32-bit integer: larger values were a 500 (found by the API fuzzer).
-PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 class LoginInput(serializers.Serializer):

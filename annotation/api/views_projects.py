@@ -23,7 +23,7 @@ from annotation.api.serializers import (
 from annotation.errors import Forbidden, Invalid
 from annotation.models import Membership
 from annotation.services import items as item_services
-from annotation.services import items_bulk
+from annotation.services import items_bulk, queue_priority
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
@@ -235,7 +235,7 @@ class ItemDetailApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "priority" in values:
-            item = item_services.item_set_priority(item=item, priority=values["priority"])
+            item = queue_priority.item_priority_set(item=item, priority=values["priority"])
         if "is_gold" in values or "gold_answer" in values:
             previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
             item = item_services.item_set_gold(

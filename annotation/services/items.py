@@ -79,12 +79,6 @@ def item_create(
     return item
 
 
-def item_set_priority(*, item: ComparisonItem, priority: int) -> ComparisonItem:
-    ComparisonItem.objects.filter(pk=item.pk).update(priority=priority)
-    item.priority = priority
-    return item
-
-
 @transaction.atomic
 def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | None) -> ComparisonItem:
     """Mark or unmark gold. Gold items are outside the overlap, so the open flag

@@ -16,7 +16,8 @@ from annotation import access
 from annotation.errors import DomainError, Invalid, NotFound
 from annotation.item_browser import STATUSES, item_browse, item_labels, project_models
 from annotation.models import TaskType
-from annotation.services.items import item_set_gold, item_set_priority
+from annotation.services.items import item_set_gold
+from annotation.services.queue_priority import item_priority_set, priority_clean
 from audit.services import audit_record
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
@@ -67,13 +68,8 @@ def _gold(request, item) -> None:
 
 
 def _priority(request, item) -> None:
-    try:
-        priority = int(request.POST.get("priority", ""))
-    except ValueError:
-        raise Invalid("must be a whole number", field="priority") from None
-    if not -(2**31) <= priority < 2**31:
-        raise Invalid("out of range", field="priority")
-    item_set_priority(item=item, priority=priority)
+    priority = priority_clean(request.POST.get("priority", ""))
+    item_priority_set(item=item, priority=priority)
     messages.success(request, f"Priority set to {priority}.")
 
 

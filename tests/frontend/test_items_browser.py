@@ -8,6 +8,7 @@ from annotation.services.items_bulk import item_entry_from_dict, items_create_ma
 from annotation.services.queue import item_claim_next, new_idempotency_key
 from annotation.services.submissions import annotation_submit
 from audit.models import AuditEvent
+from tests.factories import items_make
 
 
 @pytest.fixture
@@ -72,3 +73,13 @@ def test_labelers_and_outsiders_see_no_items(project, browsed, persona, status, 
     client.force_login(request.getfixturevalue(persona))
     assert client.get(f"/projects/{project.pk}/items/").status_code == status
     assert client.get(f"/projects/{project.pk}/items/{browsed[0][0]}/").status_code == status
+
+
+def test_the_item_page_sets_and_refuses_priorities_through_the_module(project, admin, client):
+    item = items_make(project, 1)[0]
+    client.force_login(admin)
+    url = f"/projects/{project.pk}/items/{item.pk}/"
+    client.post(url, {"action": "priority", "priority": "-5"})
+    assert ComparisonItem.objects.get(pk=item.pk).priority == -5
+    page = client.post(url, {"action": "priority", "priority": str(2**31)}, follow=True)
+    assert "32-bit integer" in page.content.decode() and ComparisonItem.objects.get(pk=item.pk).priority == -5
