@@ -16,7 +16,8 @@ class NextItemApi(APIView):
     """Lease the next item; the same live lease comes back if asked again.
 
     204 when the project has nothing left for this labeler; 409
-    ``project_archived`` while the project is archived.
+    ``project_archived`` while the project is archived, 409 ``label_cap_reached``
+    (the detail says which cap) when the labeler is at one of its caps.
     """
 
     @extend_schema(request=None, responses={200: LeaseOutput, 204: None})

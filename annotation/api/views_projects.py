@@ -23,7 +23,7 @@ from annotation.api.serializers import (
 from annotation.errors import Forbidden, Invalid
 from annotation.models import Membership
 from annotation.services import items as item_services
-from annotation.services import items_bulk, queue_priority
+from annotation.services import items_bulk, queue, queue_priority
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
@@ -243,6 +243,9 @@ class ItemDetailApi(APIView):
                 gold_answer=values.get("gold_answer", item.gold_answer))
             audit_record(request.user, "item.gold_change", item, is_gold=item.is_gold,
                          gold_answer=item.gold_answer, previous=previous)
+        if "in_queue" in values:
+            change = queue.item_restore_to_queue if values["in_queue"] else queue.item_remove_from_queue
+            item = change(item=item, actor=request.user)
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
 

@@ -87,6 +87,6 @@ def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | No
     project = item.project
     item.is_gold = is_gold
     item.gold_answer = gold_answer_clean(project, gold_answer) if is_gold else None
-    item.is_open = is_gold or item.assigned_count < project.overlap
+    item.is_open = (is_gold or item.assigned_count < project.overlap) and item.removed_at is None
     item.save(update_fields=["is_gold", "gold_answer", "is_open"])
     return item

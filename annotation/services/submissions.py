@@ -108,7 +108,8 @@ def annotation_submit(
             if status == AssignmentStatus.EXPIRED and not item_take_slot(
                 item_id=item_id, project=project, gold=assignment.is_gold
             ):
-                raise LeaseExpired("the lease expired and the item has all the labels it needs")
+                raise LeaseExpired("the lease expired, and the item has all the labels it needs "
+                                   "or was taken out of the queue")
             annotation = Annotation.objects.create(
                 project=project, item_id=item_id, labeler=labeler, assignment_id=assignment.pk,
                 source=source, display_order=assignment.display_order,

@@ -1,7 +1,7 @@
 """The items browser: a project's items, filtered and paged, and one item's
 page with its prompt, responses, every label and the consensus. Admins mark
-gold (with its answer) and set the queue priority there, through the same
-services as the API.
+gold (with its answer), set the queue priority and take the item out of the
+queue (or put it back) there, through the same services as the API.
 """
 
 from django.contrib import messages
@@ -17,6 +17,7 @@ from annotation.errors import DomainError, Invalid, NotFound
 from annotation.item_browser import STATUSES, item_browse, item_labels, project_models
 from annotation.models import TaskType
 from annotation.services.items import item_set_gold
+from annotation.services.queue import item_remove_from_queue, item_restore_to_queue
 from annotation.services.queue_priority import item_priority_set, priority_clean
 from audit.services import audit_record
 from frontend.rendering import markdown_render
@@ -73,6 +74,15 @@ def _priority(request, item) -> None:
     messages.success(request, f"Priority set to {priority}.")
 
 
+def _queue(request, item) -> None:
+    if request.POST.get("in_queue") == "true":
+        item_restore_to_queue(item=item, actor=request.user)
+        messages.success(request, "Back in the queue.")
+    else:
+        item_remove_from_queue(item=item, actor=request.user)
+        messages.success(request, "Taken out of the queue: no one is handed it until it is restored.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def item(request, project_id: int, item_id: int):
@@ -85,7 +95,7 @@ def item(request, project_id: int, item_id: int):
     if request.method == "POST":
         if not is_admin:
             raise PermissionDenied("Only project admins change items.")
-        action = {"gold": _gold, "priority": _priority}.get(request.POST.get("action"))
+        action = {"gold": _gold, "priority": _priority, "queue": _queue}.get(request.POST.get("action"))
         try:
             if action is None:
                 raise Invalid("unknown action")

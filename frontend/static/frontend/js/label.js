@@ -127,6 +127,10 @@
     try {
       lease = await api.post(cfg.urlNext);
     } catch (error) {
+      if (error.status === 409 && error.code === "label_cap_reached") {
+        showEmpty(error.message); // the project's cap for this labeler: nothing more today
+        return;
+      }
       setBusy(false);
       app.dataset.state = "error";
       showError(`Could not load the next item. ${explain(error)}`, loadNext);
@@ -152,7 +156,8 @@
     render(content);
   }
 
-  function showEmpty() {
+  function showEmpty(reason) {
+    if (reason) document.getElementById("empty-reason").textContent = reason;
     stopTimer();
     state.content = null;
     form.hidden = true;
