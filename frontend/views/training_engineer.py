@@ -1,6 +1,6 @@
 """The engineer's part of the training page: start a DPO-family or SFT run
-with its loss and hyper-parameters, create, edit or delete the reward-model
-schedule, edit the project's loop settings, and start or cancel a loop round
+with its loss and hyper-parameters, create, edit or delete the training
+schedules (reward, DPO family, SFT), edit the project's loop settings, and start or cancel a loop round
 — what needed ``manage.py train --kind dpo``, ``manage.py loop --once`` or the
 Django admin.
 
@@ -53,7 +53,9 @@ def engineer_context(*, project) -> dict:
         "policy_defaults": PolicyConfig(),
         "loss_parameters": [{"spec": p, "min": p.gt if p.min is None else p.min} for p in LOSS_NUMBERS],
         "loop_form": loop_services.loop_setting_for(project=project),
-        "reward_schedule": TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first(),
+        "schedules": list(TrainingSchedule.objects.filter(project=project).select_related("base_model")
+                          .order_by("kind")),
+        "schedule_kinds": RunKind.choices,
         "reward_backbones": list(ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
                                  .exclude(path="").order_by("name")),
     }
@@ -104,9 +106,12 @@ SCHEDULE_NUMBERS: dict[str, type] = {
 
 
 def _schedule_save(request, project) -> str:
-    """Create or edit the project's reward-model schedule (one per kind)."""
-    schedule = (TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first()
-                or TrainingSchedule(project=project, kind=RunKind.REWARD))
+    """Create or edit the project's schedule of one run kind (one per kind)."""
+    kind = request.POST.get("kind") or RunKind.REWARD
+    if kind not in RunKind.values:
+        raise Invalid(f"must be one of {', '.join(RunKind.values)}", field="kind")
+    schedule = (TrainingSchedule.objects.filter(project=project, kind=kind).first()
+                or TrainingSchedule(project=project, kind=kind))
     created = schedule.pk is None
     values = form_numbers(request.POST, SCHEDULE_NUMBERS)
     if any(v < 0 for v in values.values()) or values.get("check_every_minutes") == 0:
@@ -120,10 +125,15 @@ def _schedule_save(request, project) -> str:
                            if backbone else None)
     if backbone and schedule.base_model is None:
         raise Invalid(f"no active model named '{backbone}'", field="base_model")
+    # The loss of a DPO-family schedule (its other hyper-parameters: the API).
+    loss = (request.POST.get("loss") or "").strip()
+    hyperparameters = {k: v for k, v in schedule.hyperparameters.items() if k != "loss"}
+    schedule.hyperparameters = {**hyperparameters, "loss": loss} if kind == RunKind.DPO and loss \
+        else hyperparameters
     schedule_services.training_schedule_save(schedule=schedule)
     audit_record(request.user, "training_schedule.create" if created else "training_schedule.update",
                  schedule, project=project, kind=schedule.kind, enabled=schedule.enabled, via="page")
-    return "Reward-model schedule saved."
+    return f"{schedule.get_kind_display()} schedule saved."
 
 
 def _schedule_delete(request, project) -> str:

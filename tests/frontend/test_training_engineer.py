@@ -112,3 +112,22 @@ def test_the_reward_schedule_is_created_edited_and_deleted_from_the_page(project
     assert not TrainingSchedule.objects.exists()
     assert {"training_schedule.create", "training_schedule.update", "training_schedule.delete"} <= set(
         AuditEvent.objects.values_list("action", flat=True))
+
+
+def test_a_dpo_schedule_with_its_loss_is_saved_from_the_page_beside_the_reward_one(project, engineer,
+                                                                                     policy, client):
+    from training.models import TrainingSchedule
+
+    client_login(client, engineer)
+    post(client, project, action="schedule_save", kind="reward", enabled="on", min_new_pairs="50",
+         min_interval_hours="6", check_every_minutes="10")
+    page = post(client, project, action="schedule_save", kind="dpo", loss="simpo", enabled="on",
+                min_new_pairs="20", min_interval_hours="12", check_every_minutes="30",
+                base_model="tiny-policy").content.decode()
+    dpo = TrainingSchedule.objects.get(project=project, kind=RunKind.DPO)
+    assert (dpo.hyperparameters, dpo.base_model, dpo.min_new_pairs) == ({"loss": "simpo"}, policy, 20)
+    assert TrainingSchedule.objects.filter(project=project).count() == 2
+    assert 'data-schedule="dpo"' in page and 'data-schedule="reward"' in page
+    refused = post(client, project, action="schedule_save", kind="sft", base_model="tiny-policy",
+                   check_every_minutes="0").content.decode()
+    assert "check_every_minutes" in refused and TrainingSchedule.objects.count() == 2
