@@ -1,6 +1,7 @@
 from django.urls import path
 
-from training import api, loop_api, schedules_api
+from training import api, schedules_api
+from training.loop import api as loop_api
 
 urlpatterns = [
     path("projects/<int:project_id>/training-runs/", api.TrainingRunListApi.as_view(),
@@ -17,7 +18,7 @@ urlpatterns = [
          name="api-training-schedules"),
     path("projects/<int:project_id>/training-schedules/<int:schedule_id>/",
          schedules_api.TrainingScheduleDetailApi.as_view(), name="api-training-schedule"),
-    # The closed loop and policy evaluations (training/loop_api.py).
+    # The closed loop and policy evaluations (training/loop/api.py).
     path("projects/<int:project_id>/loop/", loop_api.LoopSettingApi.as_view(), name="api-loop"),
     path("projects/<int:project_id>/loop/rounds/", loop_api.LoopRoundListApi.as_view(),
          name="api-loop-rounds"),

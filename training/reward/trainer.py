@@ -32,7 +32,6 @@ from training.device import Placement, placement_choose
 from training.distributed.runtime import DistContext
 from training.evaluation import pairwise_metrics
 from training.hooks import TimeLimitReached, TrainingHooks
-from training.losses import pair_losses
 from training.reward.config import RewardConfig
 from training.reward.data import (
     DataCursor,
@@ -42,6 +41,7 @@ from training.reward.data import (
     pairs_encode,
     total_steps_for,
 )
+from training.reward.losses import pair_losses
 
 
 @dataclass
