@@ -73,8 +73,8 @@ class ComparisonItemAdmin(admin.ModelAdmin):
     list_filter = ["is_gold", "is_open", "project"]
     raw_id_fields = ["project", "prompt"]
     # Queue counters are owned by the queue services; editing them here would
-    # break the overlap invariant.
-    readonly_fields = ["assigned_count", "submitted_count", "is_open"]
+    # break the overlap invariant (removal also ends leases: the item page does it).
+    readonly_fields = ["assigned_count", "submitted_count", "is_open", "removed_at"]
     inlines = [ItemResponseInline]
 
 

@@ -18,6 +18,7 @@ STATUSES = {
     "unlabeled": "No labels yet",
     "in_progress": "Some labels",
     "complete": "All labels in",
+    "removed": "Taken out of the queue",
 }
 ORDERINGS = {"id", "-id", "priority", "-priority", "submitted_count", "-submitted_count"}
 MAX_QUERY = 200
@@ -43,6 +44,8 @@ def item_browse(*, project: Project, params) -> QuerySet:
         items = items.filter(submitted_count=0)
     elif status == "in_progress":
         items = items.filter(submitted_count__gt=0, submitted_count__lt=project.overlap)
+    elif status == "removed":
+        items = items.filter(removed_at__isnull=False)
     elif status == "complete":
         items = items.filter(submitted_count__gte=project.overlap)
     elif status:

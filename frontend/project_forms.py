@@ -71,6 +71,12 @@ class ProjectForm(forms.Form):
         min_value=0, max_value=1, required=False, label="Adjudicate below",
         help_text="Items whose agreement is below this need an admin's decision; "
                   "blank: the task type's default.")
+    daily_label_cap = forms.IntegerField(
+        min_value=1, required=False, label="Labels per labeler per day",
+        help_text="A labeler at the cap gets no new item until tomorrow; blank: no cap.")
+    total_label_cap = forms.IntegerField(
+        min_value=1, required=False, label="Labels per labeler in all",
+        help_text="Blank: no cap.")
     allow_ties = forms.BooleanField(required=False, initial=True, label="Allow ties")
     disagreement_first = forms.BooleanField(required=False,
                                             label="Disputed items first",

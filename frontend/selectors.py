@@ -17,6 +17,7 @@ from annotation.models import (
     Membership,
     Project,
 )
+from annotation.services.label_caps import label_cap_reason, label_caps_set
 from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
 from generation.selectors import jobs_generating
@@ -42,6 +43,7 @@ class HomeRow:
     # arriving, so "nothing remaining" does not mean "all done".
     generating: object = None
     empty_reason: str = ""  # why nothing is left for this labeler, when nothing is
+    capped: str = ""  # why the labeler gets no new item now: at one of the project's caps
     guidelines_html: str = ""
 
 
@@ -52,6 +54,11 @@ def queue_empty_reason(*, project: Project, labeler, generating: bool | None = N
     running, when the caller already knows (else it is looked up)."""
     if project.archived_at is not None:
         return "The project is paused (archived) by its admins."
+    if label_caps_set(project):
+        mine = labeler_counts(user=labeler, project_ids=[project.pk]).get(project.pk, {})
+        capped = label_cap_reason(project=project, today=mine.get("today", 0), total=mine.get("total", 0))
+        if capped:
+            return capped
     items = ComparisonItem.objects.filter(project=project, is_gold=False)
     if generating is None:
         generating = bool(jobs_generating(project_ids=[project.pk]))
@@ -61,7 +68,8 @@ def queue_empty_reason(*, project: Project, labeler, generating: bool | None = N
         return "No items yet: the project's admins have not added data."
     held = Assignment.objects.filter(project=project, status=AssignmentStatus.LEASED,
                                      expires_at__gt=timezone.now()).exclude(labeler=labeler)
-    if held.exists() and items.filter(is_open=False, submitted_count__lt=project.overlap).exists():
+    if held.exists() and items.filter(is_open=False, removed_at__isnull=True,
+                                     submitted_count__lt=project.overlap).exists():
         return "Others are labeling the last items; some may come back if their time runs out."
     return "All done: every item has the labels it needs, or you have labeled it."
 
@@ -95,13 +103,15 @@ def labeler_home_rows(*, user) -> list[HomeRow]:
         mine = counts.get(project.pk, {"today": 0, "total": 0})
         if project.archived_at is not None:
             remaining = 0  # an archived project hands out nothing
+        capped = (label_cap_reason(project=project, today=mine["today"], total=mine["total"])
+                  if can_label else "")
         reason = (queue_empty_reason(project=project, labeler=user,
                                      generating=project.pk in generating)
-                  if can_label and not remaining else "")
+                  if can_label and not remaining and not capped else "")
         rows.append(HomeRow(project=project, role=role, can_label=can_label, today=mine["today"],
                             total=mine["total"], remaining=remaining,
                             remaining_capped=remaining >= REMAINING_CAP,
-                            generating=generating.get(project.pk), empty_reason=reason,
+                            generating=generating.get(project.pk), empty_reason=reason, capped=capped,
                             guidelines_html=markdown_render(project.guidelines)
                             if can_label and project.guidelines else ""))
     return rows

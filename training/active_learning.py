@@ -8,13 +8,13 @@ Plackett–Luce first-choice distribution p = softmax(r):
 
 For a pair this is the binary entropy of σ(r_A − r_B), largest when
 |r_A − r_B| is small; for K-way items it is highest when the ranking is most
-open. The item's queue priority is raised to round(100 · u), so the queue
-(highest priority first) serves the items the model learns most from first.
+open. The item's queue priority is raised to u on the queue's common scale
+(annotation.services.queue_priority: round(100 · u)), so the queue (highest
+priority first) serves the items the model learns most from first.
 
-Priorities are only ever raised, by a conditional UPDATE (``priority < new``),
-as disagreement-first does: a priority an admin set, or a higher one from
-disagreement or an earlier pass, is never lowered, and a labeler's concurrent
-claim sees either the old or the new value, both valid. Re-running after a new
+Priorities are only ever raised (queue_priority.items_priority_raise), as
+disagreement-first does: a priority an admin set, or a higher one from
+disagreement or an earlier pass, is never lowered. Re-running after a new
 reward model adds its uncertain items on top.
 """
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from annotation.errors import Conflict
 from annotation.models import ComparisonItem, ItemResponse, Project
+from annotation.services.queue_priority import items_priority_raise, priority_for_share
 
 logger = logging.getLogger(__name__)
 
-PRIORITY_SCALE = 100  # the scale disagreement-first uses too (annotation.services.submissions)
 ITEMS_PER_BATCH = 500
 
 
@@ -99,12 +99,10 @@ def items_prioritize(*, project: Project, limit: int | None = None) -> Prioritiz
                 rewards = [scores[response_id] for _, response_id, _ in slots[item.pk]]
                 u = ranking_uncertainty(rewards)
                 result.uncertainty[item.pk] = u
-                wanted[round(PRIORITY_SCALE * u)].append(item.pk)
+                wanted[priority_for_share(u)].append(item.pk)
             result.scored += len(prompt_items)
         for priority, ids in wanted.items():
-            if priority > 0:
-                result.raised += ComparisonItem.objects.filter(
-                    pk__in=ids, priority__lt=priority).update(priority=priority)
+            result.raised += items_priority_raise(item_ids=ids, priority=priority)
     logger.info("active learning on project %s with %s: %s items scored, %s raised",
                 project.slug, spec.name, result.scored, result.raised)
     return result

@@ -59,4 +59,4 @@ def active_learning_prioritize_task(project_id: int, limit: int | None = None) -
     return {"model": result.model, "scored": result.scored, "raised": result.raised}
 
 
-from training import loop_tasks  # noqa: E402,F401  (registers the loop's tasks with Celery)
+from training.loop import tasks as loop_tasks  # noqa: E402,F401  (registers the loop's tasks with Celery)

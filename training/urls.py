@@ -1,6 +1,7 @@
 from django.urls import path
 
-from training import api, loop_api
+from training import api, schedules_api
+from training.loop import api as loop_api
 
 urlpatterns = [
     path("projects/<int:project_id>/training-runs/", api.TrainingRunListApi.as_view(),
@@ -13,7 +14,11 @@ urlpatterns = [
          api.TrainingRunResumeApi.as_view(), name="api-training-run-resume"),
     path("projects/<int:project_id>/training-runs/<int:run_id>/activate/",
          api.TrainingRunActivateApi.as_view(), name="api-training-run-activate"),
-    # The closed loop and policy evaluations (training/loop_api.py).
+    path("projects/<int:project_id>/training-schedules/", schedules_api.TrainingScheduleListApi.as_view(),
+         name="api-training-schedules"),
+    path("projects/<int:project_id>/training-schedules/<int:schedule_id>/",
+         schedules_api.TrainingScheduleDetailApi.as_view(), name="api-training-schedule"),
+    # The closed loop and policy evaluations (training/loop/api.py).
     path("projects/<int:project_id>/loop/", loop_api.LoopSettingApi.as_view(), name="api-loop"),
     path("projects/<int:project_id>/loop/rounds/", loop_api.LoopRoundListApi.as_view(),
          name="api-loop-rounds"),

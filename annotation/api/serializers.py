@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from annotation.datasets.writers import writer_choices
 from annotation.models import (
     Annotation,
     ApiToken,
@@ -18,12 +19,12 @@ from annotation.models import (
     TaskType,
 )
 from annotation.selectors import LeaseShown
+from annotation.services.queue_priority import PRIORITY_MAX, PRIORITY_MIN
 
 # ----- input -----
 
 
 # The database column is a 32-bit integer: larger values were a 500 (found by the API fuzzer).
-PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 class LoginInput(serializers.Serializer):
@@ -55,6 +56,13 @@ class ProjectInput(serializers.Serializer):
     adjudicate_below = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, allow_null=True,
         help_text="Adjudication threshold on the task type's measure (null: its default).")
+    daily_label_cap = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="At most this many labels per labeler per day (null: no cap); `next` answers 409 "
+                  "label_cap_reached past it.")
+    total_label_cap = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="At most this many labels per labeler in all (null: no cap).")
 
 
 class ArchiveInput(serializers.Serializer):
@@ -98,6 +106,9 @@ class ItemUpdateInput(serializers.Serializer):
     priority = serializers.IntegerField(required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX)
     is_gold = serializers.BooleanField(required=False)
     gold_answer = serializers.JSONField(required=False, allow_null=True)
+    in_queue = serializers.BooleanField(
+        required=False, help_text="false takes the item out of the queue (its live leases end); "
+                                  "true puts it back.")
 
 
 class SubmitInput(serializers.Serializer):
@@ -139,8 +150,8 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "description", "guidelines", "task_type", "num_responses",
             "overlap", "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction",
-            "disagreement_first", "consensus_method", "adjudicate_below", "archived_at", "created_at",
-            "updated_at",
+            "disagreement_first", "consensus_method", "adjudicate_below", "daily_label_cap",
+            "total_label_cap", "archived_at", "created_at", "updated_at",
         ]
 
 
@@ -171,7 +182,7 @@ class ItemOutput(serializers.ModelSerializer):
     class Meta:
         model = ComparisonItem
         fields = ["id", "prompt", "responses", "is_gold", "gold_answer", "priority",
-                  "assigned_count", "submitted_count", "is_open", "created_at"]
+                  "assigned_count", "submitted_count", "is_open", "removed_at", "created_at"]
 
     def get_responses(self, item) -> list[dict]:
         slots = sorted(item.slots.all(), key=lambda s: s.position)
@@ -229,7 +240,7 @@ class SnapshotOutput(serializers.ModelSerializer):
 
 
 class ExportInput(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["trl", "raw", "parquet", "hf"])
+    format = serializers.ChoiceField(choices=writer_choices())
     style = serializers.ChoiceField(choices=["conversational", "text"], default="conversational")
     meta = serializers.BooleanField(default=False)
 

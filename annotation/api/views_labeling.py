@@ -17,7 +17,8 @@ class NextItemApi(ProjectApiView):
     """Lease the next item; the same live lease comes back if asked again.
 
     204 when the project has nothing left for this labeler; 409
-    ``project_archived`` while the project is archived.
+    ``project_archived`` while the project is archived, 409 ``label_cap_reached``
+    (the detail says which cap) when the labeler is at one of its caps.
     """
 
     project_need = access.LABEL

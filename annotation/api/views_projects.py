@@ -24,7 +24,7 @@ from annotation.api.serializers import (
 from annotation.errors import Forbidden, Invalid
 from annotation.models import Membership
 from annotation.services import items as item_services
-from annotation.services import items_bulk
+from annotation.services import items_bulk, queue, queue_priority
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
@@ -226,11 +226,15 @@ class ItemDetailApi(ProjectApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if "priority" in values:
-            item = item_services.item_set_priority(item=item, priority=values["priority"], actor=request.user)
+            item = queue_priority.item_priority_set(item=item, priority=values["priority"],
+                                                    actor=request.user, via="api")
         if "is_gold" in values or "gold_answer" in values:
             item = item_services.item_set_gold(
                 item=item, is_gold=values.get("is_gold", item.is_gold),
-                gold_answer=values.get("gold_answer", item.gold_answer), actor=request.user)
+                gold_answer=values.get("gold_answer", item.gold_answer), actor=request.user, via="api")
+        if "in_queue" in values:
+            change = queue.item_restore_to_queue if values["in_queue"] else queue.item_remove_from_queue
+            item = change(item=item, actor=request.user)
         return Response(ItemOutput(selectors.item_detail(item=item)).data)
 
 

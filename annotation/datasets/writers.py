@@ -14,6 +14,10 @@ completions instead of pairs: the same formats write TRL's unpaired
 prompt/completion/label rows (what KTOTrainer reads), and the preference
 formats add SFT rows (prompt/completion) from the thumbs-up ones under
 ``sft/`` (one JSONL file per split).
+
+``WRITERS`` is the one list of export formats: the export service, the API's
+format choices, the ``export_dataset`` command and the datasets page all read
+it. A new format is one ``Writer`` entry (and its row function in ``rows``).
 """
 
 import json
@@ -21,6 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from annotation.datasets.columns import kto_batches, kto_schema, trl_batches, trl_schema
@@ -31,8 +36,6 @@ from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
 from annotation.task_types import task_type_of
 
-FORMATS = ("trl", "raw", "parquet", "hf")
-PREFERENCE_FORMATS = ("trl", "parquet", "hf")
 TIES_FILE = "ties.jsonl"
 SFT_FOLDER = "sft"
 STYLES = ("conversational", "text")
@@ -74,11 +77,68 @@ def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str
     return count
 
 
+def _write_trl(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+               progress: Progress) -> int:
+    # Pairs, or an unpaired (feedback) snapshot's prompt/completion/label rows.
+    rows = kto_lines if task_type_of(snapshot.project).unpaired else trl_lines
+    lines = rows(snapshot, split=split, style=style, meta=meta)
+    return _write_lines(folder / f"{split}.jsonl", lines, progress)
+
+
+def _write_raw(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+               progress: Progress) -> int:
+    return _write_lines(folder / f"{split}.jsonl", _raw_lines(snapshot, split), progress)
+
+
+def _write_parquet_split(folder: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
+                         progress: Progress) -> int:
+    return _write_parquet(folder / f"{split}.parquet", snapshot, split, style, meta, progress)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One export format."""
+
+    name: str
+    title: str  # what the datasets page shows
+    write_split: Callable[[Path, DatasetSnapshot, str, str, bool, Progress], int]  # → rows written
+    # Preference rows (decided pairs only): the ties go to ties.jsonl beside them.
+    preference: bool = True
+    one_row_per_label: bool = False  # raw: a row per label, not per snapshot pair
+    finish: Callable[[Path], None] | None = None  # turns the split files into the final layout
+
+
+def _finish_hf(folder: Path) -> None:
+    _parquet_to_hf(folder)  # defined further down, with the other helpers that touch the files
+
+
+WRITERS: dict[str, Writer] = {w.name: w for w in (
+    Writer("trl", "TRL JSONL", _write_trl),
+    Writer("parquet", "Parquet", _write_parquet_split),
+    Writer("hf", "HF datasets", _write_parquet_split, finish=_finish_hf),
+    Writer("raw", "Raw annotations", _write_raw, preference=False, one_row_per_label=True),
+)}
+FORMATS = tuple(WRITERS)  # the names, for argparse and serializer choices
+
+
+def writer_get(fmt: str) -> Writer:
+    """The writer of ``fmt``; an unknown one is an Invalid naming the ``format`` field."""
+    try:
+        return WRITERS[fmt]
+    except KeyError:
+        raise Invalid(f"must be one of {', '.join(WRITERS)}", field="format") from None
+
+
+def writer_choices() -> list[tuple[str, str]]:
+    """(name, title) pairs for a form or a serializer's ChoiceField."""
+    return [(w.name, w.title) for w in WRITERS.values()]
+
+
 def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
     """The rows ``fmt`` writes: raw writes one per label the snapshot drew on,
     the other formats one per snapshot pair (a ranking's label gives C(K, 2)
     pairs, a pairwise item's labels one)."""
-    if fmt == "raw":
+    if writer_get(fmt).one_row_per_label:
         from annotation.services.datasets import annotations_for_snapshot
 
         return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()
@@ -89,8 +149,7 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
                  meta: bool = False, overwrite: bool = False,
                  progress: Progress | None = None) -> dict:
     """Write ``snapshot`` as ``fmt`` into the folder ``out``; returns its manifest."""
-    if fmt not in FORMATS:
-        raise Invalid(f"must be one of {', '.join(FORMATS)}", field="format")
+    writer = writer_get(fmt)
     if style not in STYLES:
         raise Invalid(f"must be one of {', '.join(STYLES)}", field="style")
     if snapshot.status != SnapshotStatus.READY:
@@ -107,27 +166,18 @@ def export_write(*, snapshot: DatasetSnapshot, fmt: str, out: Path, style: str =
         done = 0
         for split in SPLITS:
             report = lambda n, base=done: progress(base + n)  # noqa: E731
-            if fmt == "trl":
-                rows = kto_lines if unpaired else trl_lines
-                lines = rows(snapshot, split=split, style=style, meta=meta)
-                counts[split] = _write_lines(tmp / f"{split}.jsonl", lines, report)
-            elif fmt == "raw":
-                counts[split] = _write_lines(tmp / f"{split}.jsonl", _raw_lines(snapshot, split),
-                                             report)
-            else:
-                counts[split] = _write_parquet(tmp / f"{split}.parquet", snapshot, split, style,
-                                               meta, report)
+            counts[split] = writer.write_split(tmp, snapshot, split, style, meta, report)
             done += counts[split]
-        if fmt == "hf":
-            _parquet_to_hf(tmp)
+        if writer.finish is not None:
+            writer.finish(tmp)
         ties = {split: 0 for split in SPLITS}
         sft = None
-        if fmt in PREFERENCE_FORMATS and unpaired:
+        if writer.preference and unpaired:
             (tmp / SFT_FOLDER).mkdir()
             sft = {split: _write_lines(tmp / SFT_FOLDER / f"{split}.jsonl",
                                        sft_lines(snapshot, split=split, style=style), lambda n: None)
                    for split in SPLITS}
-        elif fmt in PREFERENCE_FORMATS:
+        elif writer.preference:
             ties = _write_ties(tmp / TIES_FILE, snapshot, style)
         manifest = {
             "project": snapshot.project.slug, "snapshot_version": snapshot.version,

@@ -68,8 +68,8 @@ class ComparisonItem(models.Model):
     """A prompt with 2 (pairwise) or K responses in a fixed canonical order.
 
     ``assigned_count`` counts live leases plus submissions; ``is_open`` caches
-    ``assigned_count < overlap`` so the queue reads one partial index. Both are
-    written only by the queue services, under a row lock.
+    ``assigned_count < overlap`` (and not removed) so the queue reads one partial
+    index. Both are written only by the queue services, under a row lock.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
@@ -81,6 +81,10 @@ class ComparisonItem(models.Model):
     assigned_count = models.PositiveIntegerField(default=0)
     submitted_count = models.PositiveIntegerField(default=0)
     is_open = models.BooleanField(default=True)
+    removed_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set while an admin has taken the item out of the queue: it stays closed "
+                  "(is_open false) and is handed to no one, gold or not, until restored.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

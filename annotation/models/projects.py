@@ -78,6 +78,14 @@ class Project(models.Model):
         null=True, blank=True,
         help_text="Set while the project is archived: it hands out no items and is listed apart.",
     )
+    daily_label_cap = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="At most this many labels per labeler per day (server's local day); blank: no cap.",
+    )
+    total_label_cap = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="At most this many labels per labeler in all; blank: no cap.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.datasets.writers import FORMATS, STYLES, export_row_count, export_write
+from annotation.datasets.writers import STYLES, export_row_count, export_write, writer_get
 from annotation.errors import Invalid
 from annotation.events import event_emit
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
@@ -25,8 +25,7 @@ PROGRESS_EVERY = 10_000
 
 def dataset_export_request(*, snapshot: DatasetSnapshot, fmt: str, style: str = "conversational",
                            meta: bool = False, created_by=None) -> DatasetExport:
-    if fmt not in FORMATS:
-        raise Invalid(f"must be one of {', '.join(FORMATS)}", field="format")
+    writer_get(fmt)  # an unknown format is an Invalid naming the field
     if style not in STYLES:
         raise Invalid(f"must be one of {', '.join(STYLES)}", field="style")
     if snapshot.status == SnapshotStatus.FAILED:

@@ -87,15 +87,6 @@ def item_create(
 
 
 @transaction.atomic
-def item_set_priority(*, item: ComparisonItem, priority: int, actor=None, via: str = "") -> ComparisonItem:
-    previous = ComparisonItem.objects.filter(pk=item.pk).values_list("priority", flat=True).first()
-    ComparisonItem.objects.filter(pk=item.pk).update(priority=priority)
-    item.priority = priority
-    audit_record(actor, "item.priority_change", item, priority=priority, previous=previous, via=via)
-    return item
-
-
-@transaction.atomic
 def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | None, actor=None,
                   via: str = "") -> ComparisonItem:
     """Mark or unmark gold (audited, with the answer it replaces). Gold items are
@@ -105,7 +96,7 @@ def item_set_gold(*, item: ComparisonItem, is_gold: bool, gold_answer: dict | No
     previous = {"is_gold": item.is_gold, "gold_answer": item.gold_answer}
     item.is_gold = is_gold
     item.gold_answer = gold_answer_clean(project, gold_answer) if is_gold else None
-    item.is_open = is_gold or item.assigned_count < project.overlap
+    item.is_open = (is_gold or item.assigned_count < project.overlap) and item.removed_at is None
     item.save(update_fields=["is_gold", "gold_answer", "is_open"])
     audit_record(actor, "item.gold_change", item, is_gold=item.is_gold, gold_answer=item.gold_answer,
                  previous=previous, via=via)

@@ -15,11 +15,11 @@ from annotation.errors import Invalid
 from annotation.models import ComparisonItem, ItemResponse, Project, Prompt, Response, ResponseSource
 from annotation.services.items import ResponseInput, _response_check
 from annotation.services.prompts import PromptInput, prompt_create_many, prompt_input_from_dict
+from annotation.services.queue_priority import PRIORITY_MAX, PRIORITY_MIN
 from annotation.validation import gold_answer_clean
 from audit.services import audit_record
 
 MAX_ITEMS = 10_000
-PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)

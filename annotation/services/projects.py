@@ -20,7 +20,7 @@ from audit.services import audit_record
 PROJECT_FIELDS = (
     "name", "slug", "description", "guidelines", "task_type", "num_responses", "overlap",
     "lease_seconds", "criteria", "allow_ties", "gold_rate", "test_fraction", "disagreement_first",
-    "consensus_method", "adjudicate_below",
+    "consensus_method", "adjudicate_below", "daily_label_cap", "total_label_cap",
 )
 
 
@@ -51,6 +51,10 @@ def _project_check(project: Project) -> None:
         raise Invalid(str(error), field="task_type") from None
     task.num_responses_check(project.num_responses)
     project.criteria = criteria_clean(project.criteria)
+    for cap in ("daily_label_cap", "total_label_cap"):
+        value = getattr(project, cap)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise Invalid("must be a whole number of at least 1 (empty: no cap)", field=cap)
     offered = task.measures.consensus
     if project.consensus_method and project.consensus_method not in offered:
         raise Invalid(f"{project.get_task_type_display()} projects offer {', '.join(offered)}",

@@ -2,7 +2,8 @@
 
 Invariant: for a non-gold item, live leases + submissions (``assigned_count``)
 never exceed the project's overlap, and a labeler never holds two assignment
-rows for one item (a unique constraint). ``assigned_count`` only changes in an
+rows for one item (a unique constraint). An item an admin took out of the queue
+(``removed_at``) is closed and holds no live lease until it is restored. ``assigned_count`` only changes in an
 UPDATE guarded by the row lock, in this module and in submissions. The
 statements every label runs are written out in SQL in queue_sql.py.
 """
@@ -12,15 +13,19 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from annotation.errors import Conflict
 from annotation.events import event_emit
 from annotation.models import Assignment, AssignmentStatus, ComparisonItem, Project
 from annotation.services import queue_sql
+from annotation.services.label_caps import label_cap_check
+from audit.services import audit_record
 
 CLAIM_ATTEMPTS = 5
+# A freed slot reopens the item unless an admin took it out of the queue.
+_NOT_REMOVED = ExpressionWrapper(Q(removed_at__isnull=True), output_field=BooleanField())
 RECLAIM_BATCH = 500
 
 
@@ -107,10 +112,12 @@ def _claim(*, project: Project, labeler, gold: bool, now: datetime) -> Assignmen
     return None
 
 
-def item_claim_next(*, project: Project, labeler) -> Assignment | None:
+def item_claim_next(*, project: Project, labeler, caps: bool = True) -> Assignment | None:
     """The labeler's next item in the project, or None when nothing is left.
 
-    Asking again while a lease is live returns that same lease.
+    Asking again while a lease is live returns that same lease. A labeler at
+    one of the project's caps gets LabelCapReached instead of a new item
+    (``caps=False``: the AI judge, whose labels the caps do not ration).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -120,6 +127,8 @@ def item_claim_next(*, project: Project, labeler) -> Assignment | None:
         live = lease_live(project=project, labeler=labeler, now=now)
         if live is not None:
             return live
+        if caps:
+            label_cap_check(project=project, labeler=labeler, now=now)
         assignment = None
         if _gold_due(project=project, labeler=labeler):
             assignment = _claim(project=project, labeler=labeler, gold=True, now=now)
@@ -147,7 +156,7 @@ def _release_slots(item_ids: list[int]) -> None:
         counts[item_id] = counts.get(item_id, 0) + 1
     for item_id in sorted(counts):
         ComparisonItem.objects.filter(pk=item_id).update(
-            assigned_count=F("assigned_count") - counts[item_id], is_open=True
+            assigned_count=F("assigned_count") - counts[item_id], is_open=_NOT_REMOVED
         )
 
 
@@ -187,3 +196,40 @@ def assignment_skip(*, assignment: Assignment) -> Assignment:
 
 def new_idempotency_key() -> str:
     return secrets.token_hex(16)
+
+
+def item_remove_from_queue(*, item: ComparisonItem, actor) -> ComparisonItem:
+    """Take an item out of the queue: it is handed to no one and its live leases
+    end (their labelers' submits are refused), until ``item_restore_to_queue``.
+    Labels already given stay. Audited; removing a removed item changes nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locks in the order submit and reclaim take them (lease rows, then the
+        # item) so a concurrent submit cannot deadlock with this.
+        list(Assignment.objects.select_for_update().filter(
+            item_id=item.pk, status=AssignmentStatus.LEASED).order_by("pk").values_list("pk"))
+        locked = ComparisonItem.objects.select_for_update().get(pk=item.pk)
+        if locked.removed_at is not None:
+            return locked
+        # A claim that held the item's row before us may have added a lease: end it too.
+        ended = Assignment.objects.filter(item_id=item.pk, status=AssignmentStatus.LEASED).update(
+            status=AssignmentStatus.EXPIRED, finished_at=now)
+        locked.assigned_count -= ended
+        locked.is_open = False
+        locked.removed_at = now
+        locked.save(update_fields=["assigned_count", "is_open", "removed_at"])
+        audit_record(actor, "item.remove_from_queue", locked, leases_ended=ended)
+    return locked
+
+
+def item_restore_to_queue(*, item: ComparisonItem, actor) -> ComparisonItem:
+    """Put a removed item back: open again if it still needs labels (gold always). Audited."""
+    with transaction.atomic():
+        locked = ComparisonItem.objects.select_for_update().select_related("project").get(pk=item.pk)
+        if locked.removed_at is None:
+            return locked
+        locked.removed_at = None
+        locked.is_open = locked.is_gold or locked.assigned_count < locked.project.overlap
+        locked.save(update_fields=["is_open", "removed_at"])
+        audit_record(actor, "item.restore_to_queue", locked)
+    return locked

@@ -70,7 +70,8 @@ def item_candidate(*, project_id: int, labeler_id: int, gold: bool) -> int | Non
     skipped rather than waited for. Gold items come in random order."""
     _, skip_locked = _locks()
     if gold:
-        sql = _CANDIDATE.format(kind="i.is_gold", order="RANDOM()", lock=skip_locked)
+        # is_open is true on every gold item except one taken out of the queue.
+        sql = _CANDIDATE.format(kind="i.is_gold AND i.is_open", order="RANDOM()", lock=skip_locked)
     else:
         sql = _CANDIDATE.format(kind="i.is_open AND NOT i.is_gold",
                                 order="i.priority DESC, i.created_at, i.id", lock=skip_locked)
@@ -82,15 +83,18 @@ def item_take_slot(*, item_id: int, overlap: int, gold: bool) -> bool:
     """Compare-and-set one slot on the item; True if it was still free.
 
     Gold items are shown to every labeler: no cap. Otherwise the right-hand
-    sides read the old row, so is_open becomes (old + 1 < overlap).
+    sides read the old row, so is_open becomes (old + 1 < overlap). An item
+    taken out of the queue has no free slot (a late submit on a lease that
+    ended cannot take one back).
     """
     if gold:
         _, taken = _execute("UPDATE annotation_comparisonitem SET assigned_count = assigned_count + 1"
-                            " WHERE id = %s AND is_gold", [item_id])
+                            " WHERE id = %s AND is_gold AND removed_at IS NULL", [item_id])
     else:
         _, taken = _execute(
             "UPDATE annotation_comparisonitem SET assigned_count = assigned_count + 1,"
-            " is_open = (assigned_count + 1 < %s) WHERE id = %s AND NOT is_gold AND assigned_count < %s",
+            " is_open = (assigned_count + 1 < %s) WHERE id = %s AND NOT is_gold AND assigned_count < %s"
+            " AND removed_at IS NULL",
             [overlap, item_id, overlap],
         )
     return taken == 1

@@ -22,37 +22,23 @@ from annotation.models import (
     AnnotationSource,
     Assignment,
     AssignmentStatus,
-    ComparisonItem,
     Project,
 )
-from annotation.services import queue_sql
+from annotation.services import queue_priority, queue_sql
 from annotation.services.quality_recompute import project_quality_schedule_on_commit
 from annotation.services.queue import item_take_slot
 from annotation.task_types import task_type_of
 from annotation.validation import label_clean
 
-DISPUTE_PRIORITY = 100
-
-
-def _disagreement(choices: list) -> float:
-    """1 − the share of the most common choice: 0 when all agree."""
-    if len(choices) < 2:
-        return 0.0
-    return 1 - max(choices.count(c) for c in set(choices)) / len(choices)
-
 
 def item_raise_disputed(*, project: Project, item_id: int) -> None:
-    """Disagreement-first: lift an item's priority to 100 × its disagreement
-    (never lowering a priority an admin set), so disputed items get their
-    remaining labels before fresh ones."""
+    """Disagreement-first: lift a disputed item's priority (queue_priority owns the
+    scale and the raise-only rule), so it gets its remaining labels before fresh ones."""
     task = task_type_of(project)
     # Pairwise: the side preferred (A / tie / B); ranking: the response ranked
     # first; feedback: up or down (annotation.task_types).
     rows = Annotation.objects.filter(item_id=item_id).values("strength", "ranking", "feedback")
-    choices = [task.choice(row) for row in rows]
-    score = round(DISPUTE_PRIORITY * _disagreement([c for c in choices if c is not None]))
-    if score:
-        ComparisonItem.objects.filter(pk=item_id, priority__lt=score).update(priority=score)
+    queue_priority.item_raise_disputed(item_id=item_id, choices=[task.choice(row) for row in rows])
 
 
 class LeaseExpired(Conflict):
@@ -124,7 +110,8 @@ def annotation_submit(
             if status == AssignmentStatus.EXPIRED and not item_take_slot(
                 item_id=item_id, project=project, gold=assignment.is_gold
             ):
-                raise LeaseExpired("the lease expired and the item has all the labels it needs")
+                raise LeaseExpired("the lease expired, and the item has all the labels it needs "
+                                   "or was taken out of the queue")
             annotation = Annotation.objects.create(
                 project=project, item_id=item_id, labeler=labeler, assignment_id=assignment.pk,
                 source=source, display_order=assignment.display_order,

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from annotation import access
+from annotation.datasets.writers import writer_choices
 from annotation.models import DatasetExport, DatasetSnapshot, Membership
 from annotation.services.datasets import dataset_snapshot_request
 from annotation.services.exports import dataset_export_request
@@ -88,4 +89,4 @@ def datasets(request, project_id: int):
                     .order_by("user__username").values_list("user__username", flat=True))
     return render(request, "frontend/datasets.html",
                   {"project": project, "rows": rows, "labelers": labelers,
-                   "consensus_choices": consensus_choices(project)})
+                   "consensus_choices": consensus_choices(project), "export_formats": writer_choices()})

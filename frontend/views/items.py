@@ -1,7 +1,7 @@
 """The items browser: a project's items, filtered and paged, and one item's
 page with its prompt, responses, every label and the consensus. Admins mark
-gold (with its answer) and set the queue priority there, through the same
-services as the API.
+gold (with its answer), set the queue priority and take the item out of the
+queue (or put it back) there, through the same services as the API.
 """
 
 from django.contrib import messages
@@ -15,7 +15,9 @@ from django.views.decorators.http import require_http_methods
 from annotation import access
 from annotation.errors import DomainError, Invalid, NotFound
 from annotation.item_browser import STATUSES, item_browse, item_labels, project_models
-from annotation.services.items import item_set_gold, item_set_priority
+from annotation.services.items import item_set_gold
+from annotation.services.queue import item_remove_from_queue, item_restore_to_queue
+from annotation.services.queue_priority import item_priority_set, priority_clean
 from annotation.task_types import task_type_of
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
@@ -53,14 +55,18 @@ def _gold(request, item) -> None:
 
 
 def _priority(request, item) -> None:
-    try:
-        priority = int(request.POST.get("priority", ""))
-    except ValueError:
-        raise Invalid("must be a whole number", field="priority") from None
-    if not -(2**31) <= priority < 2**31:
-        raise Invalid("out of range", field="priority")
-    item_set_priority(item=item, priority=priority, actor=request.user, via="page")
+    priority = priority_clean(request.POST.get("priority", ""))
+    item_priority_set(item=item, priority=priority, actor=request.user, via="page")
     messages.success(request, f"Priority set to {priority}.")
+
+
+def _queue(request, item) -> None:
+    if request.POST.get("in_queue") == "true":
+        item_restore_to_queue(item=item, actor=request.user)
+        messages.success(request, "Back in the queue.")
+    else:
+        item_remove_from_queue(item=item, actor=request.user)
+        messages.success(request, "Taken out of the queue: no one is handed it until it is restored.")
 
 
 @login_required
@@ -75,7 +81,7 @@ def item(request, project_id: int, item_id: int):
     if request.method == "POST":
         if not is_admin:
             raise PermissionDenied("Only project admins change items.")
-        action = {"gold": _gold, "priority": _priority}.get(request.POST.get("action"))
+        action = {"gold": _gold, "priority": _priority, "queue": _queue}.get(request.POST.get("action"))
         try:
             if action is None:
                 raise Invalid("unknown action")

@@ -1,6 +1,6 @@
 """The engineer's part of the training page: start a DPO-family or SFT run
-with its loss and hyper-parameters, create, edit or delete the reward-model
-schedule, edit the project's loop settings, and start or cancel a loop round
+with its loss and hyper-parameters, create, edit or delete the training
+schedules (reward, DPO family, SFT), edit the project's loop settings, and start or cancel a loop round
 — what needed ``manage.py train --kind dpo``, ``manage.py loop --once`` or the
 Django admin.
 
@@ -22,15 +22,18 @@ from generation.models import ModelRole, ModelSpec
 from training.loop import services as loop_services
 from training.loop.models import PROMOTION_JUDGE_CHOICES, LoopRound, LoopSetting
 from training.models import RunKind, TrainingSchedule
-from training.policy.config import LOSS_NAMES, PolicyConfig
+from training.policy.config import PolicyConfig
+from training.policy.loss_specs import LOSS_PARAMETERS, losses_for_kind
 from training.services import runs as run_services
 from training.services import schedules as schedule_services
 
-# The policy hyper-parameters the form offers (the API takes all of PolicyConfig).
+# The policy hyper-parameters the form offers (the API takes all of PolicyConfig):
+# the general ones, then each loss's numeric parameters as loss_specs lists them.
+LOSS_NUMBERS = [p for p in LOSS_PARAMETERS.values() if p.is_number]
 POLICY_NUMBERS: dict[str, type] = {
     "beta": float, "learning_rate": float, "epochs": float, "max_steps": int, "batch_size": int,
-    "gradient_accumulation_steps": int, "max_length": int, "label_smoothing": float,
-    "simpo_gamma": float, "rpo_alpha": float, "seed": int,
+    "gradient_accumulation_steps": int, "max_length": int, "seed": int,
+    **{p.name: float for p in LOSS_NUMBERS},
 }
 LOOP_NUMBERS: dict[str, type] = {
     "check_every_minutes": int, "min_interval_hours": float, "min_new_pairs": int,
@@ -45,11 +48,14 @@ def engineer_context(*, project) -> dict:
                               .exclude(path="").order_by("name")),
         "policy_kinds": [(RunKind.DPO, "DPO family (preference pairs)"),
                          (RunKind.SFT, "SFT (chosen responses)")],
-        "policy_losses": LOSS_NAMES,
+        "policy_losses": losses_for_kind(RunKind.DPO),
         "policy_defaults": PolicyConfig(),
+        "loss_parameters": [{"spec": p, "min": p.gt if p.min is None else p.min} for p in LOSS_NUMBERS],
         "loop_form": loop_services.loop_setting_for(project=project),
         "promotion_judges": PROMOTION_JUDGE_CHOICES,
-        "reward_schedule": TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first(),
+        "schedules": list(TrainingSchedule.objects.filter(project=project).select_related("base_model")
+                          .order_by("kind")),
+        "schedule_kinds": RunKind.choices,
         "reward_backbones": list(ModelSpec.objects.filter(is_active=True, role=ModelRole.REWARD)
                                  .exclude(path="").order_by("name")),
     }
@@ -102,9 +108,12 @@ SCHEDULE_NUMBERS: dict[str, type] = {
 
 
 def _schedule_save(request, project) -> str:
-    """Create or edit the project's reward-model schedule (one per kind)."""
-    schedule = (TrainingSchedule.objects.filter(project=project, kind=RunKind.REWARD).first()
-                or TrainingSchedule(project=project, kind=RunKind.REWARD))
+    """Create or edit the project's schedule of one run kind (one per kind)."""
+    kind = request.POST.get("kind") or RunKind.REWARD
+    if kind not in RunKind.values:
+        raise Invalid(f"must be one of {', '.join(RunKind.values)}", field="kind")
+    schedule = (TrainingSchedule.objects.filter(project=project, kind=kind).first()
+                or TrainingSchedule(project=project, kind=kind))
     values = form_numbers(request.POST, SCHEDULE_NUMBERS)
     if any(v < 0 for v in values.values()) or values.get("check_every_minutes") == 0:
         field = next(k for k, v in values.items() if v < 0 or (k == "check_every_minutes" and v == 0))
@@ -117,8 +126,13 @@ def _schedule_save(request, project) -> str:
                            if backbone else None)
     if backbone and schedule.base_model is None:
         raise Invalid(f"no active model named '{backbone}'", field="base_model")
+    # The loss of a DPO-family schedule (its other hyper-parameters: the API).
+    loss = (request.POST.get("loss") or "").strip()
+    hyperparameters = {k: v for k, v in schedule.hyperparameters.items() if k != "loss"}
+    schedule.hyperparameters = {**hyperparameters, "loss": loss} if kind == RunKind.DPO and loss \
+        else hyperparameters
     schedule_services.training_schedule_save(schedule=schedule, actor=request.user, via="page")
-    return "Reward-model schedule saved."
+    return f"{schedule.get_kind_display()} schedule saved."
 
 
 def _schedule_delete(request, project) -> str:

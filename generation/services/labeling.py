@@ -94,7 +94,8 @@ def label_job_execute(*, job: GenerationJob, on_progress: ProgressCallback | Non
         backend.health()
         while job.max_items is None or job.progress_done < job.max_items:
             job_heartbeat(job)
-            assignment = item_claim_next(project=project, labeler=labeler)
+            # Caps ration people's work per day, not a model's.
+            assignment = item_claim_next(project=project, labeler=labeler, caps=False)
             if assignment is None:
                 return
             _judge_one(job=job, assignment=assignment, template=template, sampling=sampling,

@@ -73,3 +73,16 @@ def test_build_form_excludes_labelers_and_keeps_both_bad(labeled, engineer, clie
     assert "no labeler excluded" in cells[everyone.pk] and "both bad drop" in cells[everyone.pk]
     assert "labels ≥ 2" in cells[everyone.pk]
     assert cells[excluding.pk] != cells[everyone.pk]
+
+
+def test_the_format_menu_lists_exactly_the_registered_writers(labeled, engineer, client):
+    from annotation.datasets.writers import WRITERS
+    from annotation.services.datasets import dataset_snapshot_build
+
+    dataset_snapshot_build(project=labeled, filters={})  # the menu sits on a snapshot's row
+    client.force_login(engineer)
+    page = client.get(f"/projects/{labeled.pk}/datasets/").content.decode()
+    menu = page.split('name="format">', 1)[1].split("</select>", 1)[0]
+    assert menu.count("<option") == len(WRITERS)
+    for writer in WRITERS.values():
+        assert f'<option value="{writer.name}">{writer.title}</option>' in menu

@@ -8,6 +8,7 @@ from annotation.services.items_bulk import item_entry_from_dict, items_create_ma
 from annotation.services.queue import item_claim_next, new_idempotency_key
 from annotation.services.submissions import annotation_submit
 from audit.models import AuditEvent
+from tests.factories import items_make
 
 
 @pytest.fixture
@@ -72,3 +73,29 @@ def test_labelers_and_outsiders_see_no_items(project, browsed, persona, status, 
     client.force_login(request.getfixturevalue(persona))
     assert client.get(f"/projects/{project.pk}/items/").status_code == status
     assert client.get(f"/projects/{project.pk}/items/{browsed[0][0]}/").status_code == status
+
+
+def test_the_item_page_sets_and_refuses_priorities_through_the_module(project, admin, client):
+    item = items_make(project, 1)[0]
+    client.force_login(admin)
+    url = f"/projects/{project.pk}/items/{item.pk}/"
+    client.post(url, {"action": "priority", "priority": "-5"})
+    assert ComparisonItem.objects.get(pk=item.pk).priority == -5
+    page = client.post(url, {"action": "priority", "priority": str(2**31)}, follow=True)
+    assert "32-bit integer" in page.content.decode() and ComparisonItem.objects.get(pk=item.pk).priority == -5
+
+
+def test_an_admin_removes_an_item_from_the_queue_and_restores_it_on_its_page(project, admin, client):
+    item = items_make(project, 1)[0]
+    client.force_login(admin)
+    url = f"/projects/{project.pk}/items/{item.pk}/"
+    assert "Remove from the queue" in client.get(url).content.decode()
+    page = client.post(url, {"action": "queue", "in_queue": "false"}, follow=True).content.decode()
+    assert "taken out of the queue" in page and "Put back in the queue" in page
+    assert ComparisonItem.objects.get(pk=item.pk).removed_at is not None
+    listed = client.get(f"/projects/{project.pk}/items/", {"status": "removed"}).content.decode()
+    assert f"/items/{item.pk}/" in listed
+    client.post(url, {"action": "queue", "in_queue": "true"})
+    assert ComparisonItem.objects.get(pk=item.pk).is_open
+    assert [e.action for e in AuditEvent.objects.filter(target_id=item.pk).order_by("pk")] == [
+        "item.remove_from_queue", "item.restore_to_queue"]

@@ -59,3 +59,17 @@ def test_guidelines_are_on_the_home_page_sanitized(project, admin, labeler, clie
     page = client.get("/").content.decode()
     assert "<summary>Guidelines</summary>" in page and "<strong>facts</strong>" in page
     assert "<script>alert(1)</script>" not in page
+
+
+def test_a_labeler_at_the_daily_cap_is_told_so_on_the_home_and_the_label_page(project, admin, labeler,
+                                                                             client):
+    project_update(project=project, actor=admin, daily_label_cap=1)
+    items_make(project, 3)
+    annotation_submit(assignment=item_claim_next(project=project, labeler=labeler),
+                      data={"strength": 1}, idempotency_key=new_idempotency_key())
+    client.force_login(labeler)
+    row = home_row(client, project)
+    assert 'data-field="cap-reason">Daily cap reached' in row
+    assert "Start labeling" not in row  # items remain, but none for this labeler today
+    label_page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    assert "Daily cap reached: you have given 1 labels today" in label_page

@@ -8,6 +8,7 @@ from generation.models import ModelRole, ModelSpec
 from tests.training.factories import snapshot_make
 from training.loop.models import LoopRound, LoopSetting, RoundStatus
 from training.models import RunKind, TrainingRun
+from training.policy.loss_specs import LOSS_PARAMETERS, LOSS_SPECS
 
 
 @pytest.fixture
@@ -23,7 +24,13 @@ def post(client, project, **form):
 def test_the_training_page_offers_policy_runs_and_the_loop(project, engineer, policy, client):
     client.force_login(engineer)
     page = client.get(f"/projects/{project.pk}/training/").content.decode()
-    assert "Start a DPO or SFT run" in page and '<option value="ipo">ipo</option>' in page
+    assert "Start a DPO or SFT run" in page and '<option value="ipo">IPO</option>' in page
+    # The loss menu and each loss's inputs come from the one spec.
+    losses = page.split('Loss (DPO family) <select name="loss">', 1)[1].split("</select>", 1)[0]
+    for spec in LOSS_SPECS.values():
+        assert (f'<option value="{spec.name}"' in losses) == (spec.kind == "dpo")
+    for name, parameter in LOSS_PARAMETERS.items():
+        assert (f'name="{name}"' in page) == parameter.is_number
     assert '<option value="tiny-policy">tiny-policy</option>' in page
     assert "Start a loop round now" in page
 
@@ -105,3 +112,22 @@ def test_the_reward_schedule_is_created_edited_and_deleted_from_the_page(project
     assert not TrainingSchedule.objects.exists()
     assert {"training_schedule.create", "training_schedule.update", "training_schedule.delete"} <= set(
         AuditEvent.objects.values_list("action", flat=True))
+
+
+def test_a_dpo_schedule_with_its_loss_is_saved_from_the_page_beside_the_reward_one(project, engineer,
+                                                                                     policy, client):
+    from training.models import TrainingSchedule
+
+    client_login(client, engineer)
+    post(client, project, action="schedule_save", kind="reward", enabled="on", min_new_pairs="50",
+         min_interval_hours="6", check_every_minutes="10")
+    page = post(client, project, action="schedule_save", kind="dpo", loss="simpo", enabled="on",
+                min_new_pairs="20", min_interval_hours="12", check_every_minutes="30",
+                base_model="tiny-policy").content.decode()
+    dpo = TrainingSchedule.objects.get(project=project, kind=RunKind.DPO)
+    assert (dpo.hyperparameters, dpo.base_model, dpo.min_new_pairs) == ({"loss": "simpo"}, policy, 20)
+    assert TrainingSchedule.objects.filter(project=project).count() == 2
+    assert 'data-schedule="dpo"' in page and 'data-schedule="reward"' in page
+    refused = post(client, project, action="schedule_save", kind="sft", base_model="tiny-policy",
+                   check_every_minutes="0").content.decode()
+    assert "check_every_minutes" in refused and TrainingSchedule.objects.count() == 2

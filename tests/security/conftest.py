@@ -14,7 +14,7 @@ from arena.models import Battle
 from arena.services.config import arena_configure
 from generation.models import GenerationJob, ModelRole, ModelSpec
 from integrations.models import WebhookDelivery, WebhookSubscription
-from training.models import TrainingRun
+from training.models import TrainingRun, TrainingSchedule
 
 # Objects the sweep and the fuzzer cannot cheaply build get an id that exists
 # nowhere: an allowed persona then meets 404 (missing), and denials still show.
@@ -61,6 +61,7 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
     job.model_specs.add(model)
     run = TrainingRun.objects.create(project=project, snapshot=snapshot, base_model=model)
     upload = UploadJob.objects.create(project=project, kind="prompts", file="sweep.jsonl")
+    schedule = TrainingSchedule.objects.create(project=project)
     webhook = WebhookSubscription.objects.create(project=project, url="https://93.184.215.14/",
                                                  events=["export.ready"], secret="whsec_sweep")
     delivery = WebhookDelivery.objects.create(subscription=webhook, event="export.ready",
@@ -77,7 +78,7 @@ def world(project, items, admin, labeler, labeler2, engineer, outsider, superuse
            "prompt_id": items[0].prompt_id, "item_id": items[0].pk, "assignment_id": lease.pk,
            "token_id": token_create(user=labeler, name="spare")[0].pk, "snapshot_id": snapshot.pk,
            "export_id": export.pk, "job_id": job.pk, "upload_id": upload.pk, "run_id": run.pk,
-           "round_id": MISSING,
+           "round_id": MISSING, "schedule_id": schedule.pk,
            "evaluation_id": MISSING, "uidb64": "MQ", "token": "not-a-valid-token",
            "secret": "not-a-valid-invite", "invite_id": MISSING, "user_id": outsider.pk,
            "webhook_id": webhook.pk, "delivery_id": delivery.pk,

@@ -190,6 +190,10 @@ SWEEP: dict[str, dict[str, dict]] = {
     "api/projects/<int:project_id>/training-runs/<int:run_id>/cancel/": {"post": api_role(CURATE)},
     "api/projects/<int:project_id>/training-runs/<int:run_id>/resume/": {"post": api_role(CURATE)},
     "api/projects/<int:project_id>/training-runs/<int:run_id>/activate/": {"post": api_role(CURATE)},
+    "api/projects/<int:project_id>/training-schedules/": {"get": api_role(CURATE),
+                                                          "post": api_role(CURATE)},
+    "api/projects/<int:project_id>/training-schedules/<int:schedule_id>/": {
+        "get": api_role(CURATE), "patch": api_role(CURATE), "delete": api_role(CURATE)},
     "api/projects/<int:project_id>/loop/": {"get": api_role(CURATE), "put": api_role(CURATE)},
     "api/projects/<int:project_id>/loop/rounds/": {"get": api_role(CURATE),
                                                    "post": api_role(CURATE, ok=404)},  # as above

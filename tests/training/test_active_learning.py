@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotation.models import ComparisonItem, Role, TaskType
-from annotation.services.items import ResponseInput, item_create, item_set_priority
+from annotation.services.items import ResponseInput, item_create
 from annotation.services.prompts import PromptInput, prompt_create_many
 from annotation.services.queue import item_claim_next, new_idempotency_key
+from annotation.services.queue_priority import item_priority_set
 from annotation.services.submissions import annotation_submit
 from tests.factories import member_add, project_make, user_make
 from tests.training.reward_fixture import reward_model_train
@@ -78,7 +79,7 @@ def test_the_least_certain_items_are_served_first(project, backbone, training_di
 
 def test_a_higher_priority_is_never_lowered(project, backbone, training_dir):
     clear, unclear = items_from(project, CLEAR[:1] + UNCLEAR[:1])
-    item_set_priority(item=clear, priority=1000)  # an admin's choice
+    item_priority_set(item=clear, priority=1000)  # an admin's choice
     reward_model_train(project, backbone)
     items_prioritize(project=project)
     assert ComparisonItem.objects.get(pk=clear.pk).priority == 1000

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from training.losses import REWARD_LOSSES, get_loss, pair_losses, tie_equal_reward
+from training.reward.losses import REWARD_LOSSES, get_loss, pair_losses, tie_equal_reward
 
 T = torch.tensor
 

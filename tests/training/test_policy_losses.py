@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from training.policy import config as policy_config
-from training.policy.losses import POLICY_LOSSES, get_policy_loss, implicit_rewards, rpo_nll
+from training.policy.loss_specs import LOSS_PARAMETERS, LOSS_SPECS
+from training.policy.losses import POLICY_LOSSES, get_policy_loss, implicit_rewards, register, rpo_nll
 
 
 def t(*values):
@@ -126,11 +127,45 @@ def test_losses_are_per_pair_and_differentiable():
     assert (chosen.grad < 0).all()  # raising the chosen log-prob lowers the loss
 
 
-def test_the_config_lists_exactly_the_registered_losses():
-    assert set(policy_config.LOSS_NAMES) == set(POLICY_LOSSES)
-    for name in POLICY_LOSSES:
-        assert (name in policy_config.REFERENCE_FREE) == (not get_policy_loss(name).needs_reference)
-        assert get_policy_loss(name).fn.__doc__ and "loss" in get_policy_loss(name).fn.__doc__
+def test_every_spec_has_exactly_one_registered_formula_with_its_properties():
+    assert set(POLICY_LOSSES) == set(LOSS_SPECS)
+    for name, spec in LOSS_SPECS.items():
+        loss = get_policy_loss(name)
+        assert (loss.needs_reference, loss.paired) == (spec.needs_reference, spec.paired)
+        assert loss.fn.__doc__ and "loss" in loss.fn.__doc__
+    assert policy_config.PolicyConfig(loss="simpo").needs_reference is False
+    assert policy_config.PolicyConfig(loss="kto").paired is False
+    with pytest.raises(ValueError, match="unknown policy loss 'nope'"):
+        register("nope")
+
+
+def test_the_config_fields_take_each_loss_parameters_default_and_bounds_from_the_spec():
+    fields = {f.name: f for f in policy_config.config_fields()}
+    assert set(fields["loss"].metadata["choices"]) == set(LOSS_SPECS)
+    for name, parameter in LOSS_PARAMETERS.items():
+        assert getattr(policy_config.PolicyConfig(), name) == parameter.default
+        assert fields[name].metadata["help"] == parameter.help
+        for bound in ("min", "gt"):
+            assert fields[name].metadata.get(bound) == getattr(parameter, bound)
+    # A bound from the spec is enforced by the config check.
+    with pytest.raises(ValueError, match="kto_desirable_weight: must be above 0"):
+        policy_config.policy_config_from_dict({"loss": "kto", "kto_desirable_weight": 0})
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_PARAMETERS))
+def test_a_loss_parameter_is_accepted_by_its_owners_and_refused_by_every_other_loss(name):
+    parameter = LOSS_PARAMETERS[name]
+    value = (not parameter.default) if not parameter.is_number else 0.25
+    for loss, spec in LOSS_SPECS.items():
+        data = {"loss": loss, name: value}
+        if name != "label_smoothing" and spec.name == "cdpo":
+            data["label_smoothing"] = 0.1
+        kind = spec.kind
+        if name in spec.parameters:
+            assert getattr(policy_config.policy_config_from_dict(data, kind=kind), name) == value
+        else:
+            with pytest.raises(ValueError, match=f"^{name}: only the .* not {loss}"):
+                policy_config.policy_config_from_dict(data, kind=kind)
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -114,3 +114,71 @@ def test_the_admin_creates_a_schedule_and_its_beat_task(client, superuser, proje
         "check_every_minutes": 30, "hyperparameters": '{"learning_rate": "x"}', "filters": "{}",
     })
     assert response.status_code == 200 and b"learning_rate" in response.content
+
+
+@pytest.fixture
+def policy(db, tmp_path):
+    from generation.models import ModelRole, ModelSpec
+
+    (tmp_path / "policy").mkdir()
+    return ModelSpec.objects.create(name="tiny-policy", role=ModelRole.POLICY, path=str(tmp_path / "policy"))
+
+
+def test_a_dpo_schedule_queues_a_dpo_run_with_its_loss(project, labeler, labeler2, policy, training_dir,
+                                                        django_capture_on_commit_callbacks):
+    schedule = training_schedule_save(schedule=TrainingSchedule(
+        project=project, kind="dpo", min_new_pairs=3, base_model=policy,
+        hyperparameters={"loss": "ipo", "beta": 0.2, "max_steps": 2}))
+    label(project, [labeler, labeler2], 3)
+    with django_capture_on_commit_callbacks():
+        assert tick(schedule).startswith("queued run")
+    run = TrainingRun.objects.get(project=project)
+    assert (run.kind, run.base_model, run.schedule) == ("dpo", policy, schedule)
+    assert (run.hyperparameters["loss"], run.hyperparameters["beta"]) == ("ipo", 0.2)
+
+
+@pytest.mark.parametrize(("kind", "values", "field"), [
+    ("dpo", {"hyperparameters": {"loss": "cdpo"}}, "hyperparameters.label_smoothing"),
+    ("sft", {"hyperparameters": {"loss": "sigmoid"}}, "hyperparameters.loss"),
+    ("reward", {"hyperparameters": {"loss": "ipo"}}, "hyperparameters.loss"),
+    ("dpo", {"check_every_minutes": 0}, "check_every_minutes"),
+])
+def test_a_schedule_is_checked_as_its_runs_are(project, kind, values, field):
+    from annotation.errors import Invalid
+
+    with pytest.raises(Invalid) as error:
+        training_schedule_save(schedule=TrainingSchedule(project=project, kind=kind, **values))
+    assert error.value.field == field
+    assert not TrainingSchedule.objects.exists()
+
+
+def test_a_policy_schedule_refuses_a_reward_backbone(project, backbone):
+    from annotation.errors import Invalid
+
+    with pytest.raises(Invalid, match="starts from a policy model"):
+        training_schedule_save(schedule=TrainingSchedule(project=project, kind="sft", base_model=backbone))
+
+
+def test_schedules_through_the_api(project, engineer, labeler, outsider, policy, api):
+    url = f"/api/projects/{project.pk}/training-schedules/"
+    created = api(engineer).post(url, {"kind": "sft", "base_model": "tiny-policy", "min_new_pairs": 10},
+                                 format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["kind"], body["base_model"], body["min_new_pairs"]) == ("sft", "tiny-policy", 10)
+    assert api(engineer).post(url, {"kind": "sft"}, format="json").status_code == 409  # one per kind
+    bad = api(engineer).post(url, {"kind": "dpo", "hyperparameters": {"beta": -1}}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "hyperparameters.beta"
+    detail = f"{url}{body['id']}/"
+    changed = api(engineer).patch(detail, {"enabled": False}, format="json").json()
+    assert changed["enabled"] is False
+    assert not PeriodicTask.objects.get(name=f"training-schedule-{body['id']}").enabled
+    for persona, status in ((labeler, 403), (outsider, 404)):
+        assert api(persona).get(detail).status_code == status
+        assert api(persona).delete(detail).status_code == status
+    assert api(engineer).delete(detail).status_code == 204
+    assert not TrainingSchedule.objects.exists()
+    from audit.models import AuditEvent
+
+    assert {"training_schedule.create", "training_schedule.update", "training_schedule.delete"} <= set(
+        AuditEvent.objects.values_list("action", flat=True))

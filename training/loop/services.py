@@ -185,7 +185,7 @@ def loop_round_start(*, project: Project, snapshot: DatasetSnapshot | None = Non
 
 
 def _enqueue(round_id: int) -> None:
-    from training.loop_tasks import loop_round_advance_task
+    from training.loop.tasks import loop_round_advance_task
 
     loop_round_advance_task.delay_on_commit(round_id)
 

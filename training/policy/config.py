@@ -12,13 +12,22 @@ from typing import Any
 
 from training.hyperparameters import check_precision, values_from_dict
 from training.hyperparameters import param as _f
+from training.policy.loss_specs import (
+    DEFAULT_LOSS,
+    LOSS_NAMES,
+    LOSS_PARAMETERS,
+    loss_parameters_check,
+    loss_spec,
+)
 
 DEVICES = ("auto", "cpu", "cuda")
 ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
-# The names in training.policy.losses.POLICY_LOSSES (a test keeps them equal).
-LOSS_NAMES = ("sigmoid", "cdpo", "ipo", "hinge", "simpo", "orpo", "kto", "sft")
-PREFERENCE_LOSSES = tuple(n for n in LOSS_NAMES if n != "sft")
-REFERENCE_FREE = ("simpo", "orpo", "sft")
+
+
+def _loss_param(name: str):
+    """A loss parameter's field, its default, help and limits from loss_specs."""
+    p = LOSS_PARAMETERS[name]
+    return _f(p.default, p.help, **p.limits())
 
 
 
@@ -48,21 +57,17 @@ class PolicyConfig:
     warmup_ratio: float = _f(0.1, "Share of the steps with linear warm-up, then cosine decay to 0.", min=0)
     max_grad_norm: float = _f(1.0, "Clip the gradient norm to this; 0 disables clipping.", min=0)
     # --- loss ---
-    loss: str = _f("sigmoid", "Loss from training.policy.losses.POLICY_LOSSES: sigmoid (DPO), cdpo "
+    loss: str = _f(DEFAULT_LOSS["dpo"], "Loss from training.policy.loss_specs: sigmoid (DPO), cdpo "
                               "(conservative DPO), ipo, hinge, simpo, orpo, kto; sft runs use sft.",
                    choices=LOSS_NAMES)
     beta: float = _f(0.1, "β: the KL-penalty strength of DPO/cdpo/ipo/hinge/kto, the reward scale of "
                           "simpo (the paper uses ~2) and the odds-ratio weight λ of orpo.", gt=0)
-    label_smoothing: float = _f(0.0, "ε of cdpo: the assumed chance that a label is flipped, in (0, 0.5). "
-                                     "Only cdpo uses it.", min=0)
-    simpo_gamma: float = _f(0.5, "γ of simpo: the target reward margin.", min=0)
-    rpo_alpha: float = _f(0.0, "α of RPO: adds α × the chosen response's per-token NLL to a paired "
-                               "reference loss (guards against likelihood displacement); 0 = off.", min=0)
-    kto_desirable_weight: float = _f(1.0, "λ_D of kto: weight of desirable responses.", gt=0)
-    kto_undesirable_weight: float = _f(1.0, "λ_U of kto: weight of undesirable responses.", gt=0)
-    kto_both_bad: bool = _f(True, "kto: also train on responses that labelers marked 'both bad' (as "
-                                  "undesirable), besides each pair's chosen (desirable) and rejected "
-                                  "(undesirable) responses.")
+    label_smoothing: float = _loss_param("label_smoothing")
+    simpo_gamma: float = _loss_param("simpo_gamma")
+    rpo_alpha: float = _loss_param("rpo_alpha")
+    kto_desirable_weight: float = _loss_param("kto_desirable_weight")
+    kto_undesirable_weight: float = _loss_param("kto_undesirable_weight")
+    kto_both_bad: bool = _loss_param("kto_both_bad")
     # --- model ---
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass to save memory.")
     lora: bool = _f(False, "Train LoRA adapters (peft) instead of all weights; the reference is the "
@@ -103,11 +108,11 @@ class PolicyConfig:
 
     @property
     def needs_reference(self) -> bool:
-        return self.loss not in REFERENCE_FREE
+        return loss_spec(self.loss).needs_reference
 
     @property
     def paired(self) -> bool:
-        return self.loss != "kto"
+        return loss_spec(self.loss).paired
 
 
 def config_fields() -> list[dataclasses.Field]:
@@ -122,11 +127,12 @@ def policy_config_from_dict(data: dict[str, Any] | None, *, kind: str = "dpo") -
     if kind not in ("dpo", "sft"):
         raise ValueError(f"kind: policy training is dpo or sft, not {kind!r}")
     values = values_from_dict(PolicyConfig, data)
-    if kind == "sft":
-        if values.setdefault("loss", "sft") != "sft":
+    loss = values.setdefault("loss", DEFAULT_LOSS[kind])
+    if loss_spec(loss).kind != kind:
+        if kind == "sft":
             raise ValueError("loss: an sft run trains with the sft loss")
-    elif values.get("loss") == "sft":
-        raise ValueError("loss: 'sft' is the sft run kind's loss; a dpo run takes a preference loss")
+        raise ValueError(f"loss: '{loss}' is the {loss_spec(loss).kind} run kind's loss; a dpo run takes a "
+                         "preference loss")
     config = PolicyConfig(**values)
     # "Set" means "not the default": a stored full config parses again unchanged.
     defaults = PolicyConfig().to_dict()
@@ -136,18 +142,7 @@ def policy_config_from_dict(data: dict[str, Any] | None, *, kind: str = "dpo") -
 
 
 def _check_loss_parameters(c: PolicyConfig, *, given: set[str]) -> None:
-    """Parameters that belong to one loss: refuse them set (to a non-default value)
-    for another loss (a silent no-op misleads)."""
-    if c.loss == "cdpo" and not 0 < c.label_smoothing < 0.5:
-        raise ValueError("label_smoothing: cdpo needs a label-smoothing ε between 0 and 0.5 (exclusive)")
-    if c.loss != "cdpo" and c.label_smoothing:
-        raise ValueError(f"label_smoothing: only the cdpo loss uses label smoothing, not {c.loss}")
-    if c.loss != "simpo" and "simpo_gamma" in given:
-        raise ValueError(f"simpo_gamma: only the simpo loss uses γ, not {c.loss}")
-    if c.rpo_alpha and c.loss in ("kto", "orpo", "sft", "simpo"):
-        raise ValueError(f"rpo_alpha: the RPO term applies to the paired reference losses, not {c.loss}")
-    kto_only = {"kto_desirable_weight", "kto_undesirable_weight", "kto_both_bad"} & given
-    if c.loss != "kto" and kto_only:
-        raise ValueError(f"{sorted(kto_only)[0]}: only the kto loss uses it, not {c.loss}")
+    """The loss parameters (loss_specs decides which loss reads which), then the rest."""
+    loss_parameters_check(loss=c.loss, values=c.to_dict(), given=given)
     if c.lora_dropout >= 1:
         raise ValueError("lora_dropout: must be below 1")

@@ -17,7 +17,9 @@ the DPO logit (β times the implicit-reward gap). ``−log σ(x)`` is computed
 as ``softplus(−x)``, its numerically stable form.
 
 The unpaired KTO loss has its own signature (examples, not pairs); it sits in
-the same registry, flagged ``paired=False``.
+the same registry. Each loss's properties (reference or not, paired or not,
+its parameters) live in the torch-free ``training.policy.loss_specs``; every
+spec has its function here (checked at import, below).
 """
 
 from collections.abc import Callable
@@ -26,22 +28,34 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from training.policy.loss_specs import LOSS_NAMES, LossSpec, loss_spec
+
 
 @dataclass(frozen=True)
 class PolicyLoss:
     fn: Callable[..., torch.Tensor]
-    needs_reference: bool  # reads log π_ref: the trainer computes (and caches) reference log-probs
-    paired: bool = True  # False: KTO, a batch of single responses each marked desirable or not
+    spec: LossSpec  # its properties, from training.policy.loss_specs (torch-free)
+
+    @property
+    def needs_reference(self) -> bool:  # reads log π_ref: the trainer computes (and caches) them
+        return self.spec.needs_reference
+
+    @property
+    def paired(self) -> bool:  # False: KTO, a batch of single responses each marked desirable or not
+        return self.spec.paired
 
 
 POLICY_LOSSES: dict[str, PolicyLoss] = {}
 
 
-def register(name: str, *, needs_reference: bool = True, paired: bool = True):
+def register(name: str):
+    """Register ``fn`` as the formula of the loss ``loss_specs`` names ``name``."""
+    spec = loss_spec(name)  # a formula for a loss the spec does not know is refused here
+
     def add(fn):
         if name in POLICY_LOSSES:
             raise ValueError(f"policy loss {name!r} registered twice")
-        POLICY_LOSSES[name] = PolicyLoss(fn=fn, needs_reference=needs_reference, paired=paired)
+        POLICY_LOSSES[name] = PolicyLoss(fn=fn, spec=spec)
         return fn
     return add
 
@@ -111,7 +125,7 @@ def hinge(chosen, rejected, ref_chosen, ref_rejected, *, beta: float, **_) -> to
     return torch.relu(1 - dpo_logits(chosen, rejected, ref_chosen, ref_rejected, beta))
 
 
-@register("simpo", needs_reference=False)
+@register("simpo")
 def simpo(chosen, rejected, *, beta: float, simpo_gamma: float, chosen_lengths, rejected_lengths,
           **_) -> torch.Tensor:
     """SimPO (Meng et al. 2024): reference-free, length-normalised, with a target margin γ.
@@ -129,7 +143,7 @@ def _log_odds(avg_logp: torch.Tensor) -> torch.Tensor:
     return avg_logp - torch.log(-torch.expm1(avg_logp))
 
 
-@register("orpo", needs_reference=False)
+@register("orpo")
 def orpo(chosen, rejected, *, beta: float, chosen_lengths, rejected_lengths, **_) -> torch.Tensor:
     """ORPO (Hong et al. 2024): SFT on the chosen response plus an odds-ratio penalty, no reference.
 
@@ -144,7 +158,7 @@ def orpo(chosen, rejected, *, beta: float, chosen_lengths, rejected_lengths, **_
     return -avg_c + beta * F.softplus(-(_log_odds(avg_c) - _log_odds(avg_r)))
 
 
-@register("sft", needs_reference=False)
+@register("sft")
 def sft(chosen, rejected=None, *, chosen_lengths, **_) -> torch.Tensor:
     """Supervised fine-tuning on the chosen response (the ``sft`` run kind).
 
@@ -155,7 +169,7 @@ def sft(chosen, rejected=None, *, chosen_lengths, **_) -> torch.Tensor:
     return -chosen / chosen_lengths
 
 
-@register("kto", paired=False)
+@register("kto")
 def kto(logps, ref_logps, *, desirable: torch.Tensor, kl: torch.Tensor, beta: float,
         desirable_weight: float, undesirable_weight: float, **_) -> torch.Tensor:
     """KTO (Ethayarajh et al. 2024) on single responses marked desirable or undesirable.
@@ -194,3 +208,8 @@ def implicit_rewards(name: str, chosen, rejected, ref_chosen, ref_rejected, *, b
     if get_policy_loss(name).needs_reference:
         return beta * (chosen - ref_chosen), beta * (rejected - ref_rejected)
     return beta * chosen / chosen_lengths, beta * rejected / rejected_lengths
+
+
+_missing = set(LOSS_NAMES) - set(POLICY_LOSSES)
+if _missing:
+    raise ImportError(f"policy losses in loss_specs without a function: {sorted(_missing)}")

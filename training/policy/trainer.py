@@ -53,6 +53,7 @@ from training.policy.data import (
     policy_pairs_encode,
     responses_encode,
 )
+from training.policy.loss_specs import loss_kwargs
 from training.policy.losses import get_policy_loss, implicit_rewards, rpo_nll
 from training.policy.metrics import (
     DisplacementAlarm,
@@ -133,9 +134,7 @@ def optimizer_build(model: torch.nn.Module, config: PolicyConfig, *,
 
 
 def _loss_kwargs(config: PolicyConfig) -> dict:
-    return {"beta": config.beta, "label_smoothing": config.label_smoothing, "simpo_gamma": config.simpo_gamma,
-            "desirable_weight": config.kto_desirable_weight,
-            "undesirable_weight": config.kto_undesirable_weight}
+    return loss_kwargs(config.to_dict())
 
 
 def paired_step(model, pairs: list[EncodedPolicyPair], ref: torch.Tensor | None, config: PolicyConfig, *,

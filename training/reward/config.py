@@ -14,7 +14,7 @@ from training.hyperparameters import param as _f
 TIE_MODES = ("drop", "equal")
 DEVICES = ("auto", "cpu", "cuda")
 ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2")
-# The names in training.losses.REWARD_LOSSES, listed here so that validating a
+# The names in training.reward.losses.REWARD_LOSSES, listed here so that validating a
 # config (web process, admin) does not import torch; a test keeps them equal.
 LOSS_NAMES = ("bradley_terry", "bradley_terry_margin")
 
@@ -45,7 +45,7 @@ class RewardConfig:
                              min=0)
     max_grad_norm: float = _f(1.0, "Clip the gradient norm to this; 0 disables clipping.", min=0)
     # --- loss ---
-    loss: str = _f("bradley_terry", "Pairwise loss from training.losses.REWARD_LOSSES.",
+    loss: str = _f("bradley_terry", "Pairwise loss from training.reward.losses.REWARD_LOSSES.",
                    choices=LOSS_NAMES)
     margin_scale: float = _f(1.0, "λ in -log σ(r_c - r_r - λ·margin) (bradley_terry_margin only).",
                              min=0)

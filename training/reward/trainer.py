@@ -40,7 +40,6 @@ from training.device import (
 from training.distributed.runtime import DistContext
 from training.evaluation import pairwise_metrics
 from training.hooks import TimeLimitReached, TrainingHooks
-from training.losses import pair_losses
 from training.reward.config import RewardConfig
 from training.reward.data import (
     DataCursor,
@@ -50,6 +49,7 @@ from training.reward.data import (
     pairs_encode,
     total_steps_for,
 )
+from training.reward.losses import pair_losses
 
 
 @dataclass

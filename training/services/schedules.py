@@ -1,7 +1,10 @@
 """Per-project training schedules, run by beat through django-celery-beat.
 
-"Train a reward model when at least N new consensus pairs exist since the last
-run, at most every T hours, building a fresh snapshot first." Each schedule
+"Train a reward model (or a DPO-family or SFT policy) when at least N new
+consensus pairs exist since the last run of that kind, at most every T hours,
+building a fresh snapshot first": one schedule per project and run kind, its
+hyper-parameters checked as a run's are. (Loop rounds have their own periodic
+check, the project's loop settings: training.loop.) Each schedule
 owns one PeriodicTask (every ``check_every_minutes``) that calls
 ``training_schedule_tick``; the admin and ``training_schedule_save`` keep the
 two rows in step.
@@ -20,9 +23,9 @@ from django_celery_beat.models import PeriodicTask
 from annotation.errors import Invalid
 from annotation.models import Annotation, DatasetSnapshot, Project
 from audit.services import audit_record
+from generation.models import ModelRole
 from training.beat import periodic_task_sync
-from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
-from training.reward.config import config_from_dict
+from training.models import ACTIVE_STATUSES, TrainingRun, TrainingSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +43,23 @@ def training_schedule_sync(*, schedule: TrainingSchedule) -> PeriodicTask:
 
 
 def training_schedule_clean(schedule: TrainingSchedule) -> None:
-    if schedule.kind != RunKind.REWARD:
-        raise Invalid("only reward-model schedules are available", field="kind")
+    """The checks a run of the schedule's kind gets, made when the schedule is saved
+    (not only when it fires): kind, hyper-parameters and starting model."""
+    from training.services.runs import IMPLEMENTED_KINDS, POLICY_KINDS, hyperparameters_clean
+
+    if schedule.kind not in IMPLEMENTED_KINDS:
+        raise Invalid(f"must be one of {', '.join(IMPLEMENTED_KINDS)}", field="kind")
     if schedule.min_interval_hours < 0:
         raise Invalid("must be zero or more", field="min_interval_hours")
-    try:
-        config_from_dict(schedule.hyperparameters)
-    except ValueError as error:
-        raise Invalid(str(error), field="hyperparameters") from None
+    if not schedule.check_every_minutes:
+        raise Invalid("must be at least 1", field="check_every_minutes")
+    # Stored as sent (defaults fill in when a run is created, from the code of that day).
+    hyperparameters_clean(kind=schedule.kind, hyperparameters=schedule.hyperparameters)
+    spec = schedule.base_model
+    wanted = ModelRole.POLICY if schedule.kind in POLICY_KINDS else ModelRole.REWARD
+    if spec is not None and spec.role != wanted:
+        raise Invalid(f"model '{spec.name}' is a {spec.role} model; a {schedule.kind} schedule starts "
+                      f"from a {wanted} model", field="base_model")
     from annotation.services.datasets import filters_clean
 
     filters_clean(schedule.filters)

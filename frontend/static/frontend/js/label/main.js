@@ -88,6 +88,10 @@ async function start() {
     try {
       lease = await api.post(cfg.urlNext);
     } catch (error) {
+      if (error.status === 409 && error.code === "label_cap_reached") {
+        showEmpty(error.message); // the project's cap for this labeler: nothing more today
+        return;
+      }
       setBusy(false);
       app.dataset.state = "error";
       showError(`Could not load the next item. ${explain(error)}`, loadNext);
@@ -120,7 +124,8 @@ async function start() {
     }
   }
 
-  function showEmpty() {
+  function showEmpty(reason) {
+    if (reason) document.getElementById("empty-reason").textContent = reason;
     timer.clear();
     state.content = null;
     form.hidden = true;

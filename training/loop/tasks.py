@@ -3,6 +3,9 @@ a duplicate delivery finds the round claimed (or finished) and returns.
 
 ``loop_round_advance_task`` trains inside the task, so it is routed to the
 training queue like ``training_run_task`` (settings.CELERY_TASK_ROUTES).
+
+The task names keep the module path they were first registered under
+(``training.loop_tasks``), so queued messages and beat entries still resolve.
 """
 
 from celery import shared_task

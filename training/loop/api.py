@@ -14,6 +14,7 @@ from annotation import access
 from annotation.api.base import ProjectApiView
 from annotation.api.pagination import PalatePagination
 from annotation.errors import Invalid, NotFound
+from annotation.services.queue_priority import PRIORITY_MAX, PRIORITY_MIN
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
 from training.loop import services as loop_services
@@ -150,7 +151,8 @@ class LoopRoundOutput(serializers.Serializer):
 
 class HumanEvalInput(serializers.Serializer):
     max_items = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    priority = serializers.IntegerField(required=False, default=0)
+    priority = serializers.IntegerField(required=False, default=0, min_value=PRIORITY_MIN,
+                                        max_value=PRIORITY_MAX)
 
 
 # ----- lookups -----
