@@ -91,10 +91,16 @@ class ProjectForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.locked = locked or {}
         # What K each task type takes, for the page's script (project_form.js):
-        # {type: [fewest, most, default]}, from the task type registry.
-        self.fields["num_responses"].widget.attrs["data-task-k"] = json.dumps({
+        # {type: [fewest, most, default]}, from the task type registry. The
+        # browser's own bound starts at the shown type's fewest (the service
+        # checks K per type whatever the browser sends).
+        self.fields["task_type"].widget.attrs["data-task-k"] = json.dumps({
             name: [*task.num_responses_range, task.default_num_responses()]
             for name, task in TASK_TYPES.items()})
+        shown = TASK_TYPES.get(self.data.get("task_type") or self.initial.get("task_type")
+                               or TaskType.PAIRWISE)
+        if shown is not None:
+            self.fields["num_responses"].widget.attrs["min"] = str(shown.num_responses_range[0])
         for name, reason in self.locked.items():
             # Disabled fields keep their initial value whatever the browser sends.
             self.fields[name].disabled = True

@@ -44,6 +44,10 @@ class TaskMeasures:
     heatmap_measure: str
     # Extra headline figures of the ``agreement`` command: report key -> title.
     summary_titles: dict[str, str]
+    # The adjudication queue's short name of ItemConsensus.confidence, and what
+    # the heatmap's low end (red) means.
+    confidence_name: str = "support"
+    heatmap_low: str = "worse than chance"
 
     @property
     def default_consensus(self) -> str:

@@ -117,6 +117,8 @@ class Ranking(TaskTypeBase):
         heatmap_measure="Mean Kendall's τ-b between the two annotators' rankings",
         summary_titles={"mean_kendall_w": "mean Kendall's W",
                         "mean_kendall_tau_b": "mean Kendall's tau-b"},
+        confidence_name="Kendall's W",
+        heatmap_low="opposite orders",
     )
 
     num_responses_range = (3, 16)

@@ -30,6 +30,22 @@ def test_a_site_admin_creates_a_project_from_the_form(superuser, client):
     assert AuditEvent.objects.filter(action="project.create", project_id=project.pk).count() == 1
 
 
+def test_the_form_offers_feedback_and_creates_a_one_response_project(superuser, client):
+    client.force_login(superuser)
+    page = client.get("/projects/new/").content.decode()
+    assert 'value="feedback"' in page and "data-task-k" in page
+    response = client.post("/projects/new/", FORM | {"task_type": "feedback", "num_responses": "1",
+                                                     "consensus_method": "dawid_skene"})
+    project = Project.objects.get(slug="summaries")
+    assert response.status_code == 302
+    assert (project.task_type, project.num_responses, project.consensus_method) == \
+        (TaskType.FEEDBACK, 1, "dawid_skene")
+    # A consensus another type offers is refused, naming the field.
+    page = client.post("/projects/new/", FORM | {"slug": "other", "task_type": "feedback",
+                                                 "num_responses": "1", "consensus_method": "mean"})
+    assert page.status_code == 200 and not Project.objects.filter(slug="other").exists()
+
+
 def test_users_granted_the_permission_may_create_others_may_not(db, client):
     plain = user_make("plain_pat")
     client.force_login(plain)

@@ -57,7 +57,7 @@
     const k = document.getElementById("id_num_responses");
     if (!type || !k || type.disabled || k.disabled) return;
     // [fewest, most, default] responses per item of each task type (the server's registry).
-    const ranges = JSON.parse(k.dataset.taskK || "{}");
+    const ranges = JSON.parse(type.dataset.taskK || "{}");
     function sync() {
       const range = ranges[type.value];
       if (!range) return;
