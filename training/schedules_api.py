@@ -7,11 +7,10 @@ labeler 403, anyone else 404.
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from annotation import access
+from annotation.api.base import ProjectApiView
 from annotation.errors import Conflict, Invalid, NotFound
-from audit.services import audit_record
 from generation.services.registry import model_specs_usable
 from training.models import RunKind, TrainingSchedule
 from training.services import schedules as schedule_services
@@ -43,12 +42,7 @@ class TrainingScheduleOutput(serializers.ModelSerializer):
                   "last_triggered_at", "last_message", "created_at"]
 
 
-def _project(request, project_id):
-    return access.project_for_user(user=request.user, project_id=project_id, need=access.CURATE)
-
-
-def _schedule(request, project_id, schedule_id) -> TrainingSchedule:
-    project = _project(request, project_id)
+def _schedule(project, schedule_id) -> TrainingSchedule:
     schedule = (TrainingSchedule.objects.filter(project=project, pk=schedule_id)
                 .select_related("project", "base_model").first())
     if schedule is None:
@@ -70,16 +64,18 @@ def _apply(schedule: TrainingSchedule, values: dict) -> None:
             raise Invalid(f"no active model named '{name}'", field="base_model")
 
 
-class TrainingScheduleListApi(APIView):
+class TrainingScheduleListApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=TrainingScheduleOutput(many=True))
     def get(self, request, project_id: int):
-        schedules = TrainingSchedule.objects.filter(project=_project(request, project_id)) \
+        schedules = TrainingSchedule.objects.filter(project=self.project) \
             .select_related("base_model").order_by("kind")
         return Response(TrainingScheduleOutput(schedules, many=True).data)
 
     @extend_schema(request=TrainingScheduleInput, responses={201: TrainingScheduleOutput})
     def post(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = self.project
         data = TrainingScheduleInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -87,36 +83,31 @@ class TrainingScheduleListApi(APIView):
             raise Conflict(f"the project has a {values['kind']} schedule: change that one", field="kind")
         schedule = TrainingSchedule(project=project, kind=values["kind"])
         _apply(schedule, values)
-        schedule_services.training_schedule_save(schedule=schedule)
-        audit_record(request.user, "training_schedule.create", schedule, kind=schedule.kind,
-                     enabled=schedule.enabled, via="api")
+        schedule_services.training_schedule_save(schedule=schedule, actor=request.user, via="api")
         return Response(TrainingScheduleOutput(schedule).data, status=status.HTTP_201_CREATED)
 
 
-class TrainingScheduleDetailApi(APIView):
+class TrainingScheduleDetailApi(ProjectApiView):
+    project_need = access.CURATE
+
     @extend_schema(responses=TrainingScheduleOutput)
     def get(self, request, project_id: int, schedule_id: int):
-        return Response(TrainingScheduleOutput(_schedule(request, project_id, schedule_id)).data)
+        return Response(TrainingScheduleOutput(_schedule(self.project, schedule_id)).data)
 
     @extend_schema(request=TrainingScheduleInput, responses=TrainingScheduleOutput)
     def patch(self, request, project_id: int, schedule_id: int):
-        schedule = _schedule(request, project_id, schedule_id)
+        schedule = _schedule(self.project, schedule_id)
         data = TrainingScheduleInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values.get("kind", schedule.kind) != schedule.kind:
             raise Invalid("a schedule's kind is fixed: create one of the other kind", field="kind")
         _apply(schedule, values)
-        schedule_services.training_schedule_save(schedule=schedule)
-        audit_record(request.user, "training_schedule.update", schedule, kind=schedule.kind,
-                     enabled=schedule.enabled, via="api")
+        schedule_services.training_schedule_save(schedule=schedule, actor=request.user, via="api")
         return Response(TrainingScheduleOutput(schedule).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, project_id: int, schedule_id: int):
-        schedule = _schedule(request, project_id, schedule_id)
-        target = ("training.trainingschedule", schedule.pk)
-        project = schedule.project
-        schedule_services.training_schedule_delete(schedule=schedule)
-        audit_record(request.user, "training_schedule.delete", target, project=project, via="api")
+        schedule = _schedule(self.project, schedule_id)
+        schedule_services.training_schedule_delete(schedule=schedule, actor=request.user, via="api")
         return Response(status=status.HTTP_204_NO_CONTENT)
