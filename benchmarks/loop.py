@@ -167,7 +167,8 @@ def ground_truth_add(evaluation, rule: str, topics: dict[int, str]) -> dict:
 
 
 def sign_agreement(judges: dict) -> dict[str, str]:
-    """Per independent judge: does its verdict point the way the ground truth does?"""
+    """Per judge (the round's own reward model too): does its win rate lie on the
+    same side of 50% as the ground truth's?"""
     truth = judges.get("ground_truth") or {}
     if not truth.get("available"):
         return {}
@@ -212,7 +213,6 @@ def run_one(args) -> dict:
     from training.loop.models import LoopSetting
     from training.loop.services import (
         fresh_prompt_ids,
-        judge_lines,
         loop_round_advance,
         loop_round_start,
         loop_round_summary,
@@ -281,10 +281,7 @@ def run_one(args) -> dict:
         seconds = time.monotonic() - started
         if rnd.evaluation is not None:
             ground_truth_add(rnd.evaluation, rule, topics)
-        print(loop_round_summary(rnd))
-        if rnd.evaluation is not None:
-            print("    " + "\n    ".join(line for line in judge_lines(rnd.evaluation.results)
-                                         if line.startswith("ground truth")))
+        print(loop_round_summary(rnd))  # every judge, the ground truth among them
         if rnd.status != "succeeded":
             raise SystemExit(f"round {number} {rnd.status}: {rnd.error}")
         r = rnd.evaluation.results

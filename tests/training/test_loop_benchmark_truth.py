@@ -56,7 +56,7 @@ def test_the_benchmark_puts_the_ground_truth_beside_the_other_judges(db, admin):
         results={"judges": {"ai_judge": {"available": True, "win_rate": 0.4, "win_rate_low": 0.2,
                                          "win_rate_high": 0.6}}})
     truth = ground_truth_add(evaluation, "shorter", {})
-    assert truth["win_rate"] == pytest.approx((0.5 + 1.0) / 2)  # prompt 0: win, loss; prompt 1: win, tie
+    assert truth["win_rate"] == pytest.approx((0.5 + 0.75) / 2)  # prompt 0: win, loss; 1: win, tie
     assert (truth["wins"], truth["ties"], truth["losses"], truth["prompts"]) == (2, 1, 1, 2)
     assert truth["independent"] and "shorter" in truth["source"]
     evaluation.refresh_from_db()
@@ -68,5 +68,5 @@ def test_the_benchmark_puts_the_ground_truth_beside_the_other_judges(db, admin):
            "judges": evaluation.results["judges"], "kl": [1.0, 0.5, 1.5], "reference_length": 2.25,
            "policy_length": 2.0, "reward_heldout_accuracy": 0.5, "reward_heldout_pairs": 2}
     table = trend_table([row])
-    assert "| 1 | rejected (—) | 2 | 75.0% [" in table and "40.0% [20.0%, 60.0%]" in table
-    assert "2.25 → 2.0" in table and "0.50 of 2" in table
+    assert "| 1 | rejected (—) | 2 | 62.5% [" in table and "40.0% [20.0%, 60.0%]" in table
+    assert "2.2 → 2.0" in table and "0.50 of 2" in table
