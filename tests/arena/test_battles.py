@@ -129,6 +129,12 @@ def test_the_battle_exports_as_a_multi_turn_conversational_trl_row(arena_project
                              {"role": "user", "content": "And a mountain?"},
                              {"role": "assistant", "content": turns[1].text_b}]
     assert row["rejected"][-1] == {"role": "assistant", "content": turns[1].text_a}
+    import pyarrow.parquet as pq
+
+    export_write(snapshot=snapshot, fmt="parquet", out=tmp_path / "pq", style="conversational")
+    table = pq.read_table(next((tmp_path / "pq").glob("train.parquet")) if snapshot.counts.get(
+        "train") else next((tmp_path / "pq").glob("test.parquet")))
+    assert table.to_pylist()[0]["chosen"] == row["chosen"]
 
 
 @pytest.mark.django_db
