@@ -142,10 +142,14 @@ def test_regenerate_replaces_the_last_turn(arena_project, labeler):
     client = client_for(labeler)
     battle = start(client, arena_project)
     events_of(turn(client, battle, prompt="Name a river"))
+    first = Turn.objects.get(battle_id=battle["id"])
     events = events_of(turn(client, battle, regenerate=True))
     assert events[-1]["type"] == "done"
-    assert list(Turn.objects.filter(battle_id=battle["id"]).values_list("index", "user_text")) == [
-        (0, "Name a river")]
+    again = Turn.objects.get(battle_id=battle["id"])
+    assert (again.index, again.user_text) == (0, "Name a river") and again.pk != first.pk
+    # Both generations cost tokens: regenerating does not refill the hourly budget.
+    spent = first.tokens_a + first.tokens_b + again.tokens_a + again.tokens_b
+    assert limits.tokens_used(arena=arena_project.arena, user=labeler) == spent
 
 
 @pytest.mark.django_db
