@@ -54,6 +54,9 @@ def environment(var_dir: Path, models_dir: Path, database_url: str) -> None:
     os.environ.update(DEBUG="0", ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0",
                       SECURE_COOKIES="0", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Both pool entries are one checkpoint, so one "server": room for every stream
+    # of the largest round (the default cap of 8 would refuse 8 battles' 16).
+    os.environ.setdefault("PALATE_ARENA_MAX_STREAMS", "64")
     import django
 
     django.setup()

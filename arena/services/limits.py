@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from annotation.errors import Conflict
 from annotation.models import Membership
-from arena.models import Arena, Battle, StreamSlot, Turn
+from arena.models import Arena, Battle, StreamSlot
 
 WINDOW = timedelta(hours=1)
 
@@ -49,9 +49,12 @@ def battles_check(*, arena: Arena, user) -> None:
 
 
 def tokens_used(*, arena: Arena, user) -> int:
+    """Tokens written for the labeler in battles started within the hour. The
+    battle's running total, not its turns: a regenerated turn is deleted, but
+    the tokens it cost stay counted."""
     since = timezone.now() - WINDOW
-    total = Turn.objects.filter(battle__arena=arena, battle__user=user, created_at__gte=since) \
-        .aggregate(n=Sum(F("tokens_a") + F("tokens_b")))["n"]
+    total = Battle.objects.filter(arena=arena, user=user, created_at__gte=since) \
+        .aggregate(n=Sum("tokens"))["n"]
     return int(total or 0)
 
 

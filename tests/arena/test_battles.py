@@ -129,6 +129,12 @@ def test_the_battle_exports_as_a_multi_turn_conversational_trl_row(arena_project
                              {"role": "user", "content": "And a mountain?"},
                              {"role": "assistant", "content": turns[1].text_b}]
     assert row["rejected"][-1] == {"role": "assistant", "content": turns[1].text_a}
+    import pyarrow.parquet as pq
+
+    export_write(snapshot=snapshot, fmt="parquet", out=tmp_path / "pq", style="conversational")
+    table = pq.read_table(next((tmp_path / "pq").glob("train.parquet")) if snapshot.counts.get(
+        "train") else next((tmp_path / "pq").glob("test.parquet")))
+    assert table.to_pylist()[0]["chosen"] == row["chosen"]
 
 
 @pytest.mark.django_db
@@ -136,10 +142,14 @@ def test_regenerate_replaces_the_last_turn(arena_project, labeler):
     client = client_for(labeler)
     battle = start(client, arena_project)
     events_of(turn(client, battle, prompt="Name a river"))
+    first = Turn.objects.get(battle_id=battle["id"])
     events = events_of(turn(client, battle, regenerate=True))
     assert events[-1]["type"] == "done"
-    assert list(Turn.objects.filter(battle_id=battle["id"]).values_list("index", "user_text")) == [
-        (0, "Name a river")]
+    again = Turn.objects.get(battle_id=battle["id"])
+    assert (again.index, again.user_text) == (0, "Name a river") and again.pk != first.pk
+    # Both generations cost tokens: regenerating does not refill the hourly budget.
+    spent = first.tokens_a + first.tokens_b + again.tokens_a + again.tokens_b
+    assert limits.tokens_used(arena=arena_project.arena, user=labeler) == spent
 
 
 @pytest.mark.django_db
