@@ -40,7 +40,8 @@ def item_adjudicate(*, project: Project, item: ComparisonItem, decided_by, data:
         # The note is free text and stays out of the log (it may name people).
         audit_record(decided_by, "item.adjudicate", item, project=project,
                      adjudication_id=adjudication.pk, strength=adjudication.strength,
-                     ranking=adjudication.ranking, feedback=adjudication.feedback)
+                     ranking=adjudication.ranking,
+                     **({} if adjudication.feedback is None else {"feedback": adjudication.feedback}))
     return adjudication
 
 

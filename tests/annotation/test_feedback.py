@@ -166,3 +166,15 @@ def test_snapshot_exports_kto_rows_and_sft_rows_from_the_ups(labeled, tmp_path):
     export_write(snapshot=snapshot, fmt="raw", out=tmp_path / "raw")
     raw = [json.loads(line) for line in (tmp_path / "raw" / "train.jsonl").read_text().splitlines()]
     assert len(raw) == 12 and {r["feedback"] for r in raw} == {True, False}
+
+
+def test_an_adjudication_overrides_the_thumbs_in_the_snapshot(labeled, superuser):
+    project, items = labeled
+    url = f"/api/projects/{project.pk}/items/{items[3].pk}/adjudication/"
+    refused = client_for(superuser).post(url, {"strength": 1}, format="json")
+    assert refused.status_code == 400 and refused.json()["field"] == "strength"
+    decided = client_for(superuser).post(url, {"feedback": True, "note": "fine"}, format="json")
+    assert decided.status_code == 201 and decided.json()["feedback"] is True
+    snapshot = dataset_snapshot_build(project=project)
+    row = SnapshotCompletion.objects.get(snapshot=snapshot, item_id=items[3].pk)
+    assert (row.label, row.agreement) == (True, 1.0)
