@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('generation', '0002_modelspec_project'),
-        ('training', '0004_run_resources'),
+        ('training', '0005_jobs_loopround_base'),
     ]
 
     operations = [

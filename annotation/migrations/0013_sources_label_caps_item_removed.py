@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0009_invite'),
+        ('annotation', '0012_jobs_upload_job'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0002_modelspec_project'),
+        ('generation', '0003_jobs_durable_base'),
     ]
 
     operations = [
