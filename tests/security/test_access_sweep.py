@@ -69,6 +69,10 @@ SWEEP: dict[str, dict[str, dict]] = {
     "healthz": {"get": everyone(200)},
     # Prometheus scrapes with a token or from an allowed address; the tests' settings allow neither.
     "metrics": {"get": everyone(403)},
+    # OpenID Connect sign-in is off in the tests' settings: not found for everyone
+    # (tests/integrations/test_oidc.py runs the flow with it on).
+    "oidc/authenticate/": {"get": everyone(404)},
+    "oidc/callback/": {"get": everyone(404)},
     # Signed-in users are sent home; an empty form is shown again with its errors.
     "login/": {"get": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302),
                "post": {"anonymous": 200} | dict.fromkeys(PERSONAS[1:], 302)},
