@@ -8,6 +8,8 @@ module only chooses the combination and shapes the answer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -330,16 +332,17 @@ def feedback_quality_report(
     pooled_items: list = []
     pooled_labelers: list = []
     pooled_scores: list = []
-    for name, (c_items, c_labelers, scores) in (ratings or {}).items():
-        c_items = [f"{i}:{name}" for i in c_items]  # each (item, criterion) its own unit
-        scores = np.asarray(scores, dtype=np.float64)
+    for name, (raw_items, c_labelers, raw_scores) in (ratings or {}).items():
+        # Each (item, criterion) is its own unit.
+        c_items = [f"{i}:{name}" for i in np.asarray(raw_items).tolist()]
+        scores = np.asarray(raw_scores, dtype=np.float64)
         if len(scores):
             m = reliability_matrix(items=c_items, annotators=c_labelers, values=scores)
             by_criterion[name] = krippendorff_alpha(reliability_data=m.data, level="interval")
         else:
             by_criterion[name] = None
         pooled_items += c_items
-        pooled_labelers += list(c_labelers)
+        pooled_labelers += np.asarray(c_labelers).tolist()
         pooled_scores += scores.tolist()
     interval: dict = {"estimate": None, "low": None, "high": None}
     if pooled_scores:
@@ -351,7 +354,8 @@ def feedback_quality_report(
     labeler_ids = np.unique(labeler_arr)
     fields = ("n", "up_share", "loo_agreement", "loo_kappa", "ds_accuracy", "ds_informativeness",
               "median_seconds")
-    rows = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []} for key in labeler_ids}
+    rows: dict[Any, dict[str, Any]] = {key: {"id": _plain(key), **dict.fromkeys(fields), "flags": []}
+                                       for key in labeler_ids}
 
     def put(ids: np.ndarray, field: str, values: np.ndarray, flags: np.ndarray | None, flag: str) -> None:
         for key, value, bad in zip(ids, nan_to_none(np.asarray(values, dtype=np.float64)),

@@ -12,12 +12,12 @@ from annotation.task_types.base import user_names
 
 
 def _gold(project: Project) -> dict:
-    rows = list(Annotation.objects.filter(project=project, item__is_gold=True)
-                .values("labeler_id", "strength", "ranking", "feedback", "item__gold_answer"))
+    rows: list[dict] = [
+        {**row, "gold_answer": row["item__gold_answer"]}
+        for row in Annotation.objects.filter(project=project, item__is_gold=True)
+        .values("labeler_id", "strength", "ranking", "feedback", "item__gold_answer")]
     if not rows:
         return {"overall": None, "labelers": {}}
-    for row in rows:
-        row["gold_answer"] = row.pop("item__gold_answer")
     result = task_type_of(project).gold_accuracy(rows)
     names = user_names(result.labeler_ids.tolist())
     return {"overall": result.overall, "labelers": {

@@ -38,7 +38,7 @@ def item_raise_disputed(*, project: Project, item_id: int) -> None:
     # Pairwise: the side preferred (A / tie / B); ranking: the response ranked
     # first; feedback: up or down (annotation.task_types).
     rows = Annotation.objects.filter(item_id=item_id).values("strength", "ranking", "feedback")
-    queue_priority.item_raise_disputed(item_id=item_id, choices=[task.choice(row) for row in rows])
+    queue_priority.item_raise_disputed(item_id=item_id, choices=[task.choice(dict(row)) for row in rows])
 
 
 class LeaseExpired(Conflict):

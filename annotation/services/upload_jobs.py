@@ -72,7 +72,7 @@ def upload_job_request(*, project: Project, upload: UploadedFile, suffix: str, k
         with transaction.atomic():
             job = UploadJob.objects.create(
                 project=project, kind=kind, format=fmt, relabel=relabel, allow_gold=allow_gold,
-                dry_run=dry_run, file=name, file_name=(upload.name or "")[:255], size_bytes=upload.size,
+                dry_run=dry_run, file=name, file_name=(upload.name or "")[:255], size_bytes=upload.size or 0,
                 created_by=actor)
             audit_record(actor, "upload.queue", job, project=project, kind=kind, dry_run=dry_run,
                          size_bytes=upload.size)

@@ -106,6 +106,7 @@ def logps_compute(model, sequences: list[EncodedSequence], *, pad_id: int, batch
         if on_batch is not None:
             on_batch()
     for _ in range(forwards - -(-len(order) // batch_size)):
+        assert filler is not None  # a rank with fewer forwards than the others has sequences to pad with
         sequence_logps(model, collate_sequences([filler], pad_id=pad_id), placement)
     model.train(was_training)
     return out

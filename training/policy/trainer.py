@@ -27,6 +27,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -296,8 +297,8 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     params = [p for p in model.parameters() if p.requires_grad]
 
     # ---- resume -----------------------------------------------------------
-    grouping = {"lengths": example_lengths(train, config), "group": config.batch_size * world} \
-        if config.group_by_length else {}
+    grouping: dict[str, Any] = {"lengths": example_lengths(train, config),
+                                "group": config.batch_size * world} if config.group_by_length else {}
     step, cursor = 0, DataCursor(len(train), seed=config.seed, shuffle=config.shuffle, **grouping)
     alarm = DisplacementAlarm(config.displacement_window, config.displacement_min_drop)
     latest = checkpoint_latest(ckpt_dir)
