@@ -20,6 +20,7 @@ from annotation.models import (
     Response,
     SnapshotCompletion,
     SnapshotPair,
+    UploadJob,
 )
 
 
@@ -134,6 +135,15 @@ class SnapshotCompletionAdmin(ReadOnlyAdmin):
 class DatasetExportAdmin(ReadOnlyAdmin):
     list_display = ["id", "snapshot", "format", "status", "progress_rows", "total_rows", "created_at"]
     list_filter = ["status", "format"]
+
+
+@admin.register(UploadJob)
+class UploadJobAdmin(ReadOnlyAdmin):
+    """Large uploads imported by a worker (the data page and the API start them)."""
+
+    list_display = ["id", "project", "kind", "file_name", "status", "progress_rows", "total_rows",
+                    "created_at"]
+    list_filter = ["status", "kind"]
 
 
 @admin.register(ItemConsensus)

@@ -1,7 +1,14 @@
 from django.contrib import admin
 
 from annotation.admin_readonly import ReadOnlyAdmin
-from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, WorkerHeartbeat
+from integrations.models import (
+    OidcIdentity,
+    TrackedRun,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WorkerHeartbeat,
+)
 
 
 @admin.register(WebhookSubscription)
@@ -35,3 +42,19 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "hostname", "pid", "queues", "started_at", "beat_at"]
+
+
+@admin.register(TrackedRun)
+class TrackedRunAdmin(ReadOnlyAdmin):
+    """Where each run and loop round is tracked (written by the tracking observers)."""
+
+    list_display = ["pk", "backend", "training_run", "loop_round", "external_id", "finished", "updated_at"]
+    list_filter = ["backend", "finished"]
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(ReadOnlyAdmin):
+    """The (issuer, subject) each single sign-on account signs in as (written at sign-in)."""
+
+    list_display = ["pk", "user", "issuer", "subject"]
+    search_fields = ["user__username", "subject"]

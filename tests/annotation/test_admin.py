@@ -7,7 +7,7 @@ from django.contrib import admin
 from annotation.models import ProjectQuality
 from tests.factories import project_make, user_make
 
-PALATE_APPS = {"annotation", "generation", "training", "audit", "integrations"}
+PALATE_APPS = {"annotation", "generation", "training", "audit", "integrations", "arena"}
 
 
 def test_every_model_is_in_the_admin():

@@ -33,6 +33,7 @@ from annotation.models import (
     Prompt,
     Response,
     Role,
+    UploadJob,
 )
 from annotation.services.datasets import dataset_snapshot_build
 from annotation.services.exports import dataset_export_request, dataset_export_run
@@ -139,6 +140,7 @@ ROUTES = [
           by_role(MANAGE, 202), {}),
     Route("api-imports", "post", "/api/projects/{project}/imports/", by_role(CURATE, 201),
           {"file": "<upload>", "format": "trl"}),
+    Route("api-import-job", "get", "/api/projects/{project}/imports/{upload}/", by_role(CURATE, 200)),
     Route("api-export", "get", "/api/projects/{project}/exports/{export}/",
           by_role(CURATE, 200)),
     Route("api-export-download", "get", "/api/projects/{project}/exports/{export}/download/",
@@ -159,7 +161,7 @@ WRITES = [r for r in ROUTES if r.method != "get"]
 URL_KWARGS = {"project": "project_id", "member": "membership_id", "prompt": "prompt_id",
               "item": "item_id", "assignment": "assignment_id", "token": "token_id",
               "snapshot": "snapshot_id", "export": "export_id", "invite": "invite_id",
-              "user": "user_id"}
+              "user": "user_id", "upload": "upload_id"}
 # Covered elsewhere: the schema and docs below, login in test_api_labeling.py.
 OUTSIDE_MATRIX = {"api-schema", "api-docs", "api-token-login"}
 
@@ -174,6 +176,7 @@ class World:
     token: ApiToken  # a second token of the labeler
     invite: Invite  # an open invite link of the project
     user: Any  # new_nina, an active account outside the project
+    upload: UploadJob  # a large upload's import job (queued)
     snapshot: DatasetSnapshot | None = None  # built on demand: see with_datasets
     export: DatasetExport | None = None
 
@@ -181,6 +184,7 @@ class World:
         ids = {"project": self.project.pk, "prompt": self.prompt.pk, "item": self.item.pk,
                "member": self.member.pk, "assignment": self.assignment.pk,
                "token": self.token.pk, "invite": self.invite.pk, "user": self.user.pk,
+               "upload": self.upload.pk,
                "snapshot": getattr(self.snapshot, "pk", None),
                "export": getattr(self.export, "pk", None)}
         if isinstance(value, str):
@@ -206,6 +210,7 @@ def world(project, items, admin, labeler, labeler2):
         token=token_create(user=labeler, name="spare")[0],
         invite=invite_create(project=project, actor=admin)[0],
         user=nina,
+        upload=UploadJob.objects.create(project=project, kind="prompts", file="matrix.jsonl"),
     )
 
 
@@ -333,7 +338,8 @@ def test_outsider_gets_the_same_answer_for_a_missing_object(route, world, outsid
                         item=ComparisonItem(pk=987654), member=Membership(pk=987654),
                         assignment=Assignment(pk=987654), token=ApiToken(pk=987654),
                         snapshot=DatasetSnapshot(pk=987654), export=DatasetExport(pk=987654),
-                        invite=Invite(pk=987654), user=get_user_model()(pk=987654))
+                        invite=Invite(pk=987654), user=get_user_model()(pk=987654),
+                        upload=UploadJob(pk=987654))
     missing = call(client, route.method, missing_ids.fill(route.path), world.fill(route.body))
     assert real.status_code == missing.status_code == 404
     assert real.json() == missing.json()
