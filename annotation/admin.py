@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from annotation import user_admin  # noqa: F401 - the user list's account actions
 from annotation.admin_readonly import ReadOnlyAdmin
+from annotation.errors import DomainError
 from annotation.models import (
     Adjudication,
     Annotation,
@@ -21,6 +22,8 @@ from annotation.models import (
     SnapshotCompletion,
     SnapshotPair,
 )
+from annotation.services.projects import membership_remove, project_delete
+from audit.admin_deletes import AuditedDeleteAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,22 +33,29 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedDeleteAdmin):
     list_display = ["name", "slug", "task_type", "overlap", "gold_rate", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    def delete_one(self, request, obj):
+        project_delete(project=obj, actor=request.user)
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedDeleteAdmin):
     list_display = ["user", "project", "role", "created_at"]
     list_filter = ["role", "project"]
     raw_id_fields = ["user", "project"]
+    refusals = (DomainError,)  # a project keeps at least one admin
+
+    def delete_one(self, request, obj):
+        membership_remove(membership=obj, actor=request.user)
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "external_id", "split", "created_at"]
     list_filter = ["split", "project"]
     search_fields = ["external_id", "content_hash"]
@@ -54,7 +64,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(AuditedDeleteAdmin):
     list_display = ["id", "prompt", "source", "model_name", "created_at"]
     list_filter = ["source"]
     raw_id_fields = ["prompt"]
@@ -67,7 +77,7 @@ class ItemResponseInline(admin.TabularInline):
 
 
 @admin.register(ComparisonItem)
-class ComparisonItemAdmin(admin.ModelAdmin):
+class ComparisonItemAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "priority", "is_gold", "assigned_count", "submitted_count",
                     "is_open"]
     list_filter = ["is_gold", "is_open", "project"]
@@ -79,7 +89,7 @@ class ComparisonItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "item", "labeler", "status", "leased_at", "expires_at"]
     list_filter = ["status", "is_gold"]
     raw_id_fields = ["project", "item", "labeler"]
@@ -87,7 +97,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
+class AnnotationAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "item", "labeler", "strength", "both_bad", "source",
                     "created_at"]
     list_filter = ["source", "both_bad", "flagged_unsafe"]
@@ -95,7 +105,7 @@ class AnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedDeleteAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
     raw_id_fields = ["user"]
     readonly_fields = ["prefix", "key_hash", "last_used_at"]

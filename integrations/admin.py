@@ -1,16 +1,21 @@
 from django.contrib import admin
 
 from annotation.admin_readonly import ReadOnlyAdmin
+from audit.admin_deletes import AuditedDeleteAdmin
 from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, WorkerHeartbeat
+from integrations.webhooks.services import webhook_subscription_delete
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(AuditedDeleteAdmin):
     list_display = ["pk", "project", "url", "is_active", "created_at"]
     list_filter = ["is_active", "project"]
     # The secret signs deliveries; the admin neither shows nor edits it.
     exclude = ["secret"]
     readonly_fields = ["queue_empty_sent_at", "created_by"]
+
+    def delete_one(self, request, obj):
+        webhook_subscription_delete(subscription=obj, actor=request.user)
 
 
 class WebhookAttemptInline(admin.TabularInline):
