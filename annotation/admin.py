@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from annotation import user_admin  # noqa: F401 - the user list's account actions
 from annotation.admin_readonly import ReadOnlyAdmin
@@ -41,6 +41,21 @@ class ProjectAdmin(AuditedDeleteAdmin):
 
     def delete_one(self, request, obj):
         project_delete(project=obj, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # A member removed in the inline goes through the service (its event,
+        # its leases back to the queue, the last-admin rule) like the team page.
+        instances = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            try:
+                membership_remove(membership=membership, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{membership}: not removed ({error})", messages.ERROR)
+        for membership in instances:
+            membership.save()
+        formset.save_m2m()
 
 
 @admin.register(Membership)

@@ -339,3 +339,37 @@ def test_every_admin_that_deletes_records_its_deletions(superuser):
     assert deleting, "no admin deletes anything?"
     missing = [type(a).__name__ for a in deleting if not isinstance(a, AuditedDeleteAdmin)]
     assert missing == []
+
+
+def _change_form_data(response) -> dict:
+    """What the admin's change page would post back unchanged (its fields and inlines)."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms.append(formset.management_form)
+        forms += list(formset.forms)
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            data[form.add_prefix(name)] = value if not isinstance(value, list | tuple) else list(value)
+    return data
+
+
+def test_a_member_removed_in_the_project_admin_inline_is_audited_as_a_removal(world, web):
+    superuser = world.users["superuser"]
+    client = web(superuser)
+    page = f"/admin/annotation/project/{world.project.pk}/change/"
+    data = _change_form_data(client.get(page))
+    membership = Membership.objects.get(project=world.project, user=world.users["labeler2"])
+    prefix = next(k[:-len("-id")] for k, v in data.items()
+                  if k.endswith("-id") and str(v) == str(membership.pk))
+    data[f"{prefix}-DELETE"] = "on"
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    response = client.post(page, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    events = AuditEvent.objects.exclude(pk__in=before).filter(action="membership.remove")
+    assert [(e.actor_id, int(e.target_id)) for e in events] == [(superuser.pk, membership.pk)]
