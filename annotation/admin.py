@@ -21,6 +21,7 @@ from annotation.models import (
     Response,
     SnapshotCompletion,
     SnapshotPair,
+    UploadJob,
 )
 from annotation.services.projects import membership_remove, project_delete
 from audit.admin_deletes import AuditedDeleteAdmin
@@ -177,3 +178,11 @@ class AdjudicationAdmin(ReadOnlyAdmin):
 @admin.register(ProjectQuality)
 class ProjectQualityAdmin(ReadOnlyAdmin):
     list_display = ["project", "method", "computed_at", "duration_ms", "recompute_due_at", "runs"]
+
+
+@admin.register(UploadJob)
+class UploadJobAdmin(ReadOnlyAdmin):
+    """Queued file imports: run by the worker, made on the upload page or the API."""
+
+    list_display = ["id", "project", "kind", "format", "status", "progress_rows", "total_rows", "created_at"]
+    list_filter = ["status", "kind"]

@@ -2,7 +2,14 @@ from django.contrib import admin
 
 from annotation.admin_readonly import ReadOnlyAdmin
 from audit.admin_deletes import AuditedDeleteAdmin
-from integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, WorkerHeartbeat
+from integrations.models import (
+    OidcIdentity,
+    TrackedRun,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WorkerHeartbeat,
+)
 from integrations.webhooks.services import webhook_subscription_delete
 
 
@@ -40,3 +47,20 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "hostname", "pid", "queues", "started_at", "beat_at"]
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(ReadOnlyAdmin):
+    """Which OpenID Connect subject signs in as which user: written at sign-in
+    by the OIDC backend, shown here."""
+
+    list_display = ["pk", "user", "issuer", "subject", "created_at", "last_login_at"]
+    list_filter = ["issuer"]
+
+
+@admin.register(TrackedRun)
+class TrackedRunAdmin(ReadOnlyAdmin):
+    """Where each run or round is tracked, and the tracker's last error."""
+
+    list_display = ["pk", "training_run", "loop_round", "backend", "finished", "updated_at"]
+    list_filter = ["backend", "finished"]
