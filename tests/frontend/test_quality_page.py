@@ -246,3 +246,25 @@ def test_each_type_shows_its_own_health_rows(task_type, shown, absent, admin, we
     html = web(admin).get(url(project)).content.decode()
     assert all(s in html for s in shown), [s for s in shown if s not in html]
     assert not [s for s in absent if s in html]
+
+
+def test_a_feedback_item_page_names_its_labels_and_consensus_in_thumbs(admin, labeler, labeler2, web):
+    """The item page's judgement and consensus come from the type's partial: a
+    feedback consensus reads as thumbs, not as a pairwise strength."""
+    from annotation.models import Role
+    from tests.factories import member_add
+
+    project = project_make(creator=admin, task_type=TaskType.FEEDBACK, overlap=2)
+    for user in (labeler, labeler2):
+        member_add(project, user, Role.LABELER)
+    prompt_create_many(project=project, entries=[PromptInput(messages=[{"role": "user", "content": "Hi"}])])
+    item = item_create(project=project, prompt=project.prompts.get(),
+                       responses=[ResponseInput(text="Hello!")])
+    label_all(project, [labeler, labeler2], lambda u, lease: {"feedback": True})
+    project_quality_recompute(project=project, method="majority", n_resamples=0)
+    html = web(admin).get(f"/projects/{project.pk}/items/{item.pk}/").content.decode()
+    consensus = html[html.index('id="consensus"'):]
+    consensus = consensus[:consensus.index("</p>")]
+    assert "thumbs up (1.00 up)" in consensus and "strength" not in consensus
+    assert html.count('<td data-field="judgement">thumbs up') == 2
+    assert "parts of the shared pages" not in html  # the partial's comment stays a comment
