@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from annotation import user_admin  # noqa: F401 - the user list's account actions
 from annotation.admin_readonly import ReadOnlyAdmin
+from annotation.errors import DomainError
 from annotation.models import (
     Adjudication,
     Annotation,
@@ -22,6 +23,8 @@ from annotation.models import (
     SnapshotPair,
     UploadJob,
 )
+from annotation.services.projects import membership_remove, project_delete
+from audit.admin_deletes import AuditedDeleteAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,22 +34,44 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedDeleteAdmin):
     list_display = ["name", "slug", "task_type", "overlap", "gold_rate", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
+    def delete_one(self, request, obj):
+        project_delete(project=obj, actor=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # A member removed in the inline goes through the service (its event,
+        # its leases back to the queue, the last-admin rule) like the team page.
+        instances = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            try:
+                membership_remove(membership=membership, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{membership}: not removed ({error})", messages.ERROR)
+        for membership in instances:
+            membership.save()
+        formset.save_m2m()
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedDeleteAdmin):
     list_display = ["user", "project", "role", "created_at"]
     list_filter = ["role", "project"]
     raw_id_fields = ["user", "project"]
+    refusals = (DomainError,)  # a project keeps at least one admin
+
+    def delete_one(self, request, obj):
+        membership_remove(membership=obj, actor=request.user)
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "external_id", "split", "created_at"]
     list_filter = ["split", "project"]
     search_fields = ["external_id", "content_hash"]
@@ -55,7 +80,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(AuditedDeleteAdmin):
     list_display = ["id", "prompt", "source", "model_name", "created_at"]
     list_filter = ["source"]
     raw_id_fields = ["prompt"]
@@ -68,7 +93,7 @@ class ItemResponseInline(admin.TabularInline):
 
 
 @admin.register(ComparisonItem)
-class ComparisonItemAdmin(admin.ModelAdmin):
+class ComparisonItemAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "priority", "is_gold", "assigned_count", "submitted_count",
                     "is_open"]
     list_filter = ["is_gold", "is_open", "project"]
@@ -80,7 +105,7 @@ class ComparisonItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "item", "labeler", "status", "leased_at", "expires_at"]
     list_filter = ["status", "is_gold"]
     raw_id_fields = ["project", "item", "labeler"]
@@ -88,7 +113,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
+class AnnotationAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "item", "labeler", "strength", "both_bad", "source",
                     "created_at"]
     list_filter = ["source", "both_bad", "flagged_unsafe"]
@@ -96,7 +121,7 @@ class AnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedDeleteAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at"]
     raw_id_fields = ["user"]
     readonly_fields = ["prefix", "key_hash", "last_used_at"]
@@ -137,15 +162,6 @@ class DatasetExportAdmin(ReadOnlyAdmin):
     list_filter = ["status", "format"]
 
 
-@admin.register(UploadJob)
-class UploadJobAdmin(ReadOnlyAdmin):
-    """Large uploads imported by a worker (the data page and the API start them)."""
-
-    list_display = ["id", "project", "kind", "file_name", "status", "progress_rows", "total_rows",
-                    "created_at"]
-    list_filter = ["status", "kind"]
-
-
 @admin.register(ItemConsensus)
 class ItemConsensusAdmin(ReadOnlyAdmin):
     list_display = ["item", "project", "method", "label", "agreement", "n_labels",
@@ -162,3 +178,11 @@ class AdjudicationAdmin(ReadOnlyAdmin):
 @admin.register(ProjectQuality)
 class ProjectQualityAdmin(ReadOnlyAdmin):
     list_display = ["project", "method", "computed_at", "duration_ms", "recompute_due_at", "runs"]
+
+
+@admin.register(UploadJob)
+class UploadJobAdmin(ReadOnlyAdmin):
+    """Queued file imports: run by the worker, made on the upload page or the API."""
+
+    list_display = ["id", "project", "kind", "format", "status", "progress_rows", "total_rows", "created_at"]
+    list_filter = ["status", "kind"]

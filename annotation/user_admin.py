@@ -9,11 +9,12 @@ from django.contrib.auth.admin import UserAdmin
 
 from annotation.errors import DomainError
 from annotation.services.users import user_forget, user_password_reset_link
+from audit.admin_deletes import AuditedDeleteAdmin
 
 User = get_user_model()
 
 
-class PalateUserAdmin(UserAdmin):
+class PalateUserAdmin(AuditedDeleteAdmin, UserAdmin):
     actions = ["forget_users", "password_reset_links"]
 
     def get_actions(self, request):

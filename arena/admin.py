@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from arena.models import Arena, Battle, PoolModel, Turn
+from audit.admin_deletes import AuditedDeleteAdmin
 
 
 class PoolInline(admin.TabularInline):
@@ -10,7 +11,7 @@ class PoolInline(admin.TabularInline):
 
 
 @admin.register(Arena)
-class ArenaAdmin(admin.ModelAdmin):
+class ArenaAdmin(AuditedDeleteAdmin):
     list_display = ["project", "is_enabled", "max_turns", "max_output_tokens", "battles_per_hour",
                     "tokens_per_hour", "join_promoted"]
     inlines = [PoolInline]
@@ -25,7 +26,7 @@ class TurnInline(admin.TabularInline):
 
 
 @admin.register(Battle)
-class BattleAdmin(admin.ModelAdmin):
+class BattleAdmin(AuditedDeleteAdmin):
     """Recent battles with their flags: filter on "flagged unsafe"."""
 
     list_display = ["pk", "created_at", "user", "model_a", "model_b", "status", "tokens", "flagged"]

@@ -2,14 +2,16 @@
 becomes an event (admin.add / admin.change / admin.delete).
 
 Django writes the entries of a bulk admin action on several objects with
-bulk_create, which sends no signal: those stay in Django's own admin log
-(LogEntry, "Recent actions") only.
+bulk_create, which sends no signal. For deletions the admins of Palate's
+models record each object themselves (audit.admin_deletes), so their deletion
+entries are skipped here; other bulk actions record through their services.
 """
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from audit.admin_deletes import SELF_AUDITED
 from audit.services import audit_record
 
 _ACTIONS = {ADDITION: "admin.add", CHANGE: "admin.change", DELETION: "admin.delete"}
@@ -21,6 +23,8 @@ def audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs):
         return
     label = instance.content_type.app_label + "." + instance.content_type.model \
         if instance.content_type_id else "unknown"
+    if instance.action_flag == DELETION and label in SELF_AUDITED:
+        return  # recorded by the admin's delete (audit.admin_deletes), once per object
     object_id = str(instance.object_id or "")
     # isascii: "²".isdigit() is true, but int() refuses it.
     numeric = object_id.isascii() and object_id.isdigit()

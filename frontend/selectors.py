@@ -18,6 +18,7 @@ from annotation.models import (
     Project,
 )
 from annotation.services.label_caps import label_cap_reason, label_caps_set
+from annotation.task_types import TaskTypeBase, task_type_of
 from annotation.team_progress import REMAINING_CAP, items_remaining_for_labeler
 from frontend.rendering import markdown_render, word_diff
 from generation.selectors import jobs_generating
@@ -45,6 +46,10 @@ class HomeRow:
     empty_reason: str = ""  # why nothing is left for this labeler, when nothing is
     capped: str = ""  # why the labeler gets no new item now: at one of the project's caps
     guidelines_html: str = ""
+
+    @property
+    def task(self) -> TaskTypeBase:
+        return task_type_of(self.project)
 
 
 def queue_empty_reason(*, project: Project, labeler, generating: bool | None = None) -> str:

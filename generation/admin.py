@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from audit.admin_deletes import AuditedDeleteAdmin
 from generation.models import GenerationJob, GenerationJobPrompt, JudgePrompt, ModelLabeler, ModelSpec
 
 
 @admin.register(ModelSpec)
-class ModelSpecAdmin(admin.ModelAdmin):
+class ModelSpecAdmin(AuditedDeleteAdmin):
     list_display = ["name", "role", "backend", "base_model", "project", "shared", "is_active", "created_at"]
     list_filter = ["role", "backend", "shared", "is_active"]
     search_fields = ["name", "base_model", "source"]
@@ -12,7 +13,7 @@ class ModelSpecAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "kind", "status", "progress_done", "progress_total",
                     "items_created", "annotations_created", "tokens_generated", "created_at"]
     list_filter = ["kind", "status"]
@@ -26,18 +27,18 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationJobPrompt)
-class GenerationJobPromptAdmin(admin.ModelAdmin):
+class GenerationJobPromptAdmin(AuditedDeleteAdmin):
     list_display = ["id", "job", "prompt", "responses", "items", "tokens", "created_at"]
     raw_id_fields = ["job", "prompt"]
 
 
 @admin.register(ModelLabeler)
-class ModelLabelerAdmin(admin.ModelAdmin):
+class ModelLabelerAdmin(AuditedDeleteAdmin):
     list_display = ["user", "model", "created_at"]
     raw_id_fields = ["user", "model"]
 
 
 @admin.register(JudgePrompt)
-class JudgePromptAdmin(admin.ModelAdmin):
+class JudgePromptAdmin(AuditedDeleteAdmin):
     list_display = ["project", "updated_at"]
     raw_id_fields = ["project"]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from annotation.admin_readonly import ReadOnlyAdmin
+from audit.admin_deletes import AuditedDeleteAdmin
 from integrations.models import (
     OidcIdentity,
     TrackedRun,
@@ -9,15 +10,19 @@ from integrations.models import (
     WebhookSubscription,
     WorkerHeartbeat,
 )
+from integrations.webhooks.services import webhook_subscription_delete
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(AuditedDeleteAdmin):
     list_display = ["pk", "project", "url", "is_active", "created_at"]
     list_filter = ["is_active", "project"]
     # The secret signs deliveries; the admin neither shows nor edits it.
     exclude = ["secret"]
     readonly_fields = ["queue_empty_sent_at", "created_by"]
+
+    def delete_one(self, request, obj):
+        webhook_subscription_delete(subscription=obj, actor=request.user)
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -44,17 +49,18 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "hostname", "pid", "queues", "started_at", "beat_at"]
 
 
-@admin.register(TrackedRun)
-class TrackedRunAdmin(ReadOnlyAdmin):
-    """Where each run and loop round is tracked (written by the tracking observers)."""
-
-    list_display = ["pk", "backend", "training_run", "loop_round", "external_id", "finished", "updated_at"]
-    list_filter = ["backend", "finished"]
-
-
 @admin.register(OidcIdentity)
 class OidcIdentityAdmin(ReadOnlyAdmin):
-    """The (issuer, subject) each single sign-on account signs in as (written at sign-in)."""
+    """Which OpenID Connect subject signs in as which user: written at sign-in
+    by the OIDC backend, shown here."""
 
-    list_display = ["pk", "user", "issuer", "subject"]
-    search_fields = ["user__username", "subject"]
+    list_display = ["pk", "user", "issuer", "subject", "created_at", "last_login_at"]
+    list_filter = ["issuer"]
+
+
+@admin.register(TrackedRun)
+class TrackedRunAdmin(ReadOnlyAdmin):
+    """Where each run or round is tracked, and the tracker's last error."""
+
+    list_display = ["pk", "training_run", "loop_round", "backend", "finished", "updated_at"]
+    list_filter = ["backend", "finished"]

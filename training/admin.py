@@ -4,6 +4,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from annotation.admin_readonly import ReadOnlyAdmin
 from annotation.errors import DomainError
+from audit.admin_deletes import AuditedDeleteAdmin
 from training.models import (
     HumanEvalItem,
     PolicyEvaluation,
@@ -20,7 +21,7 @@ from training.services.schedules import (
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "kind", "status", "step", "total_steps", "device", "attempt",
                     "is_active", "created_at"]
     list_filter = ["status", "kind", "project"]
@@ -68,7 +69,7 @@ class TrainingScheduleForm(forms.ModelForm):
 
 
 @admin.register(TrainingSchedule)
-class TrainingScheduleAdmin(admin.ModelAdmin):
+class TrainingScheduleAdmin(AuditedDeleteAdmin):
     """Edits the schedule and keeps its django-celery-beat PeriodicTask in step."""
 
     form = TrainingScheduleForm
@@ -82,13 +83,8 @@ class TrainingScheduleAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         training_schedule_sync(schedule=obj)
 
-    def delete_model(self, request, obj):
+    def delete_one(self, request, obj):
         training_schedule_delete(schedule=obj, actor=request.user, via="admin")
-
-    def delete_queryset(self, request, queryset):
-        # The bulk delete action: Django's own log entries of it send no signal.
-        for schedule in queryset:
-            training_schedule_delete(schedule=schedule, actor=request.user, via="admin")
 
 
 @admin.register(TrainingMetric)

@@ -116,7 +116,8 @@ def datasheet_markdown(snapshot: DatasetSnapshot, manifest: dict) -> str:
         "",
         "## Rows",
         "",
-        "| split | pairs | rows in this export | ties (in ties.jsonl) |",
+        f"| split | {task_type_for(project.task_type).snapshot_rows_name} | rows in this export "
+        "| ties (in ties.jsonl) |",
         "|---|---|---|---|",
     ]
     ties = (manifest.get("ties") or {}).get("rows") or {}

@@ -38,7 +38,6 @@ from annotation.models import (
     Prompt,
     Response,
     ResponseSource,
-    TaskType,
 )
 from annotation.splits import prompt_hash, split_for_hash
 from annotation.task_types import task_type_of
@@ -111,14 +110,9 @@ def _fit(project: Project, record: PreferenceRecord) -> PreferenceRecord:
     k = project.num_responses
     if len(record.responses) == k:
         return record
-    if project.task_type == TaskType.PAIRWISE and len(record.responses) > 2:
-        # Scored data into a pairwise project: the best against the worst.
-        best = record.ranking.index(min(record.ranking))
-        worst = record.ranking.index(max(record.ranking))
-        if best == worst:
-            worst = 1 if best == 0 else 0
-        pick = [best, worst]
-        ranking = [1, 1] if record.ranking[best] == record.ranking[worst] else [1, 2]
+    reduced = task_type_of(project).reduce_ranks(record.ranking)
+    if reduced is not None:
+        pick, ranking = reduced
         models = [record.models[i] for i in pick] if record.models else []
         return PreferenceRecord(line=record.line, messages=record.messages,
                                 responses=[record.responses[i] for i in pick], ranking=ranking,

@@ -44,6 +44,9 @@ class TaskMeasures:
     heatmap_measure: str
     # Extra headline figures of the ``agreement`` command: report key -> title.
     summary_titles: dict[str, str]
+    # What the trend table's "Percent agreement" counts as agreeing, appended to
+    # its heading ("" where the label itself is compared).
+    percent_note: str
     # The adjudication queue's short name of ItemConsensus.confidence, and what
     # the heatmap's low end (red) means.
     confidence_name: str = "support"
@@ -89,6 +92,11 @@ class TaskTypeBase:
     # Snapshot rows: False, preference pairs (SnapshotPair); True, single
     # completions with a label (SnapshotCompletion).
     unpaired: bool = False
+    # What a snapshot's rows are called (the datasheet's row-count column).
+    snapshot_rows_name: str
+    # Whether an item is one head-to-head comparison of two responses: what a
+    # blind policy evaluation and an arena need (the model behind each side).
+    head_to_head: bool
 
     def __repr__(self) -> str:
         return f"<task type {self.name}>"
@@ -97,6 +105,12 @@ class TaskTypeBase:
 
     # The responses per item it takes: (fewest, most).
     num_responses_range: tuple[int, int]
+
+    @property
+    def k_varies(self) -> bool:
+        """Whether projects of this type choose their K (pages then show it)."""
+        low, high = self.num_responses_range
+        return low != high
 
     def default_num_responses(self) -> int:
         raise NotImplementedError
@@ -127,6 +141,12 @@ class TaskTypeBase:
         """An imported preference (ranks per canonical position, 1 is best) as
         this type's judgement fields; raises Invalid if the type takes none."""
         raise Invalid(f"{self.label} projects do not import preference data", field="format")
+
+    def reduce_ranks(self, ranks: list[int]) -> tuple[list[int], list[int]] | None:
+        """Imported ranks over more responses than the project compares, cut down
+        to the positions this type keeps and their ranks; None where the type
+        takes no such reduction (the import then refuses the record)."""
+        return None
 
     def choice(self, row: dict) -> str | None:
         """What a label counts as for disagreement, e.g. "A", "tie", "up"; None

@@ -94,6 +94,8 @@ class Feedback(TaskTypeBase):
     strategies = ("single",)
     strategy_hint = "a feedback project takes the single strategy (one response per item)"
     unpaired = True
+    snapshot_rows_name = "completions"
+    head_to_head = False
     measures = TaskMeasures(
         consensus={
             ConsensusMethod.MAJORITY: "Majority vote (up / down)",
@@ -109,6 +111,7 @@ class Feedback(TaskTypeBase):
         heatmap_key="kappa",
         heatmap_measure="Cohen's kappa on thumbs up / down",
         summary_titles={"percent_agreement": "percent agreement", "up_share": "thumbs-up share"},
+        percent_note="",
     )
 
     num_responses_range = (1, 1)

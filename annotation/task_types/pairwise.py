@@ -94,6 +94,8 @@ class Pairwise(TaskTypeBase):
     strategies = ("all_pairs", "cross_model", "random_pairs", "best_of_n")
     strategy_hint = "a pairwise project takes a pair strategy"
     no_choice = "no preference"
+    snapshot_rows_name = "pairs"
+    head_to_head = True
     measures = TaskMeasures(
         consensus={
             ConsensusMethod.DAWID_SKENE: "Dawid–Skene posterior",
@@ -115,6 +117,7 @@ class Pairwise(TaskTypeBase):
         heatmap_key="kappa",
         heatmap_measure="Cohen's kappa on A / tie / B",
         summary_titles={"percent_agreement": "percent agreement"},
+        percent_note="",
     )
 
     num_responses_range = (2, 2)
@@ -153,6 +156,16 @@ class Pairwise(TaskTypeBase):
     def label_from_ranks(self, ranks: list[int]) -> dict:
         a, b = ranks
         return {"strength": (a > b) - (a < b), "ranking": None}
+
+    def reduce_ranks(self, ranks: list[int]) -> tuple[list[int], list[int]] | None:
+        # Scored data into a pairwise project: the best against the worst.
+        if len(ranks) <= 2:
+            return None
+        best = ranks.index(min(ranks))
+        worst = ranks.index(max(ranks))
+        if best == worst:
+            worst = 1 if best == 0 else 0
+        return [best, worst], [1, 1] if ranks[best] == ranks[worst] else [1, 2]
 
     def choice(self, row: dict) -> str:
         strength = row["strength"]

@@ -98,6 +98,8 @@ class Ranking(TaskTypeBase):
     js_module = "frontend/js/task_types/ranking.js"
     strategies = ("ranking",)
     strategy_hint = "a ranking project takes the ranking strategy"
+    snapshot_rows_name = "pairs"
+    head_to_head = False
     measures = TaskMeasures(
         consensus={
             ConsensusMethod.WEIGHTED_RANK: "Reliability-weighted mean rank",
@@ -119,6 +121,7 @@ class Ranking(TaskTypeBase):
                         "mean_kendall_tau_b": "mean Kendall's tau-b"},
         confidence_name="Kendall's W",
         heatmap_low="opposite orders",
+        percent_note=" (same rank)",
     )
 
     num_responses_range = (3, 16)

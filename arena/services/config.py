@@ -3,7 +3,8 @@
 from django.db import transaction
 
 from annotation.errors import Invalid, NotFound
-from annotation.models import Project, TaskType
+from annotation.models import Project
+from annotation.task_types import task_type_of
 from arena.models import Arena, PoolModel
 from generation.backends.base import SamplingParams
 from generation.models import ModelRole, ModelSpec
@@ -47,7 +48,7 @@ def _suggested_clean(prompts) -> list[str]:
 @transaction.atomic
 def arena_configure(*, project: Project, **fields) -> Arena:
     """Turn arena mode on for a pairwise project (idempotent) and set its fields."""
-    if project.task_type != TaskType.PAIRWISE:
+    if not task_type_of(project).head_to_head:
         raise Invalid("an arena needs a pairwise project", field="task_type")
     arena, _ = Arena.objects.select_for_update().get_or_create(project=project)
     unknown = set(fields) - {*LIMIT_FIELDS, "sampling", "suggested_prompts", "is_enabled",

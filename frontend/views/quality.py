@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from annotation import access
 from annotation.errors import NotFound
-from annotation.models import Annotation, ItemConsensus, Project, Role, TaskType
+from annotation.models import Annotation, ItemConsensus, Project, Role
 from annotation.services.adjudication import item_adjudicate
 from annotation.services.quality_figures import labeler_rows
 from annotation.services.quality_recompute import (
@@ -116,8 +116,6 @@ def quality(request, project_id: int):
     measures = task.measures
     context = {
         "project": project, "state": state, "report": report, "task": task,
-        # The annotator table's position and length columns are pairwise figures.
-        "pairwise": task.name == TaskType.PAIRWISE,
         "labelers": labeler_rows(report), "heatmap": _heatmap(report, measures),
         "trend": trend, "trend_chart": trend_svg(periods=trend["periods"]),
         "health": report.get("health") or {}, "consensus": report.get("consensus") or {},

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from annotation.datasets.readers import RawAnnotation
 from annotation.errors import Invalid
-from annotation.models import Project, TaskType
+from annotation.models import Project
+from annotation.task_types import task_type_of
 from annotation.validation import messages_clean
 
 
@@ -106,15 +107,6 @@ def _ranks_from_ranking(value, fields: tuple[str, ...], *, line: int, field: str
     return [ranked[f] for f in fields]
 
 
-def _label(project: Project, ranks: list[int]) -> dict:
-    """Ranks per response (1 is best) as the project's label in canonical order."""
-    if project.task_type == TaskType.PAIRWISE:
-        a, b = ranks
-        return {"strength": (a > b) - (a < b)}
-    dense = {r: n + 1 for n, r in enumerate(sorted(set(ranks)))}
-    return {"ranking": [dense[r] for r in ranks]}
-
-
 def argilla_parse(path: Path, *, project: Project, mapping: ArgillaMapping) -> list[RawAnnotation]:
     columns, records = _columns(path)
     questions = _questions(columns)
@@ -185,5 +177,5 @@ def argilla_parse(path: Path, *, project: Project, mapping: ArgillaMapping) -> l
                 line=line, item_key=f"ar-{record_id}", order=(line,), messages=messages,
                 responses=responses, models=[""] * len(responses), labeler=_pseudonym(user),
                 source="imported", display_order=list(range(len(responses))),
-                label=_label(project, ranks), created_at=None))
+                label=task_type_of(project).label_from_ranks(ranks), created_at=None))
     return rows

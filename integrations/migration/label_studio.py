@@ -31,6 +31,19 @@ PAIRWISE_CONTROL = "comparison"  # <Pairwise name="comparison" toName="answer1,a
 RANKER_CONTROL = "rank"  # <Ranker name="rank" toName="answers"/>
 RANKER_LIST = "answers"  # <List name="answers" value="$items"/>
 
+# The Label Studio template of each task type that has one: a Pairwise tag over
+# two answers, or a Ranker over a list. A type not here (feedback, or a new one)
+# is refused rather than read through another type's template.
+LAYOUTS = {TaskType.PAIRWISE: "pairwise", TaskType.RANKING: "ranker"}
+
+
+def _layout(project: Project) -> str:
+    try:
+        return LAYOUTS[project.task_type]
+    except KeyError:
+        raise Invalid(f"Label Studio files hold pairwise or ranking projects, not "
+                      f"{project.get_task_type_display()}", field="project") from None
+
 
 def _where(error: DomainError, *, line: int, prefix: str) -> DomainError:
     error.line = line
@@ -142,6 +155,7 @@ def _ranker(task: dict, *, line: int, k: int) -> tuple[list[str], list]:
 def label_studio_parse(raw: bytes, *, project: Project) -> list[RawAnnotation]:
     """The export's annotations as raw rows for ``project`` (pairwise projects
     take the pairwise template, ranking projects the ranker)."""
+    layout = _layout(project)
     try:
         tasks = json.loads(raw)
     except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -155,7 +169,7 @@ def label_studio_parse(raw: bytes, *, project: Project) -> list[RawAnnotation]:
         task_id = task.get("id", line)
         messages = _prompt((task.get("data") or {}).get("prompt") if isinstance(task.get("data"), dict)
                            else None, line=line)
-        if project.task_type == TaskType.PAIRWISE:
+        if layout == "pairwise":
             responses, (label, kind) = _pairwise(task, line=line)
         else:
             responses, (label, kind) = _ranker(task, line=line, k=project.num_responses)
@@ -187,6 +201,7 @@ def label_studio_export(*, project: Project) -> list[dict]:
     the task's ``meta``. A pairwise tie or "both bad" has no pairwise-tag
     equivalent and is left out (counted in ``meta.labels_left_out``); tied ranks
     are ordered by position."""
+    layout = _layout(project)
     slots: dict[int, list[tuple[int, str, str]]] = {}
     for item_id, position, text, response_id in ItemResponse.objects.filter(
             item__project=project, item__is_gold=False).order_by("item_id", "position").values_list(
@@ -204,7 +219,7 @@ def label_studio_export(*, project: Project) -> list[dict]:
         prompt = transcript(item.prompt.messages)
         annotations, left_out, annotators = [], 0, {}
         for annotation in labels.get(item.pk, []):
-            if project.task_type == TaskType.PAIRWISE:
+            if layout == "pairwise":
                 if annotation.both_bad or not annotation.strength:
                     left_out += 1
                     continue
@@ -222,7 +237,7 @@ def label_studio_export(*, project: Project) -> list[dict]:
                                 "was_cancelled": False, "ground_truth": False,
                                 "created_at": annotation.created_at.isoformat(),
                                 "lead_time": (annotation.time_on_task_ms or 0) / 1000})
-        if project.task_type == TaskType.PAIRWISE:
+        if layout == "pairwise":
             data = {"prompt": prompt, "answer1": responses[0][1], "answer2": responses[1][1]}
         else:
             data = {"prompt": prompt, "items": [{"id": rid, "title": f"Response {p + 1}", "body": text}

@@ -114,3 +114,21 @@ def test_only_comparing_types_import_preference_data():
     assert task_type("ranking").label_from_ranks([3, 1, 3]) == {"strength": None, "ranking": [2, 1, 2]}
     with pytest.raises(Invalid):
         task_type("feedback").label_from_ranks([1])
+
+
+def test_scored_data_reduces_to_best_against_worst_only_where_the_type_compares_a_pair():
+    pairwise = task_type("pairwise")
+    assert pairwise.reduce_ranks([2, 1, 3]) == ([1, 2], [1, 2])
+    assert pairwise.reduce_ranks([1, 1, 1]) == ([0, 1], [1, 1])  # all tied: a tie of the first two
+    assert pairwise.reduce_ranks([1, 2]) is None
+    assert task_type("ranking").reduce_ranks([1, 2, 3, 4]) is None
+    assert task_type("feedback").reduce_ranks([1, 2]) is None
+
+
+@pytest.mark.parametrize(("name", "head_to_head", "k_varies", "rows", "percent_note"), [
+    ("pairwise", True, False, "pairs", ""), ("ranking", False, True, "pairs", " (same rank)"),
+    ("feedback", False, False, "completions", "")])
+def test_each_type_states_its_capabilities(name, head_to_head, k_varies, rows, percent_note):
+    task = task_type(name)
+    assert (task.head_to_head, task.k_varies, task.snapshot_rows_name,
+            task.measures.percent_note) == (head_to_head, k_varies, rows, percent_note)

@@ -10,17 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.contrib import admin as django_admin
+from django.test import RequestFactory
 from django.utils import timezone
 
-from annotation.models import Invite, Membership, TaskType
+from annotation.models import Invite, Membership, Role, TaskType
 from annotation.services.invites import invite_create
+from audit.admin_deletes import AuditedDeleteAdmin
 from audit.models import AuditEvent
 from generation.models import GenerationJob, JobStatus, ModelRole, ModelSpec
-from tests.factories import items_make, prompts_make
+from integrations.webhooks.services import webhook_subscription_create
+from tests.factories import items_make, member_add, project_make, prompts_make, user_make
 from tests.frontend.test_project_pages import FORM as PROJECT_FORM
 from tests.training.factories import snapshot_make
 from training.loop.models import LoopRound
-from training.models import RunStatus, TrainingRun, TrainingSchedule
+from training.models import RunKind, RunStatus, TrainingRun, TrainingSchedule
 
 
 @dataclass
@@ -28,6 +32,7 @@ class World:
     project: object
     users: dict
     tmp_path: object
+    made: int = 0
 
     def spec(self, name: str, role: str = ModelRole.REWARD) -> ModelSpec:
         folder = self.tmp_path / name
@@ -236,3 +241,135 @@ def test_each_admin_action_leaves_its_audit_event_per_object(entry, world, web):
     events = AuditEvent.objects.exclude(pk__in=before).filter(action=entry.event)
     assert sorted(int(e.target_id) for e in events) == sorted(selected)
     assert {e.actor_id for e in events} == {superuser.pk}
+
+
+@dataclass(frozen=True)
+class AdminDelete:
+    name: str
+    changelist: str  # app/model
+    event: str
+    make: Callable[[World], list[int]]  # the objects to delete (two: the bulk path)
+
+
+def _fresh(w: World) -> int:
+    """A number not used before in this test (makers are called twice)."""
+    w.made += 1
+    return w.made
+
+
+def _projects(w: World) -> list[int]:
+    return [project_make(creator=w.users["admin"], name=f"Doomed {n}", slug=f"doomed-{n}").pk
+            for n in (_fresh(w), _fresh(w))]
+
+
+def _memberships(w: World) -> list[int]:
+    return [member_add(w.project, user_make(f"member{n}"), Role.LABELER).pk
+            for n in (_fresh(w), _fresh(w))]
+
+
+def _subscriptions(w: World) -> list[int]:
+    return [webhook_subscription_create(project=w.project, url=f"https://93.184.215.14/hook-{n}",
+                                        events=["snapshot.built"])[0].pk
+            for n in (_fresh(w), _fresh(w))]
+
+
+ADMIN_DELETES = [
+    AdminDelete("project", "annotation/project", "project.delete", _projects),
+    AdminDelete("membership", "annotation/membership", "membership.remove", _memberships),
+    AdminDelete("webhook", "integrations/webhooksubscription", "webhook.delete", _subscriptions),
+    AdminDelete("schedule", "training/trainingschedule", "training_schedule.delete",
+                lambda w: [TrainingSchedule.objects.create(project=w.project, kind=kind).pk
+                           for kind in (RunKind.REWARD, RunKind.DPO)]),
+    # No deleting service: the admin's own event, on each object.
+    AdminDelete("prompt", "annotation/prompt", "admin.delete",
+                lambda w: [p.pk for p in prompts_make(w.project, 2)]),
+    AdminDelete("generation job", "generation/generationjob", "admin.delete",
+                lambda w: [_job(w, JobStatus.FAILED), _job(w, JobStatus.SUCCEEDED)]),
+]
+
+
+def _deleted_events(before: set, entry: AdminDelete, actor) -> list:
+    events = AuditEvent.objects.exclude(pk__in=before).filter(action=entry.event)
+    assert {e.actor_id for e in events} == {actor.pk}
+    return sorted(int(e.target_id) for e in events)
+
+
+@pytest.mark.parametrize("entry", ADMIN_DELETES, ids=[d.name for d in ADMIN_DELETES])
+def test_each_admin_delete_leaves_one_event_per_object(entry, world, web):
+    """The bulk "delete selected" action on two objects (Django logs those with no
+    signal), then one object from its own delete page: each object its event, once."""
+    superuser = world.users["superuser"]
+    client = web(superuser)
+    first, second = entry.make(world)
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    response = client.post(f"/admin/{entry.changelist}/", {
+        "action": "delete_selected", "_selected_action": [first, second], "post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _deleted_events(before, entry, superuser) == sorted([first, second])
+
+    (third,) = entry.make(world)[:1]
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    response = client.post(f"/admin/{entry.changelist}/{third}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _deleted_events(before, entry, superuser) == [third]
+    # The admin's log entry of a single delete is not recorded a second time.
+    assert not AuditEvent.objects.exclude(pk__in=before).filter(action="admin.delete").exclude(
+        action=entry.event).exists()
+
+
+def test_admin_delete_refused_by_its_service_keeps_the_object(world, web):
+    """The last admin of a project cannot be removed, from the admin either."""
+    superuser = world.users["superuser"]
+    membership = Membership.objects.get(project=world.project, user=world.users["admin"])
+    response = web(superuser).post("/admin/annotation/membership/", {
+        "action": "delete_selected", "_selected_action": [membership.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert Membership.objects.filter(pk=membership.pk).exists()
+    assert not AuditEvent.objects.filter(action="membership.remove").exists()
+
+
+def test_every_admin_that_deletes_records_its_deletions(superuser):
+    """A new ModelAdmin of Palate's apps that allows deleting must be audited."""
+    request = RequestFactory().get("/admin/")
+    request.user = superuser
+    ours = {"annotation", "arena", "audit", "generation", "integrations", "training", "auth"}
+    deleting = [model_admin for model, model_admin in django_admin.site._registry.items()  # noqa: SLF001
+                if model._meta.app_label in ours and model._meta.label != "auth.Group"
+                and model_admin.has_delete_permission(request)]
+    assert deleting, "no admin deletes anything?"
+    missing = [type(a).__name__ for a in deleting if not isinstance(a, AuditedDeleteAdmin)]
+    assert missing == []
+
+
+def _change_form_data(response) -> dict:
+    """What the admin's change page would post back unchanged (its fields and inlines)."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms.append(formset.management_form)
+        forms += list(formset.forms)
+    for form in forms:
+        for name in form.fields:
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            data[form.add_prefix(name)] = value if not isinstance(value, list | tuple) else list(value)
+    return data
+
+
+def test_a_member_removed_in_the_project_admin_inline_is_audited_as_a_removal(world, web):
+    superuser = world.users["superuser"]
+    client = web(superuser)
+    page = f"/admin/annotation/project/{world.project.pk}/change/"
+    data = _change_form_data(client.get(page))
+    membership = Membership.objects.get(project=world.project, user=world.users["labeler2"])
+    prefix = next(k[:-len("-id")] for k, v in data.items()
+                  if k.endswith("-id") and str(v) == str(membership.pk))
+    data[f"{prefix}-DELETE"] = "on"
+    before = set(AuditEvent.objects.values_list("pk", flat=True))
+    response = client.post(page, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    events = AuditEvent.objects.exclude(pk__in=before).filter(action="membership.remove")
+    assert [(e.actor_id, int(e.target_id)) for e in events] == [(superuser.pk, membership.pk)]

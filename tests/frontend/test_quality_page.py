@@ -2,12 +2,15 @@
 and untrusted text rendered inert."""
 
 import pytest
+from django.template.loader import render_to_string
 
-from annotation.models import Adjudication, ItemConsensus, ProjectQuality
+from annotation.models import Adjudication, ItemConsensus, ProjectQuality, TaskType
 from annotation.services.items import ResponseInput, item_create
 from annotation.services.prompts import PromptInput, prompt_create_many
 from annotation.services.quality_recompute import project_quality_recompute
+from annotation.task_types import TASK_TYPES
 from tests.annotation.test_datasets import label_all
+from tests.factories import project_make
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -215,3 +218,53 @@ def test_heatmap_margins_fit_the_longest_annotator_name():
                  .rsplit('<text x="', 1)[1].split('"')[0]) + 6
     assert left >= len(names[0]) * CHAR_PX
     assert ">palate-import-labeler-01</text>" in svg  # shown in full, not cut
+
+
+@pytest.mark.parametrize("name", sorted(TASK_TYPES))
+def test_each_type_gives_the_annotator_table_as_many_cells_as_headings(name):
+    """The annotator table's type-specific columns come from the type's own
+    partial: a type without them would leave the table ragged, not borrow
+    another type's columns."""
+    task = TASK_TYPES[name]
+    row = {"username": "ann", "flags": []}
+    head = render_to_string(task.template, {"part": "annotator_head", "task": task})
+    cells = render_to_string(task.template, {"part": "annotator_cells", "task": task, "row": row})
+    health = render_to_string(task.template, {"part": "health", "task": task, "health": {}})
+    assert head.count("<th") == cells.count("<td") >= 2
+    assert health.count("<tr>") >= 1
+
+
+@pytest.mark.parametrize(("task_type", "shown", "absent"), [
+    (TaskType.PAIRWISE, ['data-field="length_bias"', "No preference at all"], ['data-field="up_share"']),
+    (TaskType.RANKING, ["share of ranked pairs decided"], ['data-field="length_bias"', "No preference"]),
+    # One response per item: no position or length bias, the thumbs-up share instead.
+    (TaskType.FEEDBACK, ['data-field="up_share"'],
+     ['data-field="position_bias"', 'data-field="length_bias"']),
+])
+def test_each_type_shows_its_own_health_rows(task_type, shown, absent, admin, web):
+    project = project_make(creator=admin, task_type=task_type)
+    html = web(admin).get(url(project)).content.decode()
+    assert all(s in html for s in shown), [s for s in shown if s not in html]
+    assert not [s for s in absent if s in html]
+
+
+def test_a_feedback_item_page_names_its_labels_and_consensus_in_thumbs(admin, labeler, labeler2, web):
+    """The item page's judgement and consensus come from the type's partial: a
+    feedback consensus reads as thumbs, not as a pairwise strength."""
+    from annotation.models import Role
+    from tests.factories import member_add
+
+    project = project_make(creator=admin, task_type=TaskType.FEEDBACK, overlap=2)
+    for user in (labeler, labeler2):
+        member_add(project, user, Role.LABELER)
+    prompt_create_many(project=project, entries=[PromptInput(messages=[{"role": "user", "content": "Hi"}])])
+    item = item_create(project=project, prompt=project.prompts.get(),
+                       responses=[ResponseInput(text="Hello!")])
+    label_all(project, [labeler, labeler2], lambda u, lease: {"feedback": True})
+    project_quality_recompute(project=project, method="majority", n_resamples=0)
+    html = web(admin).get(f"/projects/{project.pk}/items/{item.pk}/").content.decode()
+    consensus = html[html.index('id="consensus"'):]
+    consensus = consensus[:consensus.index("</p>")]
+    assert "thumbs up (1.00 up)" in consensus and "strength" not in consensus
+    assert html.count('<td data-field="judgement">thumbs up') == 2
+    assert "parts of the shared pages" not in html  # the partial's comment stays a comment

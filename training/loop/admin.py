@@ -4,9 +4,9 @@ setting, kept in step with its beat PeriodicTask, and the rounds, read-only."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
 
 from annotation.errors import DomainError
+from audit.admin_deletes import AuditedDeleteAdmin
 from training.loop.models import LoopRound, LoopSetting
 from training.loop.services import (
     loop_round_cancel,
@@ -38,7 +38,7 @@ class LoopSettingForm(forms.ModelForm):
 
 
 @admin.register(LoopSetting)
-class LoopSettingAdmin(admin.ModelAdmin):
+class LoopSettingAdmin(AuditedDeleteAdmin):
     form = LoopSettingForm
     list_display = ["project", "enabled", "min_new_pairs", "min_interval_hours", "check_every_minutes",
                     "current_policy", "last_message"]
@@ -50,20 +50,15 @@ class LoopSettingAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         loop_setting_sync(setting=obj)
 
-    @transaction.atomic
-    def delete_model(self, request, obj):
+    def delete_one(self, request, obj):
         from django_celery_beat.models import PeriodicTask
 
         PeriodicTask.objects.filter(name=periodic_task_name(obj)).delete()
-        obj.delete()
-
-    def delete_queryset(self, request, queryset):
-        for setting in queryset:
-            self.delete_model(request, setting)
+        super().delete_one(request, obj)
 
 
 @admin.register(LoopRound)
-class LoopRoundAdmin(admin.ModelAdmin):
+class LoopRoundAdmin(AuditedDeleteAdmin):
     list_display = ["id", "project", "number", "status", "stage", "decision", "attempt", "created_at"]
     list_filter = ["status", "decision", "project"]
     # The round's progress belongs to the worker holding it (fenced writes).

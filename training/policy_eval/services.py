@@ -18,8 +18,8 @@ from annotation.models import (
     Prompt,
     ResponseSource,
     SnapshotPair,
-    TaskType,
 )
+from annotation.task_types import task_type_of
 from audit.services import audit_record
 from generation.models import ModelSpec
 from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
@@ -225,7 +225,7 @@ def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | N
     from annotation.services.items import ResponseInput, item_create
 
     project = evaluation.project
-    if project.task_type != TaskType.PAIRWISE or project.num_responses != 2:
+    if not task_type_of(project).head_to_head or project.num_responses != 2:
         raise Invalid("a blind evaluation needs a pairwise project comparing 2 responses",
                       field="project")
     if max_items is not None and max_items < 1:
