@@ -139,6 +139,7 @@ def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
     the other formats one per snapshot pair (a ranking's label gives C(K, 2)
     pairs, a pairwise item's labels one)."""
     if writer_get(fmt).one_row_per_label:
+        # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
         from annotation.services.datasets import annotations_for_snapshot
 
         return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()

@@ -12,6 +12,7 @@ Each stream yields ``Delta`` items and ends with one ``StreamEnd``.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -56,8 +57,6 @@ class _TokenQueue:
     """
 
     def __init__(self, tokenizer, timeout: float):
-        import queue
-
         self._tokenizer = tokenizer
         self._queue: queue.Queue = queue.Queue()
         self._timeout = timeout

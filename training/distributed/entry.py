@@ -15,6 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from training.hooks import TimeLimitReached, TrainingHooks
+from training.policy.config import policy_config_from_dict
+from training.reward.config import config_from_dict
 
 
 class EventHooks(TrainingHooks):
@@ -65,7 +67,6 @@ def run(spec: dict) -> int:
                   deadline=spec.get("deadline"), dist=dist)
     try:
         if spec["trainer"] == "reward":
-            from training.reward.config import config_from_dict
             from training.reward.data import PreferencePair
             from training.reward.trainer import train_reward_model
 
@@ -73,7 +74,6 @@ def run(spec: dict) -> int:
                                         train_pairs=_read_jsonl(spec["train"], PreferencePair),
                                         eval_pairs=_read_jsonl(spec["eval"], PreferencePair), **common)
         else:
-            from training.policy.config import policy_config_from_dict
             from training.policy.data import PreferencePair, UnpairedResponse
             from training.policy.trainer import train_policy
 
