@@ -97,7 +97,7 @@ def transformers_stream(backend: TransformersBackend, conversation: Conversation
                         sampling: SamplingParams, stop: threading.Event,
                         timeout: float) -> Iterator[StreamEvent]:
     """Stream one answer from the in-process model (``sampling.n`` is ignored: one answer)."""
-    import torch
+    import torch  # the torch stack: loaded where a model is used, never in the web process
 
     # The submodule, not the package: transformers' lazy top-level import is
     # not safe when two streams start at once in two threads (ImportError).

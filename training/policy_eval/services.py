@@ -71,7 +71,7 @@ def _checkpoint(spec: ModelSpec, field: str):
 
 
 def eval_config_clean(data: dict | None):
-    from training.policy_eval.evaluate import EvalConfig
+    from training.policy_eval.evaluate import EvalConfig  # the training stack (torch): worker-side only
 
     try:
         return EvalConfig.from_dict(data)
@@ -137,7 +137,7 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
     names it, False/None skips it); an AI judge (``ai_judge``: True the
     registry's, a spec names it, False/None skips it). Each judge's entry in
     ``results["judges"]`` says what it is and whether it is independent."""
-    from training.policy_eval.evaluate import policy_evaluate
+    from training.policy_eval.evaluate import policy_evaluate  # the training stack (torch): worker-side only
 
     cfg = eval_config_clean(config)
     policy_dir, reference_dir = _checkpoint(policy, "policy"), _checkpoint(reference, "reference")

@@ -385,7 +385,7 @@ def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
     labels), as undesirable single responses for KTO. Same cut-off as the
     snapshot: labels that existed when it was created, the snapshot's filters,
     prompts of the train split only (held-out prompts stay unseen)."""
-    from training.policy.data import UnpairedResponse
+    from training.policy.data import UnpairedResponse  # the training stack (torch): worker-side only
 
     votes: dict[int, list[bool]] = {}
     for item_id, both_bad in annotations_for_snapshot(snapshot).values_list("item_id", "both_bad"):
@@ -402,7 +402,7 @@ def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
 
 
 def _execute_policy(run: TrainingRun, hooks: RunHooks):
-    from training.policy.trainer import train_policy
+    from training.policy.trainer import train_policy  # the training stack (torch): worker-side only
 
     config = policy_config_from_dict(run.hyperparameters, kind=run.kind)
     extra = _both_bad_responses(run.snapshot) if config.loss == "kto" and config.kto_both_bad else []
@@ -429,7 +429,7 @@ def _execute_policy(run: TrainingRun, hooks: RunHooks):
 
 
 def _execute_reward(run: TrainingRun, hooks: RunHooks):
-    from training.reward.trainer import train_reward_model
+    from training.reward.trainer import train_reward_model  # the training stack (torch): worker-side only
 
     config = config_from_dict(run.hyperparameters)
     resources = resources_from_dict(run.resources or None)
