@@ -3,6 +3,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
+from django.conf import settings
 
 from config.worker_threads import threads_limit
 
@@ -28,6 +29,4 @@ def _make_broker_folders(sender, **kwargs):
 def _limit_compute_threads(**kwargs):
     # worker_init: the solo pool runs tasks in the main process (the trainer);
     # worker_process_init: each prefork child. See config/worker_threads.py.
-    from django.conf import settings
-
     threads_limit(settings.PALATE_TORCH_THREADS)

@@ -14,6 +14,8 @@ laptop check (make prod-check) and a large host.
 import multiprocessing
 import os
 
+from prometheus_client import multiprocess
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -64,6 +66,4 @@ proc_name = "palate-web"
 def child_exit(server, worker):
     # prometheus-client multiprocess mode (integrations/metrics): a dead worker's
     # live gauges must stop counting; its counters stay summed.
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tqdm import tqdm
+
 MARKER = "palate-model.json"
 
 
@@ -158,7 +160,6 @@ def _from_gguf(model: DefaultModel, source: Path, work: Path,
 
 
 def _copy_folder(source: Path, work: Path, report: Callable[[str], None]) -> dict:
-    from tqdm import tqdm
     from transformers import AutoConfig  # here, not at module level: keeps transformers out of the web
 
     files = [p for p in sorted(source.rglob("*"))

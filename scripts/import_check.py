@@ -27,6 +27,8 @@ SKIP_MODULES = {"config.settings_test"}
 # another environment: the reason is what the error on use tells the operator.
 OPTIONAL_PACKAGES = {
     "vllm": "the in-process vLLM backend runs in a worker whose environment has requirements-vllm.txt",
+    "bitsandbytes": "QLoRA runs only on a CUDA worker (requirements-worker-cuda.txt); elsewhere it is "
+                    "refused at validation, and a CUDA worker without it gets a clear error",
 }
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from annotation.errors import Conflict
 from annotation.models import ComparisonItem, ItemResponse, Project
 from annotation.services.queue_priority import items_priority_raise, priority_for_share
+from training.services.registry import project_rewards_score
+from training.services.runs import reward_model_active
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +67,6 @@ def _open_items(project: Project, limit: int | None):
 def items_prioritize(*, project: Project, limit: int | None = None) -> PrioritizeResult:
     """Score the project's open, non-gold items with its active reward model and
     raise the priority of the uncertain ones. ``limit``: the oldest N open items."""
-    from training.services.registry import project_rewards_score
-    from training.services.runs import reward_model_active
-
     spec = reward_model_active(project=project)
     if spec is None:
         raise Conflict("the project has no active reward model: train one first", field="reward_model")

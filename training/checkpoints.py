@@ -116,6 +116,7 @@ def checkpoint_latest(directory: Path) -> Path | None:
 def checkpoint_load(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler) -> dict:
     """Restore model, optimizer, scheduler and RNG from ``path``; return the trainer state."""
+    # FSDP: loaded only when a run is sharded.
     from training.distributed.sharding import is_sharded, states_load
 
     path = Path(path)

@@ -61,6 +61,7 @@ def load_options(placement: Placement | None, *, lora: bool, qlora: bool = False
         except ImportError as error:
             raise RuntimeError("qlora: the bitsandbytes package is not installed on this worker "
                                "(requirements-worker-cuda.txt)") from error
+        # transformers: slow to import, so loaded on first use (never in the web process).
         from transformers import BitsAndBytesConfig
 
         options["quantization_config"] = BitsAndBytesConfig(

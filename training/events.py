@@ -4,11 +4,11 @@ the transaction that writes the final status, so an event goes out exactly
 when the status commits."""
 
 from annotation.events import event_emit
+from training.loop.models import LoopRound
+from training.models import TrainingRun
 
 
 def training_run_finished_emit(*, run_id: int) -> None:
-    from training.models import TrainingRun
-
     run = TrainingRun.objects.select_related("output_model", "snapshot").get(pk=run_id)
     event_emit(project_id=run.project_id, name="training_run.finished", data={
         "run_id": run.pk, "kind": run.kind, "status": run.status, "attempt": run.attempt,
@@ -20,8 +20,6 @@ def training_run_finished_emit(*, run_id: int) -> None:
 
 
 def loop_round_finished_emit(*, round_id: int) -> None:
-    from training.loop.models import LoopRound
-
     rnd = LoopRound.objects.select_related("evaluation").get(pk=round_id)
     event_emit(project_id=rnd.project_id, name="loop_round.finished", data={
         "round_id": rnd.pk, "number": rnd.number, "status": rnd.status, "stage": rnd.stage,

@@ -15,6 +15,7 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=2)
 def _load(model_dir: str, device: str):
+    # transformers: slow to import, so loaded on first use (never in the web process).
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

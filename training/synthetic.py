@@ -23,7 +23,7 @@ SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 def tiny_backbone(folder: Path, *, hidden: int = 32, layers: int = 2, dropout: float = 0.0,
                   seed: int = 0) -> Path:
     """Write a tokenizer and a random BERT with a scalar head into ``folder``."""
-    import torch
+    import torch  # the torch stack: loaded where a model is used, never in the web process
 
     vocab = {token: i for i, token in enumerate(SPECIAL + GOOD + BAD + FILLER + ["question", "?"])}
     unk, pad, cls, sep = SPECIAL[1], SPECIAL[0], SPECIAL[2], SPECIAL[3]

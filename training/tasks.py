@@ -15,7 +15,12 @@ soft limit itself and the watchdog fails a run past the hard one.
 from celery import shared_task
 from django.conf import settings
 
+from annotation.errors import Conflict
+from annotation.models import Project
+from training.active_learning import items_prioritize
+from training.loop import tasks as loop_tasks  # noqa: F401  (registers the loop's tasks with Celery)
 from training.services.runs import training_run_execute, training_runs_requeue_stale
+from training.services.schedules import training_schedule_tick
 
 
 @shared_task(bind=True, name="training.tasks.training_run_task", acks_late=True,
@@ -35,8 +40,6 @@ def training_runs_requeue_stale_task() -> dict:
 @shared_task(name="training.tasks.training_schedule_tick_task")
 def training_schedule_tick_task(schedule_id: int) -> str:
     """Periodic (one django-celery-beat PeriodicTask per TrainingSchedule)."""
-    from training.services.schedules import training_schedule_tick
-
     return training_schedule_tick(schedule_id=schedule_id)
 
 
@@ -45,10 +48,6 @@ def active_learning_prioritize_task(project_id: int, limit: int | None = None) -
     """Active learning for one project (training/active_learning.py). To run it
     after reward runs, add a django-celery-beat PeriodicTask for it in the admin
     (args ``[project_id]``); priorities only rise, so repeating it is harmless."""
-    from annotation.errors import Conflict
-    from annotation.models import Project
-    from training.active_learning import items_prioritize
-
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return {"error": "no such project"}
@@ -58,5 +57,3 @@ def active_learning_prioritize_task(project_id: int, limit: int | None = None) -
         return {"error": str(error)}
     return {"model": result.model, "scored": result.scored, "raised": result.raised}
 
-
-from training.loop import tasks as loop_tasks  # noqa: E402,F401  (registers the loop's tasks with Celery)

@@ -28,6 +28,7 @@ from annotation.services import items_bulk, queue, queue_priority
 from annotation.services import projects as project_services
 from annotation.services.items import ResponseInput
 from annotation.services.prompts import prompt_create_many, prompt_input_from_dict
+from annotation.services.quality import project_agreement_report
 
 
 class ProjectListApi(APIView):
@@ -259,7 +260,5 @@ class AgreementApi(ProjectApiView):
 
     @extend_schema(responses={200: dict})
     def get(self, request, project_id: int):
-        from annotation.services.quality import project_agreement_report
-
         project = self.project
         return Response(project_agreement_report(project=project, n_resamples=200))

@@ -21,6 +21,7 @@ def snapshot_quality(snapshot: DatasetSnapshot) -> dict:
     """The label quality of the snapshot's labels (its filters applied, gold items
     out), as its task type computes it (alphas, and position and length bias
     where responses are compared). Figures undefined for the data are None."""
+    # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
     from annotation.services.datasets import annotations_for_snapshot
 
     return task_type_of(snapshot.project).snapshot_quality(snapshot.project,

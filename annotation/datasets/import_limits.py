@@ -34,7 +34,7 @@ def too_large(what: str, limit: int, *, line: int | None = None, field: str | No
 def _lengths(array):
     """Per-value decoded byte lengths of a string/binary array (dictionary or
     plain), or None for other types."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: loaded only by the formats that need it
     import pyarrow.compute as pc
 
     if pa.types.is_dictionary(array.type):
@@ -50,7 +50,7 @@ def _lengths(array):
 
 
 def _children(array) -> list:
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: loaded only by the formats that need it
 
     if pa.types.is_struct(array.type):
         return list(array.flatten())
@@ -63,7 +63,7 @@ def _children(array) -> list:
 def arrow_decoded_bytes(array, *, name: str, first_row: int) -> int:
     """The bytes a pyarrow array decodes to; Invalid when one value is over
     MAX_VALUE_BYTES. (pyarrow is imported on use: only Parquet imports need it.)"""
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # heavy: loaded only by the formats that need it
 
     total = 0
     stack = [array]

@@ -286,7 +286,7 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """Rows in batches, each measured before it is decoded (import_limits)."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: loaded only by the formats that need it
     import pyarrow.parquet as pq
 
     try:

@@ -106,6 +106,7 @@ def trl_lines(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool) 
 
 def raw_rows(snapshot: DatasetSnapshot, *, split: str) -> Iterator[dict]:
     """One row per annotation the snapshot drew on (labels made before it was built)."""
+    # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
     from annotation.services.datasets import annotations_for_snapshot
 
     rows = annotations_for_snapshot(snapshot).filter(item__prompt__split=split).order_by("pk")

@@ -63,7 +63,7 @@ def _raw_lines(snapshot: DatasetSnapshot, split: str) -> Iterator[str]:
 
 def _write_parquet(path: Path, snapshot: DatasetSnapshot, split: str, style: str, meta: bool,
                    progress: Progress) -> int:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: loaded only by the formats that need it
 
     # Pairs (prompt/chosen/rejected), or an unpaired snapshot's prompt/completion/label.
     unpaired = task_type_of(snapshot.project).unpaired
@@ -139,6 +139,7 @@ def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
     the other formats one per snapshot pair (a ranking's label gives C(K, 2)
     pairs, a pairwise item's labels one)."""
     if writer_get(fmt).one_row_per_label:
+        # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
         from annotation.services.datasets import annotations_for_snapshot
 
         return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()
@@ -216,7 +217,7 @@ def _write_ties(path: Path, snapshot: DatasetSnapshot, style: str) -> dict[str, 
 
 def _parquet_to_hf(folder: Path) -> None:
     """A Hugging Face `datasets` folder (save_to_disk) built from the parquet files."""
-    import datasets
+    import datasets  # heavy: loaded only by the formats that need it
     import pyarrow.parquet as pq
 
     splits, shards = {}, {}

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from itertools import groupby
 
+import numpy as np
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -30,12 +31,15 @@ from annotation.models import (
     SnapshotPair,
     SnapshotStatus,
 )
+from annotation.quality.consensus import consensus_dawid_skene
+from annotation.quality.dawid_skene import dawid_skene
 from annotation.services.adjudication import adjudicated_item_outcomes
 from annotation.splits import canonical_json
 from annotation.task_types import consensus_method_for, task_type_of
 from annotation.task_types.ranking import ranking_weights
 from annotation.versioning import code_version
 from audit.services import audit_record
+from core.jobs.registry import job_kind
 
 FLUSH_ITEMS = 500
 CONSENSUS_METHODS = ("majority", "mean", "dawid_skene", "weighted_rank")
@@ -120,11 +124,6 @@ def annotations_for_snapshot(snapshot: DatasetSnapshot):
 def _dawid_skene_sides(rows) -> dict[int, tuple[int, float]]:
     """Per item, the Dawid–Skene label (−1 A, 0 tie, 1 B) and its posterior,
     fitted once over all the snapshot's pairwise labels collapsed to A/tie/B."""
-    import numpy as np
-
-    from annotation.quality.consensus import consensus_dawid_skene
-    from annotation.quality.dawid_skene import dawid_skene
-
     labelled = [(item, labeler, (s > 0) - (s < 0)) for item, labeler, s in rows if s is not None]
     if not labelled:
         return {}
@@ -395,9 +394,7 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
 def dataset_snapshot_request(*, project: Project, filters: dict | None = None,
                              created_by=None) -> DatasetSnapshot:
     """Create the snapshot row now and build it on a worker."""
-    from annotation.tasks import dataset_snapshot_fill_task
-
     with transaction.atomic():
         snapshot = dataset_snapshot_create(project=project, filters=filters, created_by=created_by)
-        dataset_snapshot_fill_task.delay_on_commit(snapshot.pk)
+        job_kind("snapshots").send(snapshot.pk, on_commit=True)
     return snapshot

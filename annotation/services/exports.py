@@ -15,8 +15,10 @@ from annotation.datasets.writers import STYLES, export_row_count, export_write, 
 from annotation.errors import Invalid
 from annotation.events import event_emit
 from annotation.models import DatasetExport, DatasetSnapshot, ExportStatus, SnapshotStatus
+from annotation.services.datasets import dataset_snapshot_fill
 from audit.services import audit_record
 from core.jobs.fencing import job_claim, job_heartbeat, job_mine, jobs_requeue_stale
+from core.jobs.registry import job_kind
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +32,13 @@ def dataset_export_request(*, snapshot: DatasetSnapshot, fmt: str, style: str = 
         raise Invalid(f"must be one of {', '.join(STYLES)}", field="style")
     if snapshot.status == SnapshotStatus.FAILED:
         raise Invalid("the snapshot failed to build", field="snapshot")
-    from annotation.tasks import dataset_export_run_task
-
     with transaction.atomic():
         export = DatasetExport.objects.create(snapshot=snapshot, format=fmt, style=style,
                                               meta=meta, created_by=created_by)
         audit_record(created_by, "export.request", export, project=snapshot.project_id,
                      snapshot_id=snapshot.pk, format=fmt)
         # Queued only if the row commits: a rolled-back request queues nothing.
-        dataset_export_run_task.delay_on_commit(export.pk)
+        job_kind("exports").send(export.pk, on_commit=True)
     return export
 
 
@@ -71,8 +71,6 @@ def dataset_export_run(*, export_id: int) -> DatasetExport | None:
     snapshot = export.snapshot
     if snapshot.status != SnapshotStatus.READY:
         # The snapshot is still being built by another task: wait for it.
-        from annotation.services.datasets import dataset_snapshot_fill
-
         snapshot = dataset_snapshot_fill(snapshot=snapshot)
     base = Path(settings.EXPORTS_DIR) / snapshot.project.slug
     name = f"{snapshot.project.slug}-v{snapshot.version}-{export.format}-{export.pk}"

@@ -28,8 +28,11 @@ from annotation.services.quality_figures import (
     project_model_leaderboard,
 )
 from audit.services import audit_record
+from core.jobs.sending import task_send
 
 logger = logging.getLogger(__name__)
+# Sent by name (core.jobs.sending): annotation.tasks imports this module.
+RECOMPUTE_TASK = "annotation.tasks.project_quality_recompute_task"
 
 DEFAULT_DEBOUNCE_SECONDS = 60
 REPORT_RESAMPLES = 200
@@ -57,8 +60,6 @@ def project_quality_schedule(*, project: Project) -> bool:
     only one of them move the due time (the other's WHERE no longer matches
     once the first commits), so only one task is queued.
     """
-    from annotation.tasks import project_quality_recompute_task
-
     project_id = project.pk
     # A row goes only with its project, so once this process has seen it the hot
     # path (a submission) is the one UPDATE below, not a read of the row and its
@@ -74,7 +75,7 @@ def project_quality_schedule(*, project: Project) -> bool:
         Q(recompute_due_at__isnull=True) | Q(recompute_due_at__lte=now),
     ).update(recompute_due_at=now + timedelta(seconds=window))
     if claimed:
-        project_quality_recompute_task.apply_async(args=[project_id], countdown=window)
+        task_send(RECOMPUTE_TASK, project_id, countdown=window)
     return bool(claimed)
 
 
@@ -118,8 +119,6 @@ def project_quality_request(*, project: Project, method: str | None = None,
     so the stored consensus, the next debounced recompute and new snapshots all
     use it: one default, not one per screen.
     """
-    from annotation.tasks import project_quality_recompute_task
-
     method = consensus_method_clean(project, method)
     with transaction.atomic():
         if method != consensus_method_clean(project, None):
@@ -128,7 +127,7 @@ def project_quality_request(*, project: Project, method: str | None = None,
             project.consensus_method = method
             audit_record(actor, "project.consensus_method", project, previous=previous, method=method)
         state = _state(project.pk)
-        project_quality_recompute_task.delay_on_commit(project.pk, method)
+        task_send(RECOMPUTE_TASK, project.pk, method, on_commit=True)
     return state
 
 

@@ -33,6 +33,7 @@ from core.jobs.fencing import (
     jobs_requeue_stale,
 )
 from core.jobs.models import JobStatus
+from core.jobs.registry import job_kind
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def upload_job_request(*, project: Project, upload: UploadedFile, suffix: str, k
         for chunk in upload.chunks():
             handle.write(chunk)
     os.replace(partial, folder / name)  # a worker never sees half a file
-    from annotation.tasks import upload_job_run_task
-
     try:
         with transaction.atomic():
             job = UploadJob.objects.create(
@@ -76,7 +75,7 @@ def upload_job_request(*, project: Project, upload: UploadedFile, suffix: str, k
                 created_by=actor)
             audit_record(actor, "upload.queue", job, project=project, kind=kind, dry_run=dry_run,
                          size_bytes=upload.size)
-            upload_job_run_task.delay_on_commit(job.pk)
+            job_kind("uploads").send(job.pk, on_commit=True)
     except BaseException:
         (folder / name).unlink(missing_ok=True)
         raise

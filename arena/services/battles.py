@@ -36,6 +36,7 @@ from generation.backends.streaming import (
     stream_with_deadline,
     transformers_stream,
 )
+from generation.backends.vllm_pool import server_urls
 from generation.models import BackendName, ModelSpec
 from generation.services.runtime import backend_for, backend_name_for
 
@@ -152,8 +153,6 @@ def _side_events(spec: ModelSpec, conversation: list[dict], sampling: SamplingPa
     name = backend_name_for(spec)
     token_timeout = float(settings.PALATE_ARENA_TOKEN_TIMEOUT_S)
     if name == BackendName.VLLM_SERVER:
-        from generation.backends.vllm_pool import server_urls
-
         urls = server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL) or [""]
         return openai_stream(urls[seat % len(urls)], conversation, model=spec.served_name or spec.name,
                              sampling=sampling, stop=stop, timeout=token_timeout,

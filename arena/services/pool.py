@@ -7,6 +7,7 @@ import random
 
 from django.db.models import Count
 
+from annotation.errors import Conflict
 from arena.models import Arena, Battle, BattleStatus, PoolModel
 from arena.sampling import pair_key, pair_next
 from generation.models import ModelSpec
@@ -36,8 +37,6 @@ def pair_counts(*, arena: Arena) -> dict[tuple, int]:
 
 def pool_draw(*, arena: Arena, rng: random.Random | None = None) -> tuple[ModelSpec, ModelSpec]:
     """(model A, model B) for a new battle, balancing battles across pairs."""
-    from annotation.errors import Conflict
-
     weights = pool_weights(arena=arena)
     try:
         a, b = pair_next(weights=weights, counts=pair_counts(arena=arena), rng=rng)

@@ -8,19 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
-from django.db import models, transaction
-from django.utils.module_loading import import_string
+from django.db import models
 
 from core.jobs.models import JobStatus
+from core.jobs.sending import task_send
 
 
 @dataclass(frozen=True)
 class JobKind:
     """One kind of durable job.
 
-    ``model`` is ``"app_label.ModelName"`` and ``task`` the dotted path of the
-    Celery task that takes the row's id (both resolved when used, so
-    registering imports nothing). ``queue`` empty: the task's route in
+    ``model`` is ``"app_label.ModelName"`` and ``task`` the registered name of
+    the Celery task that takes the row's id (both resolved when used, so
+    registering imports nothing, and a service sends its own tasks module's
+    task without importing it). ``queue`` empty: the task's route in
     ``CELERY_TASK_ROUTES``. ``pending_status``: the status of a row that waits
     for its task (``queued`` for jobs; a snapshot waits ``building``).
     ``redeliver``: whether the redelivery sweep re-sends rows left pending (a
@@ -40,14 +41,10 @@ class JobKind:
     def send(self, pk: int, *, on_commit: bool = False) -> None:
         """Send the row's task. A duplicate is harmless: the claim is a
         compare-and-set, so of two deliveries one finds nothing to take."""
-        task = import_string(self.task)
         options = {"queue": self.queue} if self.queue else {}
-        if on_commit:
-            # A rolled-back requeue sends nothing, and the worker never looks
-            # for a row state that is not committed yet.
-            transaction.on_commit(lambda: task.apply_async((pk,), **options))
-        else:
-            task.apply_async((pk,), **options)
+        # On commit: a rolled-back request or requeue sends nothing, and the
+        # worker never looks for a row state that is not committed yet.
+        task_send(self.task, pk, on_commit=on_commit, **options)
 
     def pending_before(self, *, cutoff: datetime) -> list[int]:
         """Rows still waiting for a worker since before ``cutoff``."""

@@ -29,9 +29,11 @@ from frontend.views.common import form_numbers, post_action, project_for_page
 from frontend.views.training_engineer import engineer_context
 from generation.models import ModelSpec
 from generation.services.registry import model_specs_usable
+from generation.services.runtime import spec_path
 from integrations.tracking.selectors import tracked_runs_by_round, tracked_runs_by_run
 from training import selectors
-from training.distributed.resources import STRATEGIES
+from training.distributed.memory import memory_plan_for_run
+from training.distributed.resources import STRATEGIES, Resources
 from training.loop import selectors as loop_selectors
 from training.models import ACTIVE_STATUSES, RunKind, TrainingRun, TrainingSchedule
 from training.reward.config import LOSS_NAMES, TIE_MODES, RewardConfig
@@ -199,10 +201,6 @@ def resources_from_form(post) -> dict:
 
 def _memory_hint(project: Project, backbone: str) -> str:
     """The planner's per-GPU estimate for the default backbone with the form's defaults."""
-    from generation.services.runtime import spec_path
-    from training.distributed.memory import memory_plan_for_run
-    from training.distributed.resources import Resources
-
     spec = model_specs_usable(project=project).filter(name=backbone).exclude(path="").first()
     if spec is None:
         return ""

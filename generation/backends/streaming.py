@@ -12,6 +12,7 @@ Each stream yields ``Delta`` items and ends with one ``StreamEnd``.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -56,8 +57,6 @@ class _TokenQueue:
     """
 
     def __init__(self, tokenizer, timeout: float):
-        import queue
-
         self._tokenizer = tokenizer
         self._queue: queue.Queue = queue.Queue()
         self._timeout = timeout
@@ -98,7 +97,7 @@ def transformers_stream(backend: TransformersBackend, conversation: Conversation
                         sampling: SamplingParams, stop: threading.Event,
                         timeout: float) -> Iterator[StreamEvent]:
     """Stream one answer from the in-process model (``sampling.n`` is ignored: one answer)."""
-    import torch
+    import torch  # the torch stack: loaded where a model is used, never in the web process
 
     # The submodule, not the package: transformers' lazy top-level import is
     # not safe when two streams start at once in two threads (ImportError).

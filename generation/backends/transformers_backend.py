@@ -120,7 +120,7 @@ class TransformersBackend:
 
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams,
                  *, on_batch: Callable[[int], None] | None = None) -> list[PromptResult]:
-        import torch
+        import torch  # the torch stack: loaded where a model is used, never in the web process
 
         model, tokenizer = self._load()
         encoded = [tokenizer(self.render(c), add_special_tokens=False)["input_ids"]

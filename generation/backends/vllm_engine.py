@@ -68,6 +68,7 @@ class VllmEngineBackend:
 
     def generate(self, conversations: Sequence[Conversation], sampling: SamplingParams,
                  *, on_batch: Callable[[int], None] | None = None) -> list[PromptResult]:
+        # Optional: only in the worker whose environment has vLLM.
         from vllm import SamplingParams as VllmSampling
 
         llm = self._engine()

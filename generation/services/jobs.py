@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid
@@ -31,7 +30,7 @@ from annotation.services.items import item_create
 from annotation.task_types import task_type_of
 from audit.services import audit_record
 from core.jobs.fencing import job_claim, job_mine, jobs_requeue_stale
-from core.jobs.fencing import job_heartbeat as fenced_heartbeat
+from core.jobs.registry import job_kind
 from generation import best_of_n
 from generation.backends.base import BackendError, PromptResult, SamplingParams
 from generation.models import (
@@ -44,6 +43,8 @@ from generation.models import (
     ModelSpec,
     Strategy,
 )
+from generation.services.job_progress import JobStopped, ProgressCallback, job_heartbeat, job_progress
+from generation.services.labeling import judge_check, judge_labeler_ensure, label_job_execute, label_job_total
 from generation.services.registry import model_spec_default, model_spec_get
 from generation.services.runtime import backend_for, backend_name_for, backend_release
 from generation.strategies import (
@@ -63,13 +64,6 @@ LABEL_DEFAULTS = {"n": 1, "temperature": 0.0, "max_tokens": 96}
 
 class GenerationUnavailable(Conflict):
     code = "generation_unavailable"
-
-
-class JobStopped(Exception):
-    """The run lost its claim (cancelled, or requeued and claimed again)."""
-
-
-ProgressCallback = Callable[[GenerationJob], None]
 
 
 # Creating ------------------------------------------------------------------
@@ -175,8 +169,6 @@ def generation_job_create(
                           f"{project.num_responses} responses: raise n", field="n")
         job.prompt_ids, job.prompt_max_id, job.progress_total = _prompts_clean(project, prompt_ids)
     else:
-        from generation.services.labeling import judge_check, judge_labeler_ensure, label_job_total
-
         judge_check(project=project)
         if len(names) > 1:
             raise Invalid("a label job uses one judge model", field="models")
@@ -207,9 +199,7 @@ def generation_job_create(
 
 
 def _enqueue(job: GenerationJob) -> None:
-    from generation.tasks import generation_job_run_task
-
-    generation_job_run_task.delay_on_commit(job.pk)
+    job_kind("generation_jobs").send(job.pk, on_commit=True)
 
 
 # Cancel, resume, watchdog -----------------------------------------------------
@@ -257,18 +247,6 @@ def generation_jobs_requeue_stale(*, now: datetime | None = None,
 
 
 # Running -------------------------------------------------------------------
-def job_heartbeat(job: GenerationJob) -> None:
-    if not fenced_heartbeat(job):
-        raise JobStopped
-
-
-def job_progress(job: GenerationJob, **increments: int) -> None:
-    """Add to the counters, only while the run still holds its claim; inside the
-    caller's transaction, so a lost claim rolls back that unit of work."""
-    if not fenced_heartbeat(job, **{name: F(name) + value for name, value in increments.items()}):
-        raise JobStopped
-
-
 def generation_job_run(*, job_id: int, on_progress: ProgressCallback | None = None
                        ) -> GenerationJob | None:
     """Run a queued job to the end. Returns None when there was nothing to claim
@@ -278,8 +256,6 @@ def generation_job_run(*, job_id: int, on_progress: ProgressCallback | None = No
     job = GenerationJob.objects.select_related("project").get(pk=job_id)
     try:
         if job.kind == JobKind.LABEL:
-            from generation.services.labeling import label_job_execute
-
             label_job_execute(job=job, on_progress=on_progress)
         else:
             _generate_execute(job=job, on_progress=on_progress)

@@ -30,7 +30,7 @@ from generation.judge import (
     verdict_parse,
 )
 from generation.models import GenerationJob, JudgePrompt, ModelLabeler, ModelSpec
-from generation.services.jobs import ProgressCallback, job_heartbeat, job_progress
+from generation.services.job_progress import ProgressCallback, job_heartbeat, job_progress
 from generation.services.runtime import backend_for, backend_release
 
 

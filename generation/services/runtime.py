@@ -7,6 +7,10 @@ from django.conf import settings
 
 from annotation.errors import Invalid
 from generation.backends.base import GenerationBackend
+from generation.backends.transformers_backend import TransformersBackend
+from generation.backends.vllm_engine import VllmEngineBackend
+from generation.backends.vllm_pool import VllmServerPool, server_urls
+from generation.backends.vllm_server import VllmServerBackend
 from generation.models import BackendName, ModelSpec
 
 _cache: dict[tuple, GenerationBackend] = {}
@@ -32,9 +36,6 @@ def backend_for(spec: ModelSpec, backend: str = "", *, timeout: float | None = N
     worker loads a model once, not once per job); HTTP clients are not."""
     name = backend_name_for(spec, backend)
     if name == BackendName.VLLM_SERVER:
-        from generation.backends.vllm_pool import VllmServerPool, server_urls
-        from generation.backends.vllm_server import VllmServerBackend
-
         # Several URLs (comma- or space-separated): a pool, each server capped at
         # PALATE_VLLM_MAX_CONCURRENCY requests in flight.
         servers = [VllmServerBackend(
@@ -51,12 +52,8 @@ def backend_for(spec: ModelSpec, backend: str = "", *, timeout: float | None = N
     with _cache_lock:
         if key not in _cache:
             if name == BackendName.VLLM:
-                from generation.backends.vllm_engine import VllmEngineBackend
-
                 _cache[key] = VllmEngineBackend(spec_path(spec), model_name=spec.name)
             else:
-                from generation.backends.transformers_backend import TransformersBackend
-
                 _cache[key] = TransformersBackend(spec_path(spec), model_name=spec.name)
         return _cache[key]
 

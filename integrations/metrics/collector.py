@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
+from celery import current_app
 from django.db import connection
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -42,8 +43,6 @@ def database_up() -> bool:
 
 
 def broker_up(timeout: float = 2.0) -> bool:
-    from celery import current_app
-
     try:
         with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)

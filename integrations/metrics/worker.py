@@ -15,6 +15,7 @@ from celery import signals
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from prometheus_client import multiprocess
 
 from integrations.metrics.heartbeats import worker_heartbeat_beat, worker_heartbeat_remove
 from integrations.metrics.instruments import TASK_LATENCY, TASKS
@@ -40,8 +41,6 @@ def _task_postrun(task_id=None, task=None, state=None, **kwargs):
 
 @signals.worker_process_shutdown.connect(dispatch_uid="palate-metrics-child-exit")
 def _child_exit(pid=None, **kwargs):
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(pid or os.getpid())
 
 

@@ -41,7 +41,7 @@ class ArgillaMapping:
 
 
 def _columns(path: Path) -> tuple[list[str], list[dict]]:
-    import datasets
+    import datasets  # heavy: loaded only by the formats that need it
 
     try:
         return _load(path, datasets)

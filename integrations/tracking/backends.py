@@ -59,14 +59,14 @@ class MlflowTracker:
         # minutes of a training worker's time for a server that is down.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient  # optional tracker: loaded only when it is configured
 
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id = ""
         self.experiment_id = ""
 
     def _experiment(self, name: str) -> str:
-        from mlflow.exceptions import MlflowException
+        from mlflow.exceptions import MlflowException  # optional tracker: loaded only when it is configured
 
         found = self.client.get_experiment_by_name(name)
         if found is not None:
@@ -88,7 +88,7 @@ class MlflowTracker:
         return f"{self.uri} run {self.run_id}"
 
     def start(self, spec: TrackedRunSpec) -> tuple[str, str]:
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Param, RunTag  # optional tracker: loaded only when it is configured
 
         if spec.existing_id:
             run = self.client.get_run(spec.existing_id)
@@ -105,13 +105,13 @@ class MlflowTracker:
         return self.run_id, self._location()
 
     def log_metrics(self, *, step: int, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # optional tracker: loaded only when it is configured
 
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
 
     def log_dataset(self, dataset: DatasetInput, *, context: str) -> None:
-        from mlflow.entities import Dataset, InputTag
+        from mlflow.entities import Dataset, InputTag  # optional tracker: loaded only when it is configured
         from mlflow.entities import DatasetInput as MlflowDatasetInput
 
         # A tracking server stores at most 36 characters of digest: the full
@@ -148,7 +148,7 @@ class WandbTracker:
         for variable, sub in (("WANDB_DATA_DIR", "data"), ("WANDB_CACHE_DIR", "cache"),
                               ("WANDB_CONFIG_DIR", "config"), ("WANDB_ARTIFACT_DIR", "artifacts")):
             os.environ.setdefault(variable, str(root / sub))
-        import wandb
+        import wandb  # optional tracker: loaded only when it is configured
 
         self.wandb = wandb
         self.root = root

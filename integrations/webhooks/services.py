@@ -25,6 +25,7 @@ from annotation.errors import Invalid
 from annotation.events import EVENTS, TEST_EVENT, event_name_check
 from annotation.models import Project
 from audit.services import audit_record
+from core.jobs.sending import task_send
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from integrations.webhooks.sending import signed_post
 from integrations.webhooks.signing import (
@@ -102,9 +103,8 @@ def webhook_subscription_delete(*, subscription: WebhookSubscription, actor=None
 
 # Deliveries ----------------------------------------------------------------------
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:
-    from integrations.tasks import webhook_delivery_attempt_task
-
-    webhook_delivery_attempt_task.apply_async_on_commit((delivery_id,), countdown=max(0, countdown))
+    task_send("integrations.tasks.webhook_delivery_attempt_task", delivery_id, on_commit=True,
+              countdown=max(0, countdown))
 
 
 def _envelope(*, project: Project, name: str, event_id: str, data: dict, now: datetime) -> dict:

@@ -26,7 +26,8 @@ def queued(monkeypatch):
     """The job's task is recorded instead of run in the request (eager Celery
     would finish it before the page is shown): the test plays the worker."""
     sent = []
-    monkeypatch.setattr(tasks.generation_job_run_task, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(tasks.generation_job_run_task, "apply_async",
+                        lambda args, **_: sent.append(tuple(args)))
     return sent
 
 

@@ -22,7 +22,8 @@ def no_broker(monkeypatch):
     from generation import tasks
 
     sent = []
-    monkeypatch.setattr(tasks.generation_job_run_task, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(tasks.generation_job_run_task, "apply_async",
+                        lambda args, **_: sent.append(tuple(args)))
     return sent
 
 

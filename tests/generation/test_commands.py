@@ -22,7 +22,7 @@ def test_generate_runs_a_job_here_with_progress(project, tiny_spec):
 def test_generate_with_queue_only_creates_the_job(project, tiny_spec, monkeypatch):
     from generation import tasks
 
-    monkeypatch.setattr(tasks.generation_job_run_task, "delay", lambda *args: None)
+    monkeypatch.setattr(tasks.generation_job_run_task, "apply_async", lambda args, **_: None)
     prompts_make(project, 1)
     call_command("generate", project.slug, "--queue", stdout=io.StringIO())
     assert GenerationJob.objects.get().status == JobStatus.QUEUED

@@ -14,7 +14,8 @@ from generation.services.jobs import generation_job_run
 def sent(monkeypatch):
     """The worker's queue: tasks are recorded, not run in the command."""
     queued = []
-    monkeypatch.setattr(tasks.generation_job_run_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.generation_job_run_task, "apply_async",
+                        lambda args, **_: queued.append(tuple(args)))
     return queued
 
 

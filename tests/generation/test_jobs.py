@@ -223,7 +223,8 @@ def test_the_task_is_queued_only_when_the_transaction_commits(
     sent = []
     from generation import tasks
 
-    monkeypatch.setattr(tasks.generation_job_run_task, "delay", lambda *a: sent.append(a))
+    monkeypatch.setattr(tasks.generation_job_run_task, "apply_async",
+                        lambda args, **_: sent.append(tuple(args)))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = generation_job_create(project=project, model_names=["tiny"])
     assert len(callbacks) == 1 and sent == [(job.pk,)]

@@ -59,9 +59,9 @@ def loop_project(admin, labeler, labeler2, engineer, settings, tmp_path, tiny_po
     """A pairwise project whose labelers agree that "good" words beat "bad"
     ones, with a few fresh prompts left for the next round, and a loop set up
     with tiny models (a handful of held-out prompts: the minimum is lowered)."""
-    from generation.services import runtime
+    from training.policy_eval import services as policy_eval_services
 
-    monkeypatch.setattr(runtime, "backend_for", lambda spec, backend="": TieJudge())
+    monkeypatch.setattr(policy_eval_services, "backend_for", lambda spec, backend="": TieJudge())
     settings.PALATE_TRAINING_DIR = tmp_path / "training"
     settings.PALATE_TRAINING_HEARTBEAT_SECONDS = 0
     project = project_make(creator=admin, overlap=2, test_fraction=0.3)

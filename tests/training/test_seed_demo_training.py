@@ -12,7 +12,8 @@ from training.services.runs import training_run_execute
 def _seed(django_capture_on_commit_callbacks, monkeypatch, queued):
     from training import tasks
 
-    monkeypatch.setattr(tasks.training_run_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.training_run_task, "apply_async",
+                        lambda args, **_: queued.append(tuple(args)))
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo", "--no-generate")
         call_command("seed_demo_training")

@@ -15,6 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from training.hooks import TimeLimitReached, TrainingHooks
+from training.policy.config import policy_config_from_dict
+from training.reward.config import config_from_dict
 
 
 class EventHooks(TrainingHooks):
@@ -55,7 +57,7 @@ def _read_jsonl(path: str, cls) -> list:
 
 
 def run(spec: dict) -> int:
-    from training.distributed.runtime import dist_from_env
+    from training.distributed.runtime import dist_from_env  # the training stack (torch): worker-side only
 
     dist = dist_from_env(spec.get("resources", {}).get("strategy", "ddp"))
     launch_dir = Path(spec["events"]).parent
@@ -65,15 +67,14 @@ def run(spec: dict) -> int:
                   deadline=spec.get("deadline"), dist=dist)
     try:
         if spec["trainer"] == "reward":
-            from training.reward.config import config_from_dict
-            from training.reward.data import PreferencePair
+            from training.reward.data import PreferencePair  # the training stack (torch): worker-side only
             from training.reward.trainer import train_reward_model
 
             result = train_reward_model(config_from_dict(spec["config"]),
                                         train_pairs=_read_jsonl(spec["train"], PreferencePair),
                                         eval_pairs=_read_jsonl(spec["eval"], PreferencePair), **common)
         else:
-            from training.policy.config import policy_config_from_dict
+            # The training stack (torch): worker-side only.
             from training.policy.data import PreferencePair, UnpairedResponse
             from training.policy.trainer import train_policy
 
@@ -95,7 +96,7 @@ def run(spec: dict) -> int:
         hooks.emit("result", result=asdict(result))
     dist.barrier()  # nobody tears the group down while rank 0 still saves
     if dist.active:
-        import torch.distributed
+        import torch.distributed  # the torch stack: loaded where a model is used, never in the web process
 
         torch.distributed.destroy_process_group()
     return 0

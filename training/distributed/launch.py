@@ -185,9 +185,10 @@ def _dispatch(event: dict, hooks: TrainingHooks) -> dict | None:
 def _result(trainer: str, data: dict):
     data = {**data, "model_dir": Path(data["model_dir"])}
     if trainer == "reward":
+        # The training stack (torch): worker-side only.
         from training.reward.trainer import RewardTrainingResult
 
         return RewardTrainingResult(**data)
-    from training.policy.trainer import PolicyTrainingResult
+    from training.policy.trainer import PolicyTrainingResult  # the training stack (torch): worker-side only
 
     return PolicyTrainingResult(**data)

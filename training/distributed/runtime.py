@@ -41,7 +41,7 @@ class DistContext:
         """The model as this strategy trains it: sharded under fsdp, else as it is."""
         if not self.shards_weights:
             return model
-        from training.distributed.sharding import model_shard
+        from training.distributed.sharding import model_shard  # FSDP: loaded only when a run is sharded
 
         return model_shard(model, cuda=cuda)
 
@@ -51,6 +51,7 @@ class DistContext:
         holds them already)."""
         if not self.shards_weights:
             return None
+        # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state, gathered_optimizer_state
 
         return gathered_model_state(model, trainable_only=True), gathered_optimizer_state(model, optimizer)
@@ -61,6 +62,7 @@ class DistContext:
         Unsharded: the model itself."""
         if not self.shards_weights:
             return model
+        # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state
 
         whole = gathered_model_state(model, trainable_only=False)

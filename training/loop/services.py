@@ -32,16 +32,30 @@ from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from annotation import access
 from annotation.errors import Conflict, DomainError, Forbidden, Invalid
-from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt
+from annotation.models import ComparisonItem, DatasetSnapshot, Project, Prompt, Role
+from annotation.services.datasets import dataset_snapshot_build, filters_clean
 from audit.services import audit_record
 from core.jobs.fencing import job_claim, job_heartbeat, job_mine
+from core.jobs.registry import job_kind
 from generation.models import JobStatus, ModelRole, ModelSpec
+from generation.services.jobs import (
+    backend_check,
+    generation_job_cancel,
+    generation_job_create,
+    generation_job_run,
+)
+from generation.services.registry import model_spec_default
 from generation.signals import policy_promoted
 from training.beat import periodic_task_sync
 from training.events import loop_round_finished_emit
 from training.loop.models import Decision, LoopRound, LoopSetting, RoundStage, RoundStatus
 from training.models import RunKind, RunStatus, TrainingRun
+from training.policy_eval.judges import JUDGES, PROMOTION_CHOICES, promotion_judge_select
+from training.policy_eval.services import eval_config_clean, policy_evaluation_compute
+from training.services import runs
+from training.services.runs import training_run_cancel, training_run_create, training_run_execute
 from training.services.schedules import new_pairs_upper_bound, snapshot_pairs
 
 logger = logging.getLogger(__name__)
@@ -66,15 +80,10 @@ def loop_setting_for(*, project: Project) -> LoopSetting:
 
 
 def loop_setting_clean(setting: LoopSetting) -> None:
-    from training.policy_eval.services import eval_config_clean
-    from training.services import runs
-
     if setting.min_interval_hours < 0:
         raise Invalid("must be zero or more", field="min_interval_hours")
     if not 0.0 <= setting.win_threshold < 1.0:
         raise Invalid("must be in [0, 1)", field="win_threshold")
-    from training.policy_eval.judges import PROMOTION_CHOICES
-
     if setting.promotion_judge not in PROMOTION_CHOICES:
         raise Invalid(f"must be one of {', '.join(PROMOTION_CHOICES)} (never the round's own reward model)",
                       field="promotion_judge")
@@ -95,17 +104,12 @@ def loop_setting_clean(setting: LoopSetting) -> None:
             raise Invalid(f"model '{spec.name}' has no local checkpoint to train from", field=name)
     if setting.base_policy is not None and setting.base_policy.role != ModelRole.POLICY:
         raise Invalid(f"model '{setting.base_policy.name}' is not a policy", field="base_policy")
-    from annotation.services.datasets import filters_clean
-
     filters_clean(setting.snapshot_filters)
 
 
 def loop_setting_evidence_check(*, setting: LoopSetting, by) -> None:
     """Forbidden unless ``by`` is a project admin, when the save would weaken
     the evidence a promotion needs (the override, or a lower minimum)."""
-    from annotation import access
-    from annotation.models import Role
-
     stored = LoopSetting.objects.filter(pk=setting.pk).values(
         "allow_few_eval_prompts", "min_eval_prompts").first() if setting.pk else None
     stored = stored or {"allow_few_eval_prompts": False, "min_eval_prompts": 50}
@@ -149,8 +153,6 @@ def loop_setting_save(*, setting: LoopSetting, actor=None, fields: Iterable[str]
 def loop_reference_policy(*, setting: LoopSetting) -> ModelSpec:
     """Where the next round starts: the last winning policy, else the base policy,
     else the default one."""
-    from generation.services.registry import model_spec_default
-
     for spec in (setting.current_policy, setting.base_policy):
         if spec is not None and spec.is_active:
             return spec
@@ -185,16 +187,11 @@ def loop_round_start(*, project: Project, snapshot: DatasetSnapshot | None = Non
 
 
 def _enqueue(round_id: int) -> None:
-    from training.loop.tasks import loop_round_advance_task
-
-    loop_round_advance_task.delay_on_commit(round_id)
+    job_kind("loop_rounds").send(round_id, on_commit=True)
 
 
 def loop_round_cancel(*, rnd: LoopRound, actor=None, via: str = "") -> LoopRound:
     """Stop a running round; its training run or generation job in flight is cancelled too."""
-    from generation.services.jobs import generation_job_cancel
-    from training.services.runs import training_run_cancel
-
     with transaction.atomic():
         if not LoopRound.objects.filter(pk=rnd.pk, status=RoundStatus.RUNNING).update(
                 status=RoundStatus.CANCELLED, finished_at=timezone.now(), lease_until=None):
@@ -315,8 +312,6 @@ def _finish(worker: _Worker, **fields) -> bool:
 
 # Stages: each returns True when the round moved on, False when it must wait.
 def _stage_snapshot(worker: _Worker) -> bool:
-    from annotation.services.datasets import dataset_snapshot_build
-
     rnd = worker.rnd
     if rnd.snapshot is None:
         setting = loop_setting_for(project=rnd.project)
@@ -333,8 +328,6 @@ def _stage_snapshot(worker: _Worker) -> bool:
 
 def _train(worker: _Worker, *, kind: str, field: str, next_stage: str,
            create: Callable[[], TrainingRun]) -> bool:
-    from training.services.runs import training_run_execute
-
     run: TrainingRun | None = getattr(worker.rnd, field)
     if run is None:
         with transaction.atomic():  # the run and the round's pointer to it, together
@@ -355,8 +348,6 @@ def _train(worker: _Worker, *, kind: str, field: str, next_stage: str,
 
 
 def _stage_reward(worker: _Worker) -> bool:
-    from training.services.runs import training_run_create
-
     rnd = worker.rnd
     setting = loop_setting_for(project=rnd.project)
     return _train(worker, kind=RunKind.REWARD, field="reward_run", next_stage=RoundStage.DPO,
@@ -368,8 +359,6 @@ def _stage_reward(worker: _Worker) -> bool:
 
 
 def _stage_dpo(worker: _Worker) -> bool:
-    from training.services.runs import training_run_create
-
     rnd = worker.rnd
     setting = loop_setting_for(project=rnd.project)
     return _train(worker, kind=RunKind.DPO, field="dpo_run", next_stage=RoundStage.EVALUATE,
@@ -380,8 +369,6 @@ def _stage_dpo(worker: _Worker) -> bool:
 
 
 def _stage_evaluate(worker: _Worker) -> bool:
-    from training.policy_eval.services import policy_evaluation_compute
-
     rnd = worker.rnd
     if rnd.evaluation is None:
         setting = loop_setting_for(project=rnd.project)
@@ -403,8 +390,6 @@ def promotion_decide(*, results: dict, setting: LoopSetting) -> tuple[bool, dict
     results under a loop setting. The rule: enough held-out prompts (or a
     project admin's override), and an independent judge whose interval lies
     above the threshold; the round's own reward model never decides."""
-    from training.policy_eval.judges import JUDGES, promotion_judge_select
-
     prompts = results.get("prompts", 0)
     detail = {"promotion_judge": setting.promotion_judge, "threshold": setting.win_threshold,
               "min_prompts": setting.min_eval_prompts, "prompts": prompts,
@@ -464,8 +449,6 @@ def fresh_prompt_ids(*, project: Project, limit: int) -> list[int]:
 
 
 def _stage_generate(worker: _Worker) -> bool:
-    from generation.services.jobs import backend_check, generation_job_create, generation_job_run
-
     rnd = worker.rnd
     job = rnd.generation_job
     if job is None:
@@ -550,8 +533,6 @@ def _tick(setting: LoopSetting, now: datetime, *, enqueue: bool) -> str:
     if not LoopSetting.objects.filter(pk=setting.pk, last_checked_at=setting.last_checked_at).update(
             last_checked_at=now):
         return "another check of this loop is in progress"
-    from annotation.services.datasets import dataset_snapshot_build
-
     snapshot = dataset_snapshot_build(project=project, filters=setting.snapshot_filters)
     new_pairs = snapshot_pairs(snapshot) - baseline
     if new_pairs < setting.min_new_pairs:
@@ -600,8 +581,6 @@ def loop_round_summary(rnd: LoopRound) -> str:
 def judge_lines(results: dict) -> list[str]:
     """One line per judge of an evaluation: raw and length-controlled win rate,
     interval, prompts, and whether it is independent of the policy's labels."""
-    from training.policy_eval.judges import JUDGES
-
     lines = []
     for name, j in (results.get("judges") or {}).items():
         label = JUDGES.get(name, {}).get("label", name) + (f" {j['model']}" if j.get("model") else "")

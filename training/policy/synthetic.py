@@ -29,7 +29,7 @@ def _corpus():
 def tiny_policy(folder: Path, *, hidden: int = 128, layers: int = 2, vocab_size: int = 512,
                 seed: int = 0) -> Path:
     """Write a tokenizer (with chat template) and a random LlamaForCausalLM into ``folder``."""
-    import torch
+    import torch  # the torch stack: loaded where a model is used, never in the web process
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 

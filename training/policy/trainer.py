@@ -105,11 +105,13 @@ def policy_model_load(path: str | Path, config: PolicyConfig, placement: Placeme
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.qlora:
+        # peft: loaded only for LoRA/QLoRA runs.
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.lora:
+        # peft: loaded only for LoRA/QLoRA runs.
         from peft import LoraConfig, TaskType, get_peft_model
 
         model = get_peft_model(model, LoraConfig(

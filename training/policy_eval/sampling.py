@@ -30,6 +30,7 @@ class Sample:
 
 def causal_lm_load(path: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32):
     """(model, tokenizer) from a local checkpoint folder; never a hub, never remote code."""
+    # transformers: slow to import, so loaded on first use (never in the web process).
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -60,6 +61,7 @@ def samples_draw(model, tokenizer, prompts: Sequence[Sequence[int]], *, n: int, 
                  temperature: float, seed: int, batch_size: int = 8,
                  on_batch: Callable[[int], None] | None = None) -> list[Sample]:
     """``n`` samples per prompt from softmax(logits / temperature), pure sampling."""
+    # transformers: slow to import, so loaded on first use (never in the web process).
     from transformers import GenerationConfig
 
     if temperature <= 0:

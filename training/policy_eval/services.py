@@ -19,10 +19,20 @@ from annotation.models import (
     ResponseSource,
     SnapshotPair,
 )
+from annotation.services.items import ResponseInput, item_create
 from annotation.task_types import task_type_of
 from audit.services import audit_record
-from generation.models import ModelSpec
+from generation.backends.base import SamplingParams
+from generation.models import ModelRole, ModelSpec
+from generation.services.labeling import judge_template_for, pair_strengths_judge
+from generation.services.registry import model_spec_default
+from generation.services.runtime import backend_for, backend_release, spec_path
+from training.loop.models import LoopRound
+from training.models import TrainingRun
+from training.policy_eval.judges import judge_meta
 from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
+from training.policy_eval.stats import bootstrap_ci
+from training.services.runs import reward_model_active
 
 
 # Reward-model-judged evaluation ----------------------------------------------
@@ -41,7 +51,6 @@ def held_out_prompts(*, snapshot: DatasetSnapshot, limit: int) -> list[tuple[int
 
 def reward_judge(spec: ModelSpec) -> Callable[[list[dict], list[str]], list[float]]:
     """Score responses with a trained reward model, truncated as in its training."""
-    from generation.services.runtime import spec_path
     from training.scoring import rewards_score  # torch: only where scores are computed
 
     max_length = (spec.metadata.get("config") or {}).get("max_length", 512)
@@ -55,8 +64,6 @@ def reward_judge(spec: ModelSpec) -> Callable[[list[dict], list[str]], list[floa
 
 
 def _checkpoint(spec: ModelSpec, field: str):
-    from generation.services.runtime import spec_path
-
     path = spec_path(spec) if spec.path else None
     if path is None or not (path / "config.json").is_file():
         raise Invalid(f"model '{spec.name}' has no local checkpoint to sample from", field=field)
@@ -64,7 +71,7 @@ def _checkpoint(spec: ModelSpec, field: str):
 
 
 def eval_config_clean(data: dict | None):
-    from training.policy_eval.evaluate import EvalConfig
+    from training.policy_eval.evaluate import EvalConfig  # the training stack (torch): worker-side only
 
     try:
         return EvalConfig.from_dict(data)
@@ -76,8 +83,6 @@ def eval_config_clean(data: dict | None):
 def previous_reward_model(*, project: Project, snapshot: DatasetSnapshot) -> ModelSpec | None:
     """The reward model of the project's latest loop round on an older snapshot
     than ``snapshot``: trained before this snapshot's new pairs existed."""
-    from training.loop.models import LoopRound
-
     rnd = (LoopRound.objects.select_related("reward_run__output_model", "snapshot")
            .filter(project=project, snapshot__version__lt=snapshot.version,
                    reward_run__output_model__isnull=False, reward_run__output_model__is_active=True)
@@ -88,9 +93,6 @@ def previous_reward_model(*, project: Project, snapshot: DatasetSnapshot) -> Mod
 def ai_judge_for(*, project: Project, spec: ModelSpec | None = None) -> tuple[ModelSpec | None, str]:
     """(the AI judge, where it came from): the one named, else the registry's
     judge model, else the default policy (no judge model registered)."""
-    from generation.models import ModelRole
-    from generation.services.registry import model_spec_default
-
     if spec is not None:
         return spec, "named in the loop setting"
     for roles, how in (((ModelRole.JUDGE,), "the registry's judge model"),
@@ -108,10 +110,6 @@ AI_JUDGE_SAMPLING = {"n": 1, "temperature": 0.0, "max_tokens": 8}  # "Verdict:" 
 def ai_pair_judge(*, project: Project, spec: ModelSpec):
     """A pair judge (see evaluate.PairJudge) asking ``spec`` through the AI
     labeler's prompt, both orders; and a function that frees its backend."""
-    from generation.backends.base import SamplingParams
-    from generation.services.labeling import judge_template_for, pair_strengths_judge
-    from generation.services.runtime import backend_for, backend_release
-
     backend = backend_for(spec)
     template = judge_template_for(project=project)
     sampling = SamplingParams(**AI_JUDGE_SAMPLING)
@@ -139,9 +137,7 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
     names it, False/None skips it); an AI judge (``ai_judge``: True the
     registry's, a spec names it, False/None skips it). Each judge's entry in
     ``results["judges"]`` says what it is and whether it is independent."""
-    from training.policy_eval.evaluate import policy_evaluate
-    from training.policy_eval.judges import judge_meta
-    from training.services.runs import reward_model_active
+    from training.policy_eval.evaluate import policy_evaluate  # the training stack (torch): worker-side only
 
     cfg = eval_config_clean(config)
     policy_dir, reference_dir = _checkpoint(policy, "policy"), _checkpoint(reference, "reference")
@@ -196,8 +192,6 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
 
 
 def _previous_source(spec: ModelSpec, snapshot: DatasetSnapshot) -> str:
-    from training.models import TrainingRun
-
     run = TrainingRun.objects.select_related("snapshot").filter(output_model=spec).first()
     if run is None or run.snapshot is None:
         return "an earlier reward model of this project"
@@ -222,8 +216,6 @@ def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | N
     prompt (its first samples), each model's response at a random canonical
     position, so neither position nor anything a labeler sees tells them apart.
     Returns the number of items created."""
-    from annotation.services.items import ResponseInput, item_create
-
     project = evaluation.project
     if not task_type_of(project).head_to_head or project.num_responses != 2:
         raise Invalid("a blind evaluation needs a pairwise project comparing 2 responses",
@@ -282,8 +274,6 @@ def human_evaluation_results(*, evaluation: PolicyEvaluation, resamples: int = 2
                              level: float = 0.95) -> dict:
     """The human win rate of the policy (per item mean over its human labels,
     bootstrapped over items), stored on the evaluation and returned."""
-    from training.policy_eval.stats import bootstrap_ci
-
     positions = dict(HumanEvalItem.objects.filter(evaluation=evaluation).values_list(
         "item_id", "policy_position"))
     if not positions:

@@ -96,12 +96,14 @@ def model_load(path: str | Path, config: RewardConfig, placement: Placement | No
         if hasattr(model.config, "use_cache"):
             model.config.use_cache = False
     if config.qlora:
+        # peft: loaded only for LoRA/QLoRA runs.
         from peft import prepare_model_for_kbit_training
 
         # Norms and the head in float32, inputs requiring grad for checkpointing.
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.lora:
+        # peft: loaded only for LoRA/QLoRA runs.
         from peft import LoraConfig, TaskType, get_peft_model
 
         # SEQ_CLS keeps the new reward head fully trainable (modules_to_save).

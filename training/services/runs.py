@@ -18,19 +18,32 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.errors import Conflict, Invalid, NotFound
-from annotation.models import DatasetSnapshot, Project, SnapshotCompletion, SnapshotPair, SnapshotStatus
+from annotation.models import (
+    ComparisonItem,
+    DatasetSnapshot,
+    Project,
+    SnapshotCompletion,
+    SnapshotPair,
+    SnapshotStatus,
+)
+from annotation.services.datasets import annotations_for_snapshot, dataset_snapshot_build
 from annotation.task_types import task_type_of
 from annotation.validation import MAX_ID
 from audit.services import audit_record
 from core.jobs.fencing import job_claim, job_heartbeat, job_mine, jobs_requeue_stale
+from core.jobs.registry import job_kind
 from generation.models import ModelRole, ModelSpec
 from generation.services.registry import model_specs_usable
+from generation.services.runtime import spec_path
+from training.distributed.launch import distributed_train
+from training.distributed.memory import memory_plan_for_run
 from training.distributed.resources import Resources, resources_from_dict
 from training.events import training_run_finished_emit
 from training.hooks import StopTraining, TimeLimitReached, TrainingHooks
@@ -99,8 +112,6 @@ def _snapshot(project: Project, snapshot_id, created_by, *, keep_ties: bool) -> 
     if snapshot_id is None:
         # No snapshot named: train on the labels as they are now (ties kept
         # only when the trainer uses them).
-        from annotation.services.datasets import dataset_snapshot_build
-
         return dataset_snapshot_build(project=project, filters={"ties": "keep"} if keep_ties else {},
                                       created_by=created_by)
     # An id past a bigint names nothing (and PostgreSQL would refuse the query).
@@ -180,20 +191,15 @@ def memory_check(*, kind: str, config: dict, resources: Resources, spec: ModelSp
     allocated: the planner's estimate against ``resources.gpu_memory_gb``."""
     if not resources.gpu_memory_gb:
         return
-    from generation.services.runtime import spec_path
-    from training.distributed.memory import memory_plan_for_run
-
     plan = memory_plan_for_run(kind=kind, config=config, resources=resources, model_path=spec_path(spec))
     if plan is not None and not plan.fits:
         raise Invalid(plan.refusal(), field="resources.gpu_memory_gb")
 
 
 def _enqueue(run_id: int) -> None:
-    from training.tasks import training_run_task
-
     # On commit: a rolled-back creation queues nothing, and the worker never
     # looks for a row that is not committed yet.
-    training_run_task.delay_on_commit(run_id)
+    job_kind("training_runs").send(run_id, on_commit=True)
 
 
 # Cancel, resume, activate -------------------------------------------------------
@@ -379,9 +385,7 @@ def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
     labels), as undesirable single responses for KTO. Same cut-off as the
     snapshot: labels that existed when it was created, the snapshot's filters,
     prompts of the train split only (held-out prompts stay unseen)."""
-    from annotation.models import ComparisonItem
-    from annotation.services.datasets import annotations_for_snapshot
-    from training.policy.data import UnpairedResponse
+    from training.policy.data import UnpairedResponse  # the training stack (torch): worker-side only
 
     votes: dict[int, list[bool]] = {}
     for item_id, both_bad in annotations_for_snapshot(snapshot).values_list("item_id", "both_bad"):
@@ -398,8 +402,7 @@ def _both_bad_responses(snapshot: DatasetSnapshot) -> list:
 
 
 def _execute_policy(run: TrainingRun, hooks: RunHooks):
-    from generation.services.runtime import spec_path
-    from training.policy.trainer import train_policy
+    from training.policy.trainer import train_policy  # the training stack (torch): worker-side only
 
     config = policy_config_from_dict(run.hyperparameters, kind=run.kind)
     extra = _both_bad_responses(run.snapshot) if config.loss == "kto" and config.kto_both_bad else []
@@ -410,8 +413,6 @@ def _execute_policy(run: TrainingRun, hooks: RunHooks):
         extra += _completions(run.snapshot, "train")
     resources = resources_from_dict(run.resources or None)
     if resources.distributed:
-        from training.distributed.launch import distributed_train
-
         return distributed_train(
             trainer="policy", kind=run.kind, config=config.to_dict(), resources=resources,
             model_path=spec_path(run.base_model), train_pairs=train_pairs,
@@ -428,14 +429,11 @@ def _execute_policy(run: TrainingRun, hooks: RunHooks):
 
 
 def _execute_reward(run: TrainingRun, hooks: RunHooks):
-    from generation.services.runtime import spec_path
-    from training.reward.trainer import train_reward_model
+    from training.reward.trainer import train_reward_model  # the training stack (torch): worker-side only
 
     config = config_from_dict(run.hyperparameters)
     resources = resources_from_dict(run.resources or None)
     if resources.distributed:
-        from training.distributed.launch import distributed_train
-
         # The ranks run in their own processes (torchrun); this worker relays
         # rank 0's progress to the row and turns a cancel into SIGTERM.
         return distributed_train(
@@ -459,6 +457,7 @@ def policy_results(result) -> dict:
 
 
 def _finish_succeeded(run: TrainingRun, result) -> bool:
+    # Here: training.services.registry imports this module (reward_model_active).
     from training.services.registry import policy_model_register, reward_model_register
 
     policy = run.kind in POLICY_KINDS
@@ -507,8 +506,6 @@ def training_run_execute(*, run_id: int, worker_id: str = "") -> TrainingRun | N
     except TimeLimitReached as error:
         _fail(run, f"{error}; resume continues from the checkpoint")
     except Exception as error:
-        from celery.exceptions import SoftTimeLimitExceeded
-
         if isinstance(error, SoftTimeLimitExceeded):
             message = "Celery soft time limit exceeded; resume continues from the last checkpoint"
         else:

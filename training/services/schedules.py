@@ -22,10 +22,12 @@ from django_celery_beat.models import PeriodicTask
 
 from annotation.errors import Invalid
 from annotation.models import Annotation, DatasetSnapshot, Project
+from annotation.services.datasets import dataset_snapshot_build, filters_clean
 from audit.services import audit_record
 from generation.models import ModelRole
 from training.beat import periodic_task_sync
 from training.models import ACTIVE_STATUSES, TrainingRun, TrainingSchedule
+from training.services.runs import IMPLEMENTED_KINDS, POLICY_KINDS, hyperparameters_clean, training_run_create
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ def training_schedule_sync(*, schedule: TrainingSchedule) -> PeriodicTask:
 def training_schedule_clean(schedule: TrainingSchedule) -> None:
     """The checks a run of the schedule's kind gets, made when the schedule is saved
     (not only when it fires): kind, hyper-parameters and starting model."""
-    from training.services.runs import IMPLEMENTED_KINDS, POLICY_KINDS, hyperparameters_clean
-
     if schedule.kind not in IMPLEMENTED_KINDS:
         raise Invalid(f"must be one of {', '.join(IMPLEMENTED_KINDS)}", field="kind")
     if schedule.min_interval_hours < 0:
@@ -60,8 +60,6 @@ def training_schedule_clean(schedule: TrainingSchedule) -> None:
     if spec is not None and spec.role != wanted:
         raise Invalid(f"model '{spec.name}' is a {spec.role} model; a {schedule.kind} schedule starts "
                       f"from a {wanted} model", field="base_model")
-    from annotation.services.datasets import filters_clean
-
     filters_clean(schedule.filters)
 
 
@@ -139,8 +137,6 @@ def _tick(schedule: TrainingSchedule, now: datetime) -> str:
             last_checked_at=now):
         return "another check of this schedule is in progress"
 
-    from annotation.services.datasets import dataset_snapshot_build
-
     snapshot = dataset_snapshot_build(project=project, filters=schedule.filters)
     new_pairs = snapshot_pairs(snapshot) - baseline
     if new_pairs < schedule.min_new_pairs:
@@ -148,8 +144,6 @@ def _tick(schedule: TrainingSchedule, now: datetime) -> str:
         # would pile up copies of the project's pairs.
         snapshot.delete()
         return f"{new_pairs} new consensus pairs since the last run (< {schedule.min_new_pairs})"
-
-    from training.services.runs import training_run_create
 
     run = training_run_create(
         project=project, kind=schedule.kind, snapshot=snapshot, schedule=schedule,

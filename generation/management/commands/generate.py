@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from annotation.errors import DomainError
 from annotation.models import Project
@@ -58,8 +59,6 @@ class Command(BaseCommand):
             self.stdout.write("queued on the `generation` queue; a worker runs it "
                               "(celery -A config worker -Q generation)")
             return
-        from tqdm import tqdm
-
         with tqdm(total=job.progress_total, unit="prompt" if job.kind == JobKind.GENERATE
                   else "item", file=self.stdout._out) as bar:
             def progress(current):
