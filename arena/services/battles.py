@@ -39,6 +39,7 @@ from generation.backends.streaming import (
 from generation.backends.vllm_pool import server_urls
 from generation.models import BackendName, ModelSpec
 from generation.services.runtime import backend_for, backend_name_for
+from generation.strategies import text_clean
 
 SIDES = ("a", "b")
 POLL_S = 0.2  # how often a quiet stream looks for a stop request
@@ -259,7 +260,8 @@ def _turn_save(run: TurnRun, *, texts, ends, errors, ttft, dropped: bool) -> tup
     battle. Returns (side, message) of the failure, if any."""
     turn, battle = run.turn, run.battle
     for side in SIDES:
-        text = "".join(texts[side]).strip()
+        # Model output may hold NUL, which PostgreSQL text refuses: stored as generation stores it.
+        text = text_clean("".join(texts[side]))
         setattr(turn, f"text_{side}", text)
         end = ends.get(side)
         setattr(turn, f"tokens_{side}", end.completion_tokens if end else len(texts[side]))

@@ -63,7 +63,7 @@ def test_jobs_queued_when_redis_restarts_are_redelivered_from_the_database_and_r
 
         # What the beat sweep does once the rows have waited past its threshold.
         sent = requeue_forgotten(after=timedelta(0))
-        assert sent == {"training_runs": 0, "generation_jobs": 1, "exports": 1, "snapshots": 0}
+        assert sent == {"training_runs": 0, "generation_jobs": 1, "exports": 1, "snapshots": 0, "uploads": 0}
         wait_for(lambda: DatasetExport.objects.get(pk=export.pk).status == ExportStatus.SUCCEEDED
                  and GenerationJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED,
                  worker=worker, timeout=120, what="the redelivered export and job finished")
