@@ -41,10 +41,11 @@ class JobKind:
     def send(self, pk: int, *, on_commit: bool = False) -> None:
         """Send the row's task. A duplicate is harmless: the claim is a
         compare-and-set, so of two deliveries one finds nothing to take."""
-        options = {"queue": self.queue} if self.queue else {}
+        # No explicit queue: the task's route (CELERY_TASK_ROUTES) decides, as
+        # ``delay()`` did, so a deployment's or a test's own routes apply.
         # On commit: a rolled-back request or requeue sends nothing, and the
         # worker never looks for a row state that is not committed yet.
-        task_send(self.task, pk, on_commit=on_commit, **options)
+        task_send(self.task, pk, on_commit=on_commit)
 
     def pending_before(self, *, cutoff: datetime) -> list[int]:
         """Rows still waiting for a worker since before ``cutoff``."""
