@@ -1,7 +1,8 @@
 from django.contrib import admin
 
-from arena.models import Arena, Battle, PoolModel, Turn
+from arena.models import Arena, Battle, PoolModel, StreamSlot, Turn
 from audit.admin_deletes import AuditedDeleteAdmin
+from audit.services import audit_record
 
 
 class PoolInline(admin.TabularInline):
@@ -15,6 +16,13 @@ class ArenaAdmin(AuditedDeleteAdmin):
     list_display = ["project", "is_enabled", "max_turns", "max_output_tokens", "battles_per_hour",
                     "tokens_per_hour", "join_promoted"]
     inlines = [PoolInline]
+
+    def save_related(self, request, form, formsets, change):
+        # After the pool inline is saved: one event for the form and its pool,
+        # as the settings page and the API record one (arena.services.config).
+        super().save_related(request, form, formsets, change)
+        changed = sorted(form.changed_data + (["pool"] if any(f.has_changed() for f in formsets) else []))
+        audit_record(request.user, "arena.configure", form.instance, changed=changed, via="admin")
 
 
 class TurnInline(admin.TabularInline):
@@ -45,3 +53,16 @@ class BattleAdmin(AuditedDeleteAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "model_a", "model_b", "annotation")
+
+
+@admin.register(StreamSlot)
+class StreamSlotAdmin(AuditedDeleteAdmin):
+    """Streams held now, per generation server. A slot frees itself when its
+    battle ends or it expires; deleting one frees it at once (audited)."""
+
+    list_display = ["server", "slot", "battle", "expires_at"]
+    list_filter = ["server"]
+    readonly_fields = ["server", "slot", "battle", "expires_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation import access
 from annotation.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from annotation.task_types import task_type_of
 from arena import selectors
+from arena.forms import ArenaForm
+from arena.models import Arena
 from arena.services import battles, votes
-from arena.services.config import arena_for_project
+from arena.services.config import arena_for_project, arena_settings_update, pool_candidates
 from arena.services.leaderboard import arena_leaderboard
 from arena.services.limits import RateLimited, ServerBusy
 from frontend.rendering import markdown_render
@@ -185,3 +189,29 @@ def battles_page(request, project_id: int):
     return render(request, "arena/battles.html", {
         "project": project, "arena": arena, "flagged": flagged, "nav_admin": True,
         "battles": selectors.battles_recent(arena=arena, flagged_only=flagged)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request, project_id: int):
+    """Arena mode's settings and pool, for the project's admins (the API's
+    PUT /api/projects/{id}/arena/ does the same)."""
+    project = _page_project(request, project_id, access.MANAGE)
+    arena = Arena.objects.filter(project=project).first()
+    candidates = pool_candidates(project=project)
+    if request.method == "POST":
+        form = ArenaForm(request.POST, candidates=candidates)
+        if form.is_valid():
+            try:
+                arena_settings_update(project=project, actor=request.user, via="page",
+                                      **form.update_kwargs(arena.sampling if arena else {}))
+            except DomainError as error:
+                form.add_service_error(error.field, error.message)
+            else:
+                messages.success(request, "Arena settings saved.")
+                return redirect("arena-settings", project_id=project.pk)
+    else:
+        form = ArenaForm(initial=ArenaForm.initial_for(arena), candidates=candidates)
+    return render(request, "arena/settings.html", {
+        "project": project, "arena": arena, "form": form, "nav_admin": True,
+        "head_to_head": task_type_of(project).head_to_head})

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("training.urls")),
     path("api/", include("audit.urls")),
     path("api/", include("integrations.urls")),
+    path("api/", include("arena.api_urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("oidc/", include("integrations.oidc.urls")),  # 404 unless PALATE_OIDC is on

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from annotation.errors import Conflict
 from annotation.models import ComparisonItem, ItemResponse, Project
 from annotation.services.queue_priority import items_priority_raise, priority_for_share
+from training.selectors import reward_model_active
 from training.services.registry import project_rewards_score
-from training.services.runs import reward_model_active
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from pathlib import Path
 from django.db.models import QuerySet
 
 from annotation.models import Project
-from training.models import RunStatus, TrainingMetric, TrainingRun
+from generation.models import ModelSpec
+from training.models import RunKind, RunStatus, TrainingMetric, TrainingRun
 
 MAX_ARTIFACTS = 200
 
@@ -40,3 +41,9 @@ def training_run_artifacts(*, run: TrainingRun) -> list[dict]:
             if len(found) >= MAX_ARTIFACTS:
                 break
     return found
+
+
+def reward_model_active(*, project: Project) -> ModelSpec | None:
+    run = (TrainingRun.objects.select_related("output_model")
+           .filter(project=project, kind=RunKind.REWARD, is_active=True).first())
+    return run.output_model if run else None

@@ -4,6 +4,7 @@ quality of the snapshot: Krippendorff's alpha, position bias, length bias."""
 import json
 
 from annotation.datasets.privacy import filters_public
+from annotation.datasets.selection import annotations_for_snapshot
 from annotation.models import DatasetSnapshot
 from annotation.task_types import task_type as task_type_for
 from annotation.task_types import task_type_of
@@ -21,9 +22,6 @@ def snapshot_quality(snapshot: DatasetSnapshot) -> dict:
     """The label quality of the snapshot's labels (its filters applied, gold items
     out), as its task type computes it (alphas, and position and length bias
     where responses are compared). Figures undefined for the data are None."""
-    # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
-    from annotation.services.datasets import annotations_for_snapshot
-
     return task_type_of(snapshot.project).snapshot_quality(snapshot.project,
                                                            annotations_for_snapshot(snapshot))
 

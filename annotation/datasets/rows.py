@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import connection
 
+from annotation.datasets.selection import annotations_for_snapshot
 from annotation.models import Annotation, DatasetSnapshot
 
 CHUNK = 2000
@@ -106,9 +107,6 @@ def trl_lines(snapshot: DatasetSnapshot, *, split: str, style: str, meta: bool) 
 
 def raw_rows(snapshot: DatasetSnapshot, *, split: str) -> Iterator[dict]:
     """One row per annotation the snapshot drew on (labels made before it was built)."""
-    # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
-    from annotation.services.datasets import annotations_for_snapshot
-
     rows = annotations_for_snapshot(snapshot).filter(item__prompt__split=split).order_by("pk")
     rows = rows.select_related("item__prompt").prefetch_related("item__slots__response")
     for a in rows.iterator(chunk_size=CHUNK):

@@ -32,6 +32,7 @@ from annotation.datasets.columns import kto_batches, kto_schema, trl_batches, tr
 from annotation.datasets.datasheet import datasheet_markdown
 from annotation.datasets.privacy import filters_public
 from annotation.datasets.rows import kto_lines, raw_rows, sft_lines, tie_lines, trl_lines
+from annotation.datasets.selection import annotations_for_snapshot
 from annotation.errors import Invalid
 from annotation.models import DatasetSnapshot, SnapshotStatus
 from annotation.task_types import task_type_of
@@ -139,9 +140,6 @@ def export_row_count(*, snapshot: DatasetSnapshot, fmt: str) -> int:
     the other formats one per snapshot pair (a ranking's label gives C(K, 2)
     pairs, a pairwise item's labels one)."""
     if writer_get(fmt).one_row_per_label:
-        # Here: the services import this package (datasets → completions; users → rows), a load-time cycle.
-        from annotation.services.datasets import annotations_for_snapshot
-
         return annotations_for_snapshot(snapshot).filter(item__prompt__split__in=SPLITS).count()
     return sum(snapshot.counts.values())
 

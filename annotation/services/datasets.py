@@ -6,8 +6,7 @@ pair count) and written in batches, so memory does not grow with the project.
 """
 
 import hashlib
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import date
+from dataclasses import asdict, replace
 from itertools import groupby
 
 import numpy as np
@@ -17,11 +16,14 @@ from django.utils import timezone
 
 from annotation.datasets.completions import snapshot_completions_build
 from annotation.datasets.pairs import PairOutcome
+from annotation.datasets.selection import (
+    SnapshotFilters,
+    annotations_selected,
+    filters_parse,
+)
 from annotation.errors import Invalid
 from annotation.events import event_emit
 from annotation.models import (
-    Annotation,
-    AnnotationSource,
     ConsensusMethod,
     DatasetSnapshot,
     ItemResponse,
@@ -42,33 +44,11 @@ from audit.services import audit_record
 from core.jobs.registry import job_kind
 
 FLUSH_ITEMS = 500
-CONSENSUS_METHODS = ("majority", "mean", "dawid_skene", "weighted_rank")
-
-
-@dataclass(frozen=True)
-class SnapshotFilters:
-    # Stored explicitly at creation (the project's default unless asked
-    # otherwise), so a rebuild uses the method the snapshot was made with.
-    consensus: str = "majority"
-    min_agreement: float = 0.0
-    min_labels: int = 1
-    ties: str = "drop"
-    both_bad: str = "drop"
-    exclude_labelers: tuple[str, ...] = ()
-    include_model_labels: bool = True
-    date_from: str | None = None
-    date_to: str | None = None
-
-
 def filters_clean(data: dict | None, *, project: Project | None = None) -> SnapshotFilters:
     """Checked filters. With ``project`` (a new snapshot), a missing or empty
     ``consensus`` is the project's default consensus, the one the dashboard
     and the stored consensus use (annotation.task_types)."""
     data = dict(data or {})
-    known = {f.name for f in fields(SnapshotFilters)}
-    unknown = set(data) - known
-    if unknown:
-        raise Invalid("unknown filter", field=sorted(unknown)[0])
     if project is not None:
         if not data.get("consensus"):
             data["consensus"] = consensus_method_for(project)
@@ -76,49 +56,7 @@ def filters_clean(data: dict | None, *, project: Project | None = None) -> Snaps
                 data["consensus"] not in task_type_of(project).measures.consensus:
             raise Invalid(f"{data['consensus']} is not offered for {project.get_task_type_display()} "
                           "projects", field="consensus")
-    if data.get("consensus", "majority") not in CONSENSUS_METHODS:
-        raise Invalid(f"must be one of {', '.join(CONSENSUS_METHODS)}", field="consensus")
-    for name in ("ties", "both_bad"):
-        if data.get(name, "drop") not in ("drop", "keep"):
-            raise Invalid("must be drop or keep", field=name)
-    agreement = data.get("min_agreement", 0.0)
-    if isinstance(agreement, bool) or not isinstance(agreement, int | float) or not 0 <= agreement <= 1:
-        raise Invalid("must be a number from 0 to 1", field="min_agreement")
-    labels = data.get("min_labels", 1)
-    if isinstance(labels, bool) or not isinstance(labels, int) or labels < 1:
-        raise Invalid("must be a positive integer", field="min_labels")
-    excluded = data.get("exclude_labelers", ())
-    if isinstance(excluded, str) or not all(isinstance(u, str) for u in excluded):
-        raise Invalid("must be a list of usernames", field="exclude_labelers")
-    data["exclude_labelers"] = tuple(sorted(set(excluded)))
-    for name in ("date_from", "date_to"):
-        if data.get(name) is not None:
-            try:
-                data[name] = date.fromisoformat(str(data[name])).isoformat()
-            except ValueError:
-                raise Invalid("must be a date (YYYY-MM-DD)", field=name) from None
-    data["min_agreement"] = float(agreement)
-    data["include_model_labels"] = bool(data.get("include_model_labels", True))
-    return SnapshotFilters(**data)
-
-
-def _annotations(project: Project, f: SnapshotFilters, *, until):
-    # Only labels that existed when the snapshot was created: a rebuild of the
-    # same snapshot, or its raw export later, sees the same rows.
-    rows = Annotation.objects.filter(project=project, item__is_gold=False, created_at__lte=until)
-    if f.exclude_labelers:
-        rows = rows.exclude(labeler__username__in=f.exclude_labelers)
-    if not f.include_model_labels:
-        rows = rows.exclude(source=AnnotationSource.MODEL)
-    if f.date_from:
-        rows = rows.filter(created_at__date__gte=f.date_from)
-    if f.date_to:
-        rows = rows.filter(created_at__date__lte=f.date_to)
-    return rows
-
-
-def annotations_for_snapshot(snapshot: DatasetSnapshot):
-    return _annotations(snapshot.project, filters_clean(snapshot.filters), until=snapshot.created_at)
+    return filters_parse(data)
 
 
 def _dawid_skene_sides(rows) -> dict[int, tuple[int, float]]:
@@ -196,14 +134,14 @@ def _label_tie(task, row: tuple) -> bool:
 def _labels_excluded(project: Project, f: SnapshotFilters, *, until) -> dict[str, int]:
     """How many labels each label-level filter removed (only the filters set)."""
     everything = SnapshotFilters(consensus=f.consensus)
-    base = _annotations(project, everything, until=until).count()
+    base = annotations_selected(project, everything, until=until).count()
     excluded = {}
     for name, value in (("exclude_labelers", f.exclude_labelers),
                         ("include_model_labels", not f.include_model_labels),
                         ("date_from", f.date_from), ("date_to", f.date_to)):
         if value:
             only = replace(everything, **{name: getattr(f, name)})
-            excluded[name] = base - _annotations(project, only, until=until).count()
+            excluded[name] = base - annotations_selected(project, only, until=until).count()
     return excluded
 
 
@@ -321,7 +259,7 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     if task.unpaired:
         snapshot_completions_build(
             project=project, snapshot=snapshot, f=f,
-            rows=_annotations(project, f, until=snapshot.created_at),
+            rows=annotations_selected(project, f, until=snapshot.created_at),
             labels_excluded=_labels_excluded(project, f, until=snapshot.created_at),
             adjudicated=adjudicated_item_outcomes(project=project, until=snapshot.created_at))
         return
@@ -334,16 +272,16 @@ def _build_pairs(project: Project, snapshot: DatasetSnapshot, f: SnapshotFilters
     if f.consensus == "weighted_rank":
         if f.consensus not in task.measures.consensus:
             raise Invalid("the weighted-rank consensus is for ranking projects", field="consensus")
-        rank_weights = _ranking_weights(list(_annotations(project, f, until=snapshot.created_at)
+        rank_weights = _ranking_weights(list(annotations_selected(project, f, until=snapshot.created_at)
                                              .order_by("pk").values_list(
                                                  "item_id", "labeler_id", "ranking", "display_order")))
     if f.consensus == "dawid_skene":
         if f.consensus not in task.measures.consensus:
             raise Invalid("Dawid–Skene consensus is not offered for this task type", field="consensus")
-        ds_sides = _dawid_skene_sides(_annotations(project, f, until=snapshot.created_at)
+        ds_sides = _dawid_skene_sides(annotations_selected(project, f, until=snapshot.created_at)
                                       .values_list("item_id", "labeler_id", "strength")
                                       .iterator(chunk_size=5000))
-    rows = _annotations(project, f, until=snapshot.created_at).order_by(
+    rows = annotations_selected(project, f, until=snapshot.created_at).order_by(
         "item__prompt_id", "item_id", "pk").values_list(
         "item_id", "item__prompt_id", "strength", "both_bad", "ranking", "labeler_id")
     dropped: dict[str, int] = {}

@@ -6,11 +6,14 @@ from annotation.errors import Invalid, NotFound
 from annotation.models import Project
 from annotation.task_types import task_type_of
 from arena.models import Arena, PoolModel
+from audit.services import audit_record
 from generation.backends.base import SamplingParams
 from generation.models import ModelRole, ModelSpec
-from generation.services.registry import model_spec_get
+from generation.services.registry import model_spec_get, model_specs_usable
 
 MAX_SUGGESTED = 50
+MAX_SUGGESTED_CHARS = 20_000  # the longest prompt an arena can allow
+MAX_POOL = 50
 SAMPLING_KEYS = {"temperature", "top_p", "seed"}
 LIMIT_FIELDS = ("max_turns", "max_input_chars", "max_output_tokens", "battles_per_hour",
                 "tokens_per_hour")
@@ -41,6 +44,9 @@ def _suggested_clean(prompts) -> list[str]:
     for index, text in enumerate(prompts):
         if not isinstance(text, str) or not text.strip():
             raise Invalid("must be a non-empty text", field=f"suggested_prompts[{index}]")
+        if len(text) > MAX_SUGGESTED_CHARS:
+            raise Invalid(f"must be at most {MAX_SUGGESTED_CHARS} characters",
+                          field=f"suggested_prompts[{index}]")
         cleaned.append(text.strip())
     return cleaned
 
@@ -87,3 +93,64 @@ def pool_add_spec(*, arena: Arena, spec: ModelSpec, weight: float = 1.0) -> Pool
 
 def pool_remove(*, arena: Arena, name: str) -> None:
     PoolModel.objects.filter(arena=arena, spec__name=name).update(is_active=False)
+
+
+def arena_settings(arena: Arena) -> dict:
+    """The arena's settings and active pool, as the API and the page show them."""
+    return {
+        "is_enabled": arena.is_enabled, **{name: getattr(arena, name) for name in LIMIT_FIELDS},
+        "sampling": arena.sampling, "suggested_prompts": arena.suggested_prompts,
+        "join_promoted": arena.join_promoted,
+        "pool": [{"model": entry.spec.name, "weight": entry.weight}
+                 for entry in arena.pool.filter(is_active=True).select_related("spec")
+                 .order_by("spec__name")],
+    }
+
+
+def pool_candidates(*, project: Project):
+    """Policy models the project may put in its pool (base, shared and its own)."""
+    return model_specs_usable(project=project).filter(role=ModelRole.POLICY).order_by("name")
+
+
+def _pool_clean(pool, *, project: Project) -> dict[ModelSpec, float]:
+    if not isinstance(pool, list) or len(pool) > MAX_POOL:
+        raise Invalid(f"must be a list of at most {MAX_POOL} models", field="pool")
+    chosen: dict[ModelSpec, float] = {}
+    for index, entry in enumerate(pool):
+        where = f"pool[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) \
+                or set(entry) - {"model", "weight"}:
+            raise Invalid('must be an object {"model": name, "weight": number}', field=where)
+        weight = entry.get("weight", 1.0)
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= 1e6:
+            raise Invalid("must be a number from 0 to 1000000", field=f"{where}.weight")
+        try:
+            spec = model_spec_get(name=entry["model"], project=project, roles=(ModelRole.POLICY,))
+        except (Invalid, NotFound) as error:  # in a body, an unknown name is bad input
+            raise Invalid(error.message, field=f"{where}.model") from None
+        if spec in chosen:
+            raise Invalid(f"model '{spec.name}' is listed twice", field=f"{where}.model")
+        chosen[spec] = float(weight)
+    return chosen
+
+
+@transaction.atomic
+def arena_settings_update(*, project: Project, settings: dict, pool: list | None = None,
+                          actor=None, via: str = "") -> Arena:
+    """Change an arena's settings (turning arena mode on if it was off) and,
+    when ``pool`` is given, make it the whole active pool: listed models with
+    their weights, the others set aside (their battles and ratings stay).
+    All or nothing, with one audit event naming what changed."""
+    before = (arena_settings(Arena.objects.select_for_update().get(project=project))
+              if Arena.objects.filter(project=project).exists() else None)
+    chosen = _pool_clean(pool, project=project) if pool is not None else None
+    arena = arena_configure(project=project, **settings)
+    if chosen is not None:
+        for spec, weight in chosen.items():
+            pool_add_spec(arena=arena, spec=spec, weight=weight)
+        arena.pool.exclude(spec__in=list(chosen)).update(is_active=False)
+    after = arena_settings(arena)
+    changed = sorted(name for name in after if before is None or before[name] != after[name])
+    audit_record(actor, "arena.configure", arena, project=project, changed=changed,
+                 pool=[spec.pk for spec in chosen] if chosen is not None else None, via=via)
+    return arena

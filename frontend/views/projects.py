@@ -19,6 +19,7 @@ from annotation import access
 from annotation.errors import DomainError
 from annotation.models import Membership, default_criteria
 from annotation.services import projects as project_services
+from annotation.task_types import task_type_of
 from frontend.project_forms import ProjectForm, criteria_to_text
 from frontend.rendering import markdown_render
 from frontend.views.common import project_for_page
@@ -101,7 +102,7 @@ def project_settings(request, project_id: int):
         form = ProjectForm(initial=ProjectForm.initial_for(project), locked=locked)
     return render(request, "frontend/project_settings.html", {
         "project": project, "form": form, "locked": locked, "nav_admin": True,
-        "preview_url": reverse("markdown-preview"),
+        "preview_url": reverse("markdown-preview"), "head_to_head": task_type_of(project).head_to_head,
         "guidelines_html": markdown_render(project.guidelines)})
 
 

@@ -139,6 +139,11 @@ PAGE_FORMS = [
          _item({"action": "gold", "is_gold": "on", "gold_min": "1", "gold_max": "2"})),
     Form("item priority", "admin", "item.priority_change", _item({"action": "priority", "priority": "7"})),
     Form("quality adjudicate", "admin", "item.adjudicate", _adjudicate),
+    Form("arena settings", "admin", "arena.configure",
+         lambda w: (f"/projects/{w.project.pk}/arena/settings/", {
+             "is_enabled": "on", "max_turns": "2", "max_input_chars": "500", "max_output_tokens": "64",
+             "battles_per_hour": "5", "tokens_per_hour": "5000", "suggested_prompts": "",
+             f"weight_{w.spec('audit-policy', ModelRole.POLICY).pk}": "1"})),
     Form("quality recompute", "admin", "project.consensus_method",
          lambda w: (f"/projects/{w.project.pk}/quality/", {"action": "recompute", "method": "mean"})),
     Form("datasets build", "engineer", "snapshot.create",

@@ -123,6 +123,8 @@ SWEEP: dict[str, dict[str, dict]] = {
     "projects/<int:project_id>/arena/battles/": {"post": page_role(LABEL, denied=403)},
     "projects/<int:project_id>/arena/leaderboard/": {"get": page_role(CURATE, denied=403)},
     "projects/<int:project_id>/arena/recent/": {"get": page_role(MANAGE, denied=403)},
+    "projects/<int:project_id>/arena/settings/": {"get": page_role(MANAGE, denied=403),
+                                                 "post": page_role(MANAGE, denied=403)},
     **{f"arena/battles/<int:battle_id>/{action}/": {
         "post": {"anonymous": LOGIN, "labeler": OK} | dict.fromkeys(
             ("outsider", "engineer", "admin", "superuser"), 404)}
@@ -180,12 +182,15 @@ SWEEP: dict[str, dict[str, dict]] = {
     # ----- API: generation -----
     # The model registry: for anyone who curates some project (and site staff).
     "api/models/": {"get": api_signed_in(403) | {"engineer": OK, "admin": OK, "superuser": OK}},
-    # An empty body names no model and no policy model is registered here: 404 (field "models").
+    # An empty body means the default policy: the arena's two policy models in
+    # the World stand in for it, so an allowed persona starts a job (201).
     "api/projects/<int:project_id>/generation-jobs/": {"get": api_role(CURATE),
-                                                       "post": api_role(CURATE, ok=404)},
+                                                       "post": api_role(CURATE)},
     "api/projects/<int:project_id>/generation-jobs/<int:job_id>/": {"get": api_role(CURATE)},
     "api/projects/<int:project_id>/generation-jobs/<int:job_id>/cancel/": {"post": api_role(CURATE)},
     "api/projects/<int:project_id>/generation-jobs/<int:job_id>/resume/": {"post": api_role(CURATE)},
+    # ----- API: arena -----
+    "api/projects/<int:project_id>/arena/": {"get": api_role(CURATE), "put": api_role(MANAGE)},
     "api/projects/<int:project_id>/judge-prompt/": {"get": api_role(CURATE), "put": api_role(CURATE)},
     # ----- API: training and the loop -----
     "api/projects/<int:project_id>/training-runs/": {"get": api_role(CURATE),
@@ -200,7 +205,7 @@ SWEEP: dict[str, dict[str, dict]] = {
         "get": api_role(CURATE), "patch": api_role(CURATE), "delete": api_role(CURATE)},
     "api/projects/<int:project_id>/loop/": {"get": api_role(CURATE), "put": api_role(CURATE)},
     "api/projects/<int:project_id>/loop/rounds/": {"get": api_role(CURATE),
-                                                   "post": api_role(CURATE, ok=404)},  # as above
+                                                   "post": api_role(CURATE)},  # as above
     "api/projects/<int:project_id>/loop/rounds/<int:round_id>/": {"get": api_role(CURATE, ok=404)},
     "api/projects/<int:project_id>/loop/rounds/<int:round_id>/cancel/": {
         "post": api_role(CURATE, ok=404)},

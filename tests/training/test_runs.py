@@ -13,9 +13,9 @@ from annotation.errors import Conflict, Invalid
 from generation.models import ModelRole, ModelSpec
 from tests.training.factories import FAST, snapshot_make
 from training.models import RunStatus, TrainingMetric, TrainingRun
+from training.selectors import reward_model_active
 from training.services import runs as run_services
 from training.services.runs import (
-    reward_model_active,
     training_run_cancel,
     training_run_claim,
     training_run_create,

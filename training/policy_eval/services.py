@@ -32,7 +32,7 @@ from training.models import TrainingRun
 from training.policy_eval.judges import judge_meta
 from training.policy_eval.models import HumanEvalItem, PolicyEvaluation
 from training.policy_eval.stats import bootstrap_ci
-from training.services.runs import reward_model_active
+from training.selectors import reward_model_active
 
 
 # Reward-model-judged evaluation ----------------------------------------------

@@ -2,8 +2,8 @@
 registered by TrainingConfig.ready(), so best-of-N in generation scores with
 training's models without generation importing training."""
 
+from training.selectors import reward_model_active
 from training.services.registry import project_rewards_score
-from training.services.runs import reward_model_active
 
 
 class ActiveRewardModelScorer:

@@ -9,7 +9,7 @@ from generation.models import BackendName, ModelRole, ModelSpec
 from generation.services.registry import model_spec_register
 from generation.services.runtime import spec_path
 from training.models import TrainingRun
-from training.services.runs import reward_model_active
+from training.selectors import reward_model_active
 
 
 def reward_model_name(run: TrainingRun) -> str:

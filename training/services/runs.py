@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from annotation.datasets.selection import annotations_for_snapshot
 from annotation.errors import Conflict, Invalid, NotFound
 from annotation.models import (
     ComparisonItem,
@@ -33,7 +34,7 @@ from annotation.models import (
     SnapshotPair,
     SnapshotStatus,
 )
-from annotation.services.datasets import annotations_for_snapshot, dataset_snapshot_build
+from annotation.services.datasets import dataset_snapshot_build
 from annotation.task_types import task_type_of
 from annotation.validation import MAX_ID
 from audit.services import audit_record
@@ -51,6 +52,7 @@ from training.models import ACTIVE_STATUSES, RunKind, RunStatus, TrainingMetric,
 from training.observers import RunObservers
 from training.policy.config import policy_config_from_dict
 from training.reward.config import config_from_dict
+from training.services.registry import policy_model_register, reward_model_register
 
 logger = logging.getLogger(__name__)
 
@@ -247,12 +249,6 @@ def training_run_activate(*, run: TrainingRun, actor=None, via: str = "") -> Tra
         audit_record(actor, "training_run.activate", run, via=via)
     run.refresh_from_db()
     return run
-
-
-def reward_model_active(*, project: Project) -> ModelSpec | None:
-    run = (TrainingRun.objects.select_related("output_model")
-           .filter(project=project, kind=RunKind.REWARD, is_active=True).first())
-    return run.output_model if run else None
 
 
 # Watchdog ---------------------------------------------------------------------
@@ -457,9 +453,6 @@ def policy_results(result) -> dict:
 
 
 def _finish_succeeded(run: TrainingRun, result) -> bool:
-    # Here: training.services.registry imports this module (reward_model_active).
-    from training.services.registry import policy_model_register, reward_model_register
-
     policy = run.kind in POLICY_KINDS
     results = policy_results(result) if policy else result.eval_metrics
     with transaction.atomic():

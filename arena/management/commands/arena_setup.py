@@ -15,7 +15,7 @@ def _model(text: str) -> tuple[str, float]:
 
 class Command(BaseCommand):
     help = ("Turn arena mode on for a pairwise project and put models in its pool "
-            "(NAME or NAME:WEIGHT); the rest of the settings are in the admin.")
+            "(NAME or NAME:WEIGHT); the rest of the settings are on the arena settings page.")
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
