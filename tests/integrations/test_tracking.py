@@ -212,3 +212,39 @@ def test_a_finished_loop_round_is_tracked_with_its_runs_nested(
     client.force_login(admin)
     page = client.get(f"/projects/{project.pk}/training/").content.decode()
     assert f'data-tracked-round="{rnd.pk}-mlflow"' in page and tracked.external_id in page
+
+
+@pytest.mark.parametrize("how", ["worker died", "time limit"])
+def test_a_run_the_watchdog_fails_is_closed_in_the_tracker(project, backbone, mlflow_store, how,  # noqa: F811
+                                                           django_capture_on_commit_callbacks):
+    """Its worker is gone and cannot say how the run ended: the watchdog does."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from mlflow.tracking import MlflowClient
+
+    from training.observers import RunObservers
+    from training.services.runs import training_run_claim, training_runs_requeue_stale
+
+    run = training_run_create(project=project, snapshot=snapshot_make(project), base_model="tiny-bert",
+                              hyperparameters=FAST, enqueue=False)
+    run = training_run_claim(run_id=run.pk, worker_id="doomed")
+    RunObservers(run).on_start(total_steps=6, start_step=0, device="cpu")  # then the worker dies
+    tracked = TrackedRun.objects.get(training_run=run, backend="mlflow")
+    store = MlflowClient(tracking_uri=mlflow_store)
+    assert store.get_run(tracked.external_id).info.status == "RUNNING" and not tracked.finished
+
+    later = timezone.now() + timedelta(hours=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "worker died":
+            counts = training_runs_requeue_stale(now=later, stale_after=timedelta(minutes=1),
+                                                 max_attempts=1, time_limit=timedelta(days=1))
+        else:
+            counts = training_runs_requeue_stale(now=later, stale_after=timedelta(days=1),
+                                                 time_limit=timedelta(hours=1))
+    assert counts["failed" if how == "worker died" else "timed_out"] == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    tracked.refresh_from_db()
+    assert tracked.finished and tracked.external_id
+    assert store.get_run(tracked.external_id).info.status == "FAILED"

@@ -199,7 +199,9 @@ def test_the_watchdog_gives_up_after_max_attempts_and_enforces_the_hard_limit(
         claimed_at=timezone.now() - timedelta(days=2))
     with django_capture_on_commit_callbacks() as callbacks:
         counts = training_runs_requeue_stale(max_attempts=3)
-    assert counts == {"requeued": 0, "failed": 1, "timed_out": 1} and not callbacks
+    assert counts == {"requeued": 0, "failed": 1, "timed_out": 1}
+    # Nothing is sent to a worker: the only callbacks tell the runs' observers.
+    assert [c.__qualname__ for c in callbacks] == ["_failed_by_watchdog.<locals>.<lambda>"] * 2
     tired.refresh_from_db()
     too_long.refresh_from_db()
     assert tired.status == RunStatus.FAILED and "after 3 attempts" in tired.error

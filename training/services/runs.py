@@ -263,8 +263,7 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
     max_attempts = max_attempts or settings.PALATE_TRAINING_MAX_ATTEMPTS
     time_limit = time_limit or timedelta(seconds=settings.PALATE_TRAINING_TIME_LIMIT)
     counts = jobs_requeue_stale(kind="training_runs", now=now, stale_after=stale_after,
-                                max_attempts=max_attempts,
-                                on_give_up=lambda pk: training_run_finished_emit(run_id=pk), eta_at=None)
+                                max_attempts=max_attempts, on_give_up=_failed_by_watchdog, eta_at=None)
     counts["timed_out"] = 0
     overdue = TrainingRun.objects.filter(status=RunStatus.RUNNING, claimed_at__lt=now - time_limit)
     for pk in overdue.values_list("pk", flat=True):
@@ -273,8 +272,19 @@ def training_runs_requeue_stale(*, now: datetime | None = None, stale_after: tim
                     status=RunStatus.FAILED, finished_at=now, eta_at=None,
                     error=f"hard time limit ({int(time_limit.total_seconds())} s) exceeded"):
                 counts["timed_out"] += 1
-                training_run_finished_emit(run_id=pk)
+                _failed_by_watchdog(pk)
     return counts
+
+
+def _failed_by_watchdog(pk: int) -> None:
+    """Announce a run the watchdog failed and, once that commits, tell its
+    observers, as its worker would have: a dead worker cannot, so a tracked run
+    would stay "running" in MLflow or W&B. (A timed-out run's worker, if alive,
+    tells them again at its next heartbeat; finishing twice is harmless.)"""
+    training_run_finished_emit(run_id=pk)
+    transaction.on_commit(lambda: RunObservers(
+        TrainingRun.objects.select_related("project", "snapshot", "base_model").get(pk=pk),
+    ).on_finish(model_dir=None))
 
 
 # Running -----------------------------------------------------------------------
