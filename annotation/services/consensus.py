@@ -18,11 +18,6 @@ from annotation.task_types import adjudicate_below_for, consensus_method_for, ta
 MIN_LABELS = 2
 
 
-def consensus_method_default(project: Project) -> str:
-    """The project's own default, else its task type's (annotation.task_types)."""
-    return consensus_method_for(project)
-
-
 def consensus_method_clean(project: Project, method) -> str:
     return consensus_method_for(project, method or None)
 
