@@ -8,6 +8,7 @@ module only chooses the combination and shapes the answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -295,7 +296,7 @@ def feedback_quality_report(
     items: npt.ArrayLike,
     labelers: npt.ArrayLike,
     feedback: npt.ArrayLike,
-    ratings: dict[str, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]] | None = None,
+    ratings: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]] | None = None,
     seconds: npt.ArrayLike | None = None,
     n_resamples: int = 1000,
     seed: int = 0,

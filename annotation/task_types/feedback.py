@@ -145,7 +145,7 @@ class Feedback(TaskTypeBase):
             raise Invalid("choose a decision: up or down", field="feedback")
         return {"feedback": raw == "up"}
 
-    def choice(self, row: dict) -> str:
+    def choice(self, row: dict) -> str | None:
         value = row["feedback"]
         return None if value is None else ("up" if value else "down")
 

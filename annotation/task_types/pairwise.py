@@ -167,7 +167,7 @@ class Pairwise(TaskTypeBase):
             worst = 1 if best == 0 else 0
         return [best, worst], [1, 1] if ranks[best] == ranks[worst] else [1, 2]
 
-    def choice(self, row: dict) -> str:
+    def choice(self, row: dict) -> str | None:
         strength = row["strength"]
         if strength is None:
             return None

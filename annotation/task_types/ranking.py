@@ -158,7 +158,7 @@ class Ranking(TaskTypeBase):
         dense = {r: n + 1 for n, r in enumerate(sorted(set(ranks)))}
         return {"strength": None, "ranking": [dense[r] for r in ranks]}
 
-    def choice(self, row: dict) -> str:
+    def choice(self, row: dict) -> str | None:
         ranking = row["ranking"]
         return "first: " + chr(ord("A") + ranking.index(min(ranking))) if ranking else None
 
