@@ -62,6 +62,20 @@ def deliver_duplicate(worker, task, name: str, *args) -> None:
              what=f"the duplicate {name} handled")
 
 
+def drain(worker, *, timeout: float = 60) -> None:
+    """Wait until the worker has handled everything queued before now: a harmless
+    task sent to its queue last comes out last (one solo worker, FIFO), so once it
+    has finished nothing queued earlier is still waiting. Proves "nothing happens"
+    without sleeping for a guessed while."""
+    from celery import current_app
+
+    name = "annotation.tasks.leases_reclaim_expired_task"
+    before = finished_in_log(worker, name)
+    current_app.send_task(name, queue=worker.queue)
+    wait_for(lambda: finished_in_log(worker, name) > before, worker=worker, timeout=timeout,
+             what="the barrier task handled")
+
+
 @pytest.fixture
 def gated_workers(request, postgres_db, redis_url,  # noqa: F811
                   tmp_path) -> Iterator[Callable[..., Worker]]:

@@ -8,7 +8,6 @@ task of every row still queued; each job then runs exactly once, and a late
 duplicate changes nothing. Needs Redis and PostgreSQL (CI=true fails without them).
 """
 
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from generation.services.jobs import generation_job_create
 from generation.services.registry import model_spec_register
 from generation.tasks import generation_job_run_task
 from tests.factories import project_make, prompts_make, user_make
-from tests.faults.conftest import deliver_duplicate
+from tests.faults.conftest import deliver_duplicate, drain
 from tests.faults.outages import redis_restart
 from tests.generation.fake_openai import FakeOpenAI
 from tests.integration.conftest import wait_for
@@ -57,7 +56,7 @@ def test_jobs_queued_when_redis_restarts_are_redelivered_from_the_database_and_r
         assert broker.llen(gated_workers.queue) == 0  # ... and are gone
         broker.close()
         worker = gated_workers(gated=False)
-        time.sleep(2)  # a worker with an empty queue: nothing would ever happen
+        drain(worker)  # a worker that has taken all there is: nothing happens by itself
         assert DatasetExport.objects.get(pk=export.pk).status == ExportStatus.QUEUED
         assert GenerationJob.objects.get(pk=job.pk).status == JobStatus.QUEUED
 
