@@ -9,13 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from annotation.quality._common import FloatArray, IntArray, as_id_vector, encode
+from annotation.quality.ranking_groups import length_groups, pair_signs
 from annotation.quality.rankings import ranking_agreement
-
-
-def _pair_signs(scores: FloatArray) -> FloatArray:
-    """sign(s[i] - s[j]) for every pair i < j, per row."""
-    first, second = np.triu_indices(scores.shape[1], k=1)
-    return np.sign(scores[:, first] - scores[:, second])
 
 
 @dataclass(frozen=True)
@@ -80,30 +75,23 @@ def consensus_rankings(
     n_items = len(item_ids)
     consensus: list[list[int]] = [[] for _ in item_ids]
     agreement = np.ones(n_items)
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
     # Vectorized over the items of each ranking length (all rankings of one item
     # have the same length; ranking_agreement checked it).
-    for k in np.unique(lengths):
-        members = np.flatnonzero(lengths == k)
-        group = np.stack([rows[t] for t in members])
-        local_items, local = np.unique(item[members], return_inverse=True)
-        local = local.reshape(-1)
-        n_local = len(local_items)
-        gw = w[members]
-        total = np.bincount(local, weights=gw, minlength=n_local)
+    for group in length_groups(item, rows):
+        gw = w[group.members]
+        total, _ = group.weighted_sums(gw)
         nobody = total <= 0
-        gw = np.where(nobody[local], 1.0, gw)  # nobody counts: fall back to the plain mean
-        total = np.bincount(local, weights=gw, minlength=n_local)
-        sums = np.stack([np.bincount(local, weights=gw * group[:, j], minlength=n_local)
-                         for j in range(int(k))], axis=1)
+        gw = np.where(nobody[group.local], 1.0, gw)  # nobody counts: fall back to the plain mean
+        total, sums = group.weighted_sums(gw)
         # Rounding keeps float noise of the weighted sum from splitting true ties.
         mean = np.round(sums / total[:, None], 9)
-        for row, i in enumerate(local_items):
+        for row, i in enumerate(group.items):
             consensus[i] = (np.unique(mean[row], return_inverse=True)[1].reshape(-1) + 1).tolist()
-        if k < 2:
+        if group.length < 2:
             continue
-        want = _pair_signs(mean)
-        match = (_pair_signs(group) == want[local]).mean(axis=1)
-        agreement[local_items] = np.bincount(local, weights=gw * match, minlength=n_local) / total
+        want = pair_signs(mean)
+        match = (pair_signs(group.rows) == want[group.local]).mean(axis=1)
+        agreement[group.items] = np.bincount(group.local, weights=gw * match,
+                                             minlength=len(group.items)) / total
     return RankingConsensus(item_ids=item_ids, ranking=consensus, agreement=agreement,
                             kendall_w=kendall, n_votes=fit.n_raters)

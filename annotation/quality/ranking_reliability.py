@@ -42,6 +42,7 @@ from annotation.quality._common import (
     encode,
     nan_to_none,
 )
+from annotation.quality.ranking_groups import length_groups, pair_signs
 from annotation.quality.reliability import ShareSummary
 
 ROUNDS = 4
@@ -96,15 +97,9 @@ def _rows(rankings: Sequence[npt.ArrayLike], n: int) -> list[FloatArray]:
     return rows
 
 
-def _pair_signs(group: FloatArray) -> FloatArray:
-    """sign(r[i] - r[j]) for every pair i < j, per row: -1 when i is ranked better."""
-    first, second = np.triu_indices(group.shape[1], k=1)
-    return np.sign(group[:, first] - group[:, second])
-
-
 def _tau_b_rows(a: FloatArray, b: FloatArray) -> FloatArray:
     """Row-wise Kendall's tau-b of two (rows × K) score arrays (NaN where undefined)."""
-    sa, sb = _pair_signs(a), _pair_signs(b)
+    sa, sb = pair_signs(a), pair_signs(b)
     untied_a = (sa != 0).sum(axis=1)
     untied_b = (sb != 0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -132,27 +127,19 @@ def leave_one_out_tau_b(
         raise ValueError("weights must be finite and non-negative")
     _, item = encode(item_arr)
     out = np.full(len(item_arr), np.nan)
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    for length in np.unique(lengths):
-        members = np.flatnonzero(lengths == length)
-        if length < 2:
+    for group in length_groups(item, rows):
+        if group.length < 2:
             continue
-        group = np.stack([rows[t] for t in members])
-        local_items, local = np.unique(item[members], return_inverse=True)
-        local = local.reshape(-1)
-        k = len(local_items)
-        wm = w[members]
-        total_w = np.bincount(local, weights=wm, minlength=k)
-        sums = np.stack([np.bincount(local, weights=wm * group[:, j], minlength=k)
-                         for j in range(int(length))], axis=1)
-        rest_w = total_w[local] - wm
+        wm = w[group.members]
+        total_w, sums = group.weighted_sums(wm)
+        rest_w = total_w[group.local] - wm
         has_others = rest_w > 1e-12
         with np.errstate(invalid="ignore", divide="ignore"):
             # Rounded: subtracting one's own ranking from the item sum leaves float
             # noise that would break the others' true ties.
-            others = np.round((sums[local] - wm[:, None] * group) / rest_w[:, None], 9)
-        tau = _tau_b_rows(group[has_others], others[has_others])
-        out[members[has_others]] = tau
+            others = np.round((sums[group.local] - wm[:, None] * group.rows) / rest_w[:, None], 9)
+        tau = _tau_b_rows(group.rows[has_others], others[has_others])
+        out[group.members[has_others]] = tau
     return out
 
 
@@ -179,8 +166,8 @@ def _position_shares(
         slot = np.empty_like(ranking)  # slot[t, i]: where canonical response i was shown
         np.put_along_axis(slot, order.astype(np.int64), np.broadcast_to(np.arange(k, dtype=np.float64),
                                                                         order.shape), axis=1)
-        pref = _pair_signs(ranking)  # -1: i ranked better than j
-        shown = _pair_signs(slot)  # -1: i shown earlier than j
+        pref = pair_signs(ranking)  # -1: i ranked better than j
+        shown = pair_signs(slot)  # -1: i shown earlier than j
         keep = pref != 0
         n_decided = keep.sum(axis=1)
         ok = n_decided > 0
