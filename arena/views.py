@@ -113,7 +113,7 @@ def battle_start(request, project_id: int):
 def _sse(events):
     """Server-sent events; a finished answer also comes as sanitized Markdown
     HTML (while streaming the page shows plain text, never markup)."""
-    texts = {"a": [], "b": []}
+    texts: dict[str, list[str]] = {"a": [], "b": []}
     for event in events:
         if event["type"] == "delta":
             texts[event["side"]].append(event["text"])

@@ -29,7 +29,7 @@ from annotation.models import (
 )
 from annotation.splits import canonical_json
 from annotation.task_types import task_type_of
-from annotation.task_types.feedback import feedback_dawid_skene
+from annotation.task_types.feedback import Feedback, feedback_dawid_skene
 
 FLUSH_ITEMS = 500
 COMPLETION_FILTERS = ("min_labels", "min_agreement", "ties")
@@ -101,6 +101,8 @@ def snapshot_completions_build(*, project, snapshot: DatasetSnapshot, f, rows,
     annotations, filters applied) and mark it ready. Runs inside the caller's
     transaction (dataset_snapshot_fill)."""
     task = task_type_of(project)
+    if not isinstance(task, Feedback):  # the one unpaired type; its votes are thumbs
+        raise TypeError(f"{task.name} labels are not single-response judgements")
     decided = None
     if f.consensus == "dawid_skene":
         decided = feedback_dawid_skene(rows.values_list("item_id", "labeler_id", task.judgement_field)

@@ -9,7 +9,7 @@ checked against the target project by annotation.services.preference_import.
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -74,7 +74,7 @@ class RawAnnotation:
     created_at: datetime | None
 
 
-def hh_parse(text: str, *, line: int, name: str) -> list[dict]:
+def hh_parse(text: object, *, line: int, name: str) -> list[dict]:
     """'\\n\\nHuman: … \\n\\nAssistant: …' into a message list."""
     if not isinstance(text, str):
         raise Invalid("must be a transcript string", line=line, field=name)
@@ -260,7 +260,8 @@ def _detect(row: dict) -> str:
     return "trl"
 
 
-PARSERS = {"trl": _trl, "hh": _hh, "scores": _scores, "raw": _raw}
+PARSERS: dict[str, Callable[[dict, int], PreferenceRecord | RawAnnotation]] = {
+    "trl": _trl, "hh": _hh, "scores": _scores, "raw": _raw}
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:
@@ -346,7 +347,7 @@ def preferences_format(path: Path, *, fmt: str = "auto") -> str:
     return _detect(first[1]) if first else "trl"
 
 
-def preferences_read(path: Path, *, fmt: str = "auto") -> Iterator[PreferenceRecord]:
+def preferences_read(path: Path, *, fmt: str = "auto") -> Iterator[PreferenceRecord | RawAnnotation]:
     """Records of a JSONL or Parquet file; line numbers count from 1 (rows for Parquet).
     A raw file gives RawAnnotation records instead (see preferences_format)."""
     chosen_format = None if fmt == "auto" else fmt

@@ -16,7 +16,7 @@ CHUNK = 2000
 
 def labeler_pseudonym(user_id: int) -> str:
     """A stable pseudonymous labeler id: no name or e-mail ever leaves Palate."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"labeler:{user_id}".encode(), hashlib.sha256)
+    digest = hmac.new(str(settings.SECRET_KEY).encode(), f"labeler:{user_id}".encode(), hashlib.sha256)
     return "L-" + digest.hexdigest()[:16]
 
 

@@ -218,7 +218,8 @@ def _parquet_to_hf(folder: Path) -> None:
     import datasets  # heavy: loaded only by the formats that need it
     import pyarrow.parquet as pq
 
-    splits, shards = {}, {}
+    splits: dict[str, datasets.Dataset] = {}
+    shards: dict[str, int | None] = {}
     for split in SPLITS:
         source = folder / f"{split}.parquet"
         if pq.ParquetFile(source).metadata.num_rows == 0:

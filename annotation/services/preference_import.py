@@ -81,7 +81,9 @@ def preferences_import_file(*, project: Project, path: Path, fmt: str = "auto",
         if progress is not None:
             progress(result.items + result.duplicates, result.items + result.duplicates)
     else:
-        result = preferences_import(project=project, records=records, relabel=relabel, progress=progress)
+        # Every other format's reader yields PreferenceRecord records.
+        result = preferences_import(project=project, records=cast(Iterable[PreferenceRecord], records),
+                                    relabel=relabel, progress=progress)
     return replace(result, format=chosen)
 
 

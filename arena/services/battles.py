@@ -36,6 +36,7 @@ from generation.backends.streaming import (
     stream_with_deadline,
     transformers_stream,
 )
+from generation.backends.transformers_backend import TransformersBackend
 from generation.backends.vllm_pool import server_urls
 from generation.models import BackendName, ModelSpec
 from generation.services.runtime import backend_for, backend_name_for
@@ -84,7 +85,7 @@ def server_key(spec: ModelSpec) -> str:
     (an in-process transformers model competes for this host's CPUs)."""
     name = backend_name_for(spec)
     if name == BackendName.VLLM_SERVER:
-        return (spec.endpoint_url or settings.PALATE_VLLM_URL).split(",")[0].split()[0][:300]
+        return (spec.endpoint_url or settings.PALATE_VLLM_URL or "").split(",")[0].split()[0][:300]
     return f"{name}:{spec.path}"[:300]
 
 
@@ -154,15 +155,17 @@ def _side_events(spec: ModelSpec, conversation: list[dict], sampling: SamplingPa
     name = backend_name_for(spec)
     token_timeout = float(settings.PALATE_ARENA_TOKEN_TIMEOUT_S)
     if name == BackendName.VLLM_SERVER:
-        urls = server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL) or [""]
+        urls = server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL or "") or [""]
         return openai_stream(urls[seat % len(urls)], conversation, model=spec.served_name or spec.name,
                              sampling=sampling, stop=stop, timeout=token_timeout,
-                             api_key=settings.PALATE_VLLM_API_KEY)
+                             api_key=settings.PALATE_VLLM_API_KEY or "")
     if name == BackendName.VLLM:
         raise BackendError(f"model '{spec.name}' runs on the in-process vLLM engine, which cannot "
                            "stream to a web request; serve it (vllm-server) or use transformers")
-    return transformers_stream(backend_for(spec), conversation, sampling=sampling, stop=stop,
-                               timeout=token_timeout)
+    backend = backend_for(spec)
+    if not isinstance(backend, TransformersBackend):
+        raise BackendError(f"model '{spec.name}' has no backend that can stream ({type(backend).__name__})")
+    return transformers_stream(backend, conversation, sampling=sampling, stop=stop, timeout=token_timeout)
 
 
 def _run_side(side: str, events_of, out: queue.Queue, started: float) -> None:
@@ -192,7 +195,7 @@ def turn_events(run: TurnRun) -> Iterator[dict]:
     started = time.monotonic()
     out: queue.Queue = queue.Queue()
     specs = {"a": battle.model_a, "b": battle.model_b}
-    texts = {side: [] for side in SIDES}
+    texts: dict[str, list[str]] = {side: [] for side in SIDES}
     ends: dict[str, StreamEnd] = {}
     errors: dict[str, str] = {}
     ttft: dict[str, int] = {}
@@ -210,10 +213,11 @@ def turn_events(run: TurnRun) -> Iterator[dict]:
     try:
         last_poll = time.monotonic()
         while len(ends) + len(errors) < len(SIDES):
+            got: str | None
             try:
-                side, kind, value = out.get(timeout=POLL_S)
+                got, kind, value = out.get(timeout=POLL_S)
             except queue.Empty:
-                side = None
+                got = None
             now = time.monotonic()
             if now - last_poll >= POLL_S:
                 last_poll = now
@@ -225,19 +229,19 @@ def turn_events(run: TurnRun) -> Iterator[dict]:
                         if s not in ends and s not in errors:
                             errors[s] = "the answer took longer than the turn's time limit"
                     break
-            if side is None:
+            if got is None:
                 continue
             if kind == "delta":
-                texts[side].append(value)
-                yield {"type": "delta", "side": side, "text": value}
+                texts[got].append(value)
+                yield {"type": "delta", "side": got, "text": value}
             elif kind == "ttft":
-                ttft[side] = value
+                ttft[got] = value
             elif kind == "end":
-                ends[side] = value
-                yield {"type": "end", "side": side, "finish": value.finish_reason,
+                ends[got] = value
+                yield {"type": "end", "side": got, "finish": value.finish_reason,
                        "tokens": value.completion_tokens}
             else:
-                errors[side] = value
+                errors[got] = value
                 stop.set()  # the battle will not count: stop the other model too
         finished = True
     finally:

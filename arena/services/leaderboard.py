@@ -24,6 +24,8 @@ def _battles(arena: Arena):
             .select_related("model_a", "model_b", "annotation").prefetch_related("turns")
             .order_by("pk"))
     for battle in rows:
+        if battle.annotation is None:  # excluded by the filter; this narrows the type
+            continue
         turns = list(battle.turns.all())
         yield (battle.model_a.name, battle.model_b.name, outcome_of(battle.annotation.strength),
                "\n".join(t.text_a for t in turns), "\n".join(t.text_b for t in turns))

@@ -53,7 +53,7 @@ def _response(battle: Battle, turns: list[Turn], side: str) -> ResponseInput:
     per_turn = [{"user": t.user_text, "text": getattr(t, f"text_{side}"),
                  "tokens": getattr(t, f"tokens_{side}"), "finish": getattr(t, f"finish_{side}"),
                  "ttft_ms": getattr(t, f"ttft_{side}_ms")} for t in turns]
-    metadata = {"arena": {"battle": battle.pk, "side": side.upper(), "turns": per_turn}}
+    metadata: dict[str, object] = {"arena": {"battle": battle.pk, "side": side.upper(), "turns": per_turn}}
     if len(turns) > 1:
         metadata["messages"] = messages
     return ResponseInput(text=side_text(messages), model_name=spec.name,
