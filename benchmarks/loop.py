@@ -168,7 +168,9 @@ def ground_truth_add(evaluation, rule: str, topics: dict[int, str]) -> dict:
 
 def sign_agreement(judges: dict) -> dict[str, str]:
     """Per judge (the round's own reward model too): does its win rate lie on the
-    same side of 50% as the ground truth's?"""
+    same side of 50% as the ground truth's? A judge at exactly 50% (every answer
+    a tie, as a position-biased judge asked in both orders gives) has no side:
+    "no sign", neither agreement nor disagreement."""
     truth = judges.get("ground_truth") or {}
     if not truth.get("available"):
         return {}
@@ -180,7 +182,10 @@ def sign_agreement(judges: dict) -> dict[str, str]:
     for name, j in judges.items():
         if name == "ground_truth" or not j.get("available"):
             continue
-        out[name] = "agrees" if side(j) == side(truth) else "DISAGREES"
+        if side(j) == side(truth):
+            out[name] = "agrees"
+        else:
+            out[name] = "no sign (50%)" if side(j) == 0 else "DISAGREES"
     return out
 
 

@@ -64,6 +64,9 @@ def test_the_benchmark_puts_the_ground_truth_beside_the_other_judges(db, admin):
     assert evaluation.samples[0]["judges"] == {"own_reward": [1, 1], "ground_truth": [1.0, 0.0]}
     assert evaluation.samples[1]["judges"]["ground_truth"] == [1.0, 0.5]  # the same text ties
     assert sign_agreement(evaluation.results["judges"]) == {"ai_judge": "DISAGREES"}
+    tied = {**evaluation.results["judges"], "ai_judge": {"available": True, "win_rate": 0.5},
+            "own_reward": {"available": True, "win_rate": 0.9}}
+    assert sign_agreement(tied) == {"ai_judge": "no sign (50%)", "own_reward": "agrees"}
     row = {"round": 1, "decision": "rejected", "rule": {"judge": None}, "prompts": 2,
            "judges": evaluation.results["judges"], "kl": [1.0, 0.5, 1.5], "reference_length": 2.25,
            "policy_length": 2.0, "reward_heldout_accuracy": 0.5, "reward_heldout_pairs": 2}
