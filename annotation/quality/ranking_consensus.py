@@ -79,8 +79,7 @@ def consensus_rankings(
     # have the same length; ranking_agreement checked it).
     for group in length_groups(item, rows):
         gw = w[group.members]
-        total, _ = group.weighted_sums(gw)
-        nobody = total <= 0
+        nobody = group.weight_totals(gw) <= 0
         gw = np.where(nobody[group.local], 1.0, gw)  # nobody counts: fall back to the plain mean
         total, sums = group.weighted_sums(gw)
         # Rounding keeps float noise of the weighted sum from splitting true ties.

@@ -33,14 +33,18 @@ class LengthGroup:
     items: IntArray
     local: IntArray
 
+    def weight_totals(self, weights: FloatArray) -> FloatArray:
+        """Per item of the group: its members' total weight."""
+        total = np.bincount(self.local, weights=weights, minlength=len(self.items))
+        return total.astype(np.float64, copy=False)
+
     def weighted_sums(self, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Per item of the group: the members' total weight, and the weighted sum of
         the rank each gave to every position (items × length)."""
         n = len(self.items)
-        total = np.bincount(self.local, weights=weights, minlength=n).astype(np.float64, copy=False)
         sums = np.stack([np.bincount(self.local, weights=weights * self.rows[:, j], minlength=n)
                          for j in range(self.length)], axis=1).astype(np.float64, copy=False)
-        return total, sums
+        return self.weight_totals(weights), sums
 
 
 def length_groups(item: IntArray, rows: Sequence[FloatArray]) -> Iterator[LengthGroup]:
