@@ -5,8 +5,10 @@ What it does, each stage timed:
 
 1. a fresh SQLite database, `seed_demo` and `bootstrap_models` (SmolLM2-135M-
    Instruct and all-MiniLM-L6-v2 from their wheels, cached in the models dir);
-   templated questions on named topics, asking for short answers, so that the
-   answers end well before the token cap and a length preference can show;
+   templated questions on named topics: for ``shorter`` asking for short
+   answers, so that the answers end well before the token cap and a length
+   preference can show; for ``topic`` questions whose answers need not open
+   with the topic, so that some candidates name it first and some do not;
    half the prompts are held out (the project's test fraction), so every round
    is evaluated on at least 50 held-out prompts;
 2. candidates: SmolLM2 (transformers backend) samples two answers per prompt;
@@ -17,7 +19,8 @@ What it does, each stage timed:
 4. ``--rounds`` loop rounds (training/loop): snapshot → reward model (MiniLM)
    → DPO (SmolLM2, LoRA) → evaluation on every held-out prompt, several
    samples per prompt, judged by the round's own reward model (not
-   independent), the previous round's reward model and an AI judge (SmolLM2
+   independent), the previous round's reward model (not independent either
+   when the round added no decided training pair) and an AI judge (SmolLM2
    through the AI labeler's prompt, both orders) → decision by the first
    independent judge with a verdict → candidates from the new policy for
    fresh prompts, which the labelers label before the next round (after a
@@ -70,14 +73,28 @@ TOPICS = [
     "a thunderstorm", "the Olympic Games", "a camera", "chess", "a library", "coffee",
     "a rainforest", "the alphabet", "a lighthouse", "a calendar", "a microscope", "a windmill",
 ]
-TEMPLATES = [
-    "What is {}? Answer in one or two sentences.",
-    "Describe {} in a few words.",
-    "Tell me one short fact about {}.",
-]
+TEMPLATES = {
+    # Short answers, ending well before the cap: a length preference can show.
+    "shorter": [
+        "What is {}? Answer in one or two sentences.",
+        "Describe {} in a few words.",
+        "Tell me one short fact about {}.",
+    ],
+    # Questions whose natural answer does not open with the topic ("What is
+    # photosynthesis?" gets "Photosynthesis is …" from both candidates, a tie):
+    # here some candidates name it first and some do not, so pairs are decided.
+    "topic": [
+        # SmolLM2-135M at T = 0.8 named the topic first in about half of its answers to
+        # these (13 topics × 2 samples each): 7, 8 and 5 of 13 pairs decided.
+        "Write a one-line tweet about {}.",
+        "Why should anyone care about {}?",
+        "I have five minutes before a quiz on {}. What should I do?",
+    ],
+}
 
 
-def questions(*, held_out: int, train: int, fresh: int, test_fraction: float) -> list[tuple[str, str]]:
+def questions(*, rule: str, held_out: int, train: int, fresh: int,
+              test_fraction: float) -> list[tuple[str, str]]:
     """(question, topic) pairs: ``held_out`` that the project's split puts in
     the test split, ``train`` in the train split (both get candidates before
     round 1), then ``fresh`` more for the rounds' new candidates. The split is
@@ -87,7 +104,8 @@ def questions(*, held_out: int, train: int, fresh: int, test_fraction: float) ->
     wanted = {"test": held_out, "train": train}
     first: list[tuple[str, str]] = []
     rest: list[tuple[str, str]] = []
-    for question, topic in ((t.format(topic), topic) for t in TEMPLATES for topic in TOPICS):
+    templates = TEMPLATES[rule]
+    for question, topic in ((t.format(topic), topic) for t in templates for topic in TOPICS):
         split = split_for_hash(prompt_hash([{"role": "user", "content": question}]),
                                test_fraction=test_fraction)
         if wanted[split] > 0:
@@ -97,7 +115,7 @@ def questions(*, held_out: int, train: int, fresh: int, test_fraction: float) ->
             rest.append((question, topic))
     if any(wanted.values()) or len(rest) < fresh:
         raise SystemExit(f"not enough templated prompts for {held_out} held-out, {train} train and {fresh} "
-                         f"fresh ones ({len(TEMPLATES) * len(TOPICS)} in all)")
+                         f"fresh ones ({len(templates) * len(TOPICS)} in all)")
     return first + rest[:fresh]
 
 
@@ -234,7 +252,8 @@ def run_one(args) -> dict:
     # Half the new prompts held out: ≥ 50 held-out prompts for every round's evaluation.
     Project.objects.filter(pk=project.pk).update(test_fraction=args.test_fraction)
     project.refresh_from_db()
-    asked = questions(held_out=args.held_out, train=args.train_prompts, fresh=args.rounds * args.fresh,
+    asked = questions(rule=rule, held_out=args.held_out, train=args.train_prompts,
+                      fresh=args.rounds * args.fresh,
                       test_fraction=args.test_fraction)
     prompt_create_many(project=project, entries=[
         PromptInput(messages=[{"role": "user", "content": q}]) for q, _ in asked])
@@ -339,6 +358,16 @@ def _pct(j: dict, key: str = "win_rate") -> str:
     return f"{j[key]:.1%} [{j[key + '_low']:.1%}, {j[key + '_high']:.1%}]"
 
 
+def _previous(j: dict | None) -> str:
+    """The previous round's reward model, with how many of the policy's
+    training pairs it had not seen, and marked when that is none."""
+    if not j or not j.get("available"):
+        return "—"
+    unseen = f"; unseen pairs {j['unseen_pairs']} of {j['policy_pairs']}" if "unseen_pairs" in j else ""
+    marker = " **not indep.**" if j.get("independent") is False else ""
+    return f"{_pct(j)}{unseen}{marker}"
+
+
 def trend_table(rounds: list[dict]) -> str:
     head = ("| round | decision (judge) | prompts | ground truth | GT length-controlled | previous RM | "
             "AI judge | own RM (not indep.) | KL nats | length tokens | RM held-out acc. |")
@@ -350,7 +379,8 @@ def trend_table(rounds: list[dict]) -> str:
         lines.append(
             f"| {r['round']} | {r['decision']} ({(r['rule'] or {}).get('judge') or '—'}) | {r['prompts']} | "
             f"{_pct(j.get('ground_truth'))} | {_pct(j.get('ground_truth'), 'lc_win_rate')} | "
-            f"{_pct(j.get('previous_reward'))} | {_pct(j.get('ai_judge'))} | {_pct(j.get('own_reward'))} | "
+            f"{_previous(j.get('previous_reward'))} | {_pct(j.get('ai_judge'))} | "
+            f"{_pct(j.get('own_reward'))} | "
             f"{r['kl'][0]:.2f} | {r['reference_length']:.1f} → {r['policy_length']:.1f} | "
             f"{accuracy} |")
     return "\n".join(lines)

@@ -60,3 +60,20 @@ def test_labelers_are_refused_and_outsiders_and_other_projects_rounds_are_not_fo
     other = project_make(creator=engineer)
     client.force_login(engineer)
     assert client.get(reverse("loop-round-report", args=[other.pk, report_round.pk])).status_code == 404
+
+
+def test_a_previous_reward_model_found_dependent_says_why(client, project, engineer, report_round):
+    evaluation = report_round.evaluation
+    evaluation.results["judges"]["previous_reward"] = {
+        "available": True, "independent": False, "model": "rm-v1", "win_rate": 0.9, "win_rate_low": 0.8,
+        "win_rate_high": 0.95, "prompts": 60, "policy_pairs": 8, "seen_pairs": 8, "unseen_pairs": 0,
+        "source": "trained on snapshot v1, before this round's v2: it saw 8 of the 8 decided pairs",
+        "dependence": "it saw every pair the policy was trained on (v2 added no decided training pair to v1)"}
+    evaluation.save()
+    client.force_login(engineer)
+    html = client.get(reverse("loop-round-report", args=[project.pk, report_round.pk])).content.decode()
+    previous = html[html.index('data-judge="previous_reward"'):]
+    previous = previous[:previous.index("</tr>")]
+    assert ('<td data-field="independent"><strong>no</strong> — it saw every pair the policy was trained on '
+            '(v2 added no decided training pair to v1)</td>') in previous
+    assert "it saw 8 of the 8 decided pairs" in previous and "90.0%" in previous

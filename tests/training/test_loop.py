@@ -282,19 +282,51 @@ def test_the_loop_command_runs_a_round_here_or_checks_the_schedule(loop_project,
         call_command("loop", "nope", "--once")
 
 
+def _label_open_items(project, strength):
+    for user in project.memberships.filter(role=Role.LABELER).order_by("user_id"):
+        while (assignment := item_claim_next(project=project, labeler=user.user)) is not None:
+            texts = [s.response.text for s in assignment.item.slots.order_by("position")]
+            annotation_submit(assignment=assignment, data={"strength": strength(texts)},
+                              idempotency_key=new_idempotency_key())
+
+
 def test_the_next_round_is_judged_by_the_previous_rounds_reward_model(loop_project):
     first = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
-    # More labels since: the next round's snapshot is newer than the first one's.
-    for user in loop_project.memberships.filter(role=Role.LABELER).order_by("user_id"):
-        while (assignment := item_claim_next(project=loop_project, labeler=user.user)) is not None:
-            annotation_submit(assignment=assignment, data={"strength": 0},
-                              idempotency_key=new_idempotency_key())
+    # More decided labels since: the next round's snapshot has pairs the first one's lacks.
+    _label_open_items(loop_project, lambda texts: -2 if "good" in texts[0] else 2)
     second = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
     assert second.snapshot.version > first.snapshot.version
     judge = second.evaluation.results["judges"]["previous_reward"]
     assert judge["available"] and judge["model"] == first.reward_run.output_model.name
+    assert judge["independent"] is True and judge["unseen_pairs"] > 0
+    assert judge["seen_pairs"] + judge["unseen_pairs"] == judge["policy_pairs"]
     assert f"trained on snapshot v{first.snapshot.version}" in judge["source"]
+    assert f"not the {judge['unseen_pairs']} new in v{second.snapshot.version}" in judge["source"]
     assert second.decision_detail["judge"] == "previous_reward"
+
+
+def test_a_previous_reward_model_that_saw_every_training_pair_does_not_decide(loop_project):
+    """The new labels are all ties (which no trainer learns from): the previous
+    round's reward model saw every pair this round's policy was trained on, so it
+    is as circular as the round's own and the promotion passes to the AI judge."""
+    first = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
+    _label_open_items(loop_project, lambda texts: 0)
+    second = loop.loop_round_advance(round_id=loop.loop_round_start(project=loop_project, enqueue=False).pk)
+    assert second.snapshot.version > first.snapshot.version
+    judge = second.evaluation.results["judges"]["previous_reward"]
+    assert judge["available"] and judge["model"] == first.reward_run.output_model.name
+    assert judge["independent"] is False and judge["unseen_pairs"] == 0
+    assert judge["seen_pairs"] == judge["policy_pairs"] > 0
+    assert judge["dependence"] == (f"it saw every pair the policy was trained on (v{second.snapshot.version} "
+                                   f"added no decided training pair to v{first.snapshot.version})")
+    assert second.decision_detail["judge"] == "ai_judge"
+    assert "previous round's reward model: not independent, it saw every pair" in (
+        second.decision_detail["judge_choice"])
+    # Even when the loop names it, it does not decide.
+    setting = LoopSetting.objects.get(project=loop_project)
+    setting.promotion_judge = "previous_reward"
+    promote, detail, reason = loop.promotion_decide(results=second.evaluation.results, setting=setting)
+    assert not promote and detail["judge"] is None and "not independent" in reason
 
 
 def test_a_round_on_fewer_held_out_prompts_than_the_minimum_is_not_promoted(loop_project):

@@ -86,6 +86,22 @@ def test_the_promotion_judge_is_independent_and_says_which():
         promotion_judge_select(judges, "own_reward")
 
 
+def test_a_judge_the_evaluation_found_dependent_is_passed_over():
+    dependent = {**AVAILABLE, "independent": False,
+                 "dependence": "it saw every pair the policy was trained on"}
+    judges = {"own_reward": AVAILABLE, "previous_reward": dependent, "ai_judge": AVAILABLE}
+    name, why = promotion_judge_select(judges)
+    assert (name, why) == ("ai_judge", "AI judge (the first independent judge with a verdict; passed over: "
+                                       "previous round's reward model: not independent, it saw every pair "
+                                       "the policy was trained on)")
+    assert promotion_judge_select(judges, "previous_reward") == (
+        None, "no independent judge has a verdict (previous round's reward model: not independent, it saw "
+              "every pair the policy was trained on)")
+    # Marked independent (or not marked: the registry says it is), it decides as before.
+    assert promotion_judge_select({**judges, "previous_reward": {**dependent, "independent": True}})[0] == (
+        "previous_reward")
+
+
 def test_a_round_on_too_few_held_out_prompts_is_not_promoted_without_the_override():
     setting = LoopSetting(min_eval_prompts=50, win_threshold=0.5)
     results = {"prompts": 12, "judges": {"ai_judge": {**AVAILABLE, "prompts": 12}}}

@@ -10,7 +10,9 @@ wins, 0 it loses, ½ a tie. The judges:
   independent, never the basis of a promotion;
 - ``previous_reward``: the reward model of the project's previous loop round.
   It was trained on an earlier snapshot and saw none of the pairs that are new
-  in this round's snapshot (it did see the older ones: the report says so);
+  in this round's snapshot (it did see the older ones: the report says how
+  many). A round whose snapshot has no new decided pair leaves it a model of
+  exactly the policy's labels: its entry is then marked not independent;
 - ``ai_judge``: a judge model from the registry, asked through the AI
   labeler's prompt and parser, each pair in both orders (a verdict that flips
   with the order is a tie: the position decided, not the answers);
@@ -111,9 +113,17 @@ def promotion_judge_select(judges: dict[str, dict], choice: str = "independent")
     missing = []
     for name in candidates:
         summary = judges.get(name) or {}
+        if summary.get("available") and summary.get("independent") is False:
+            # The evaluation found this judge saw the policy's labels after all.
+            dependence = summary.get("dependence") or "it saw the labels the policy was trained on"
+            missing.append(f"{JUDGES[name]['label']}: not independent, {dependence}")
+            continue
         if summary.get("available"):
             how = ("the first independent judge with a verdict" if choice == "independent"
                    else "set for this loop")
+            passed = [m for m in missing if ": not independent, " in m]
+            if passed:  # say why a judge first in line did not decide
+                how += "; passed over: " + "; ".join(passed)
             return name, f"{JUDGES[name]['label']} ({how})"
         missing.append(f"{JUDGES[name]['label']}: {summary.get('reason') or 'not asked'}")
     return None, "no independent judge has a verdict (" + "; ".join(missing) + ")"

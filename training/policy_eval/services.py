@@ -157,7 +157,7 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
     if previous is not None and previous.pk != reward_model.pk:
         score_judges["previous_reward"] = reward_judge(previous)
         meta["previous_reward"] = {**judge_meta("previous_reward"), "model": previous.name,
-                                   "source": _previous_source(previous, snapshot)}
+                                   **_previous_independence(previous, snapshot)}
     elif independent_reward_model is not False:
         missing["previous_reward"] = "no earlier loop round has a reward model"
     if ai_judge is not False and ai_judge is not None:
@@ -191,14 +191,39 @@ def policy_evaluation_compute(*, project: Project, policy: ModelSpec, reference:
                             created_by=created_by)
 
 
-def _previous_source(spec: ModelSpec, snapshot: DatasetSnapshot) -> str:
+def decided_train_pairs(snapshot: DatasetSnapshot) -> set[tuple[int, int]]:
+    """The pairs a policy trains on from ``snapshot`` (DPO drops ties), as
+    (chosen response, rejected response): the same answers in the same order
+    are the same preference, whatever snapshot holds them."""
+    return set(SnapshotPair.objects.filter(snapshot=snapshot, split="train", is_tie=False)
+               .values_list("chosen_response_id", "rejected_response_id").iterator(chunk_size=2000))
+
+
+def _previous_independence(spec: ModelSpec, snapshot: DatasetSnapshot) -> dict:
+    """Where an earlier reward model came from, how many of the pairs the
+    policy was trained on it saw, and whether that leaves it independent.
+
+    It is independent of the pairs that are new in ``snapshot``; when there are
+    none (a round whose new items all tied, say) it saw every pair the policy
+    learned from and is a second model of the same labels, as circular as the
+    round's own: then it is marked not independent, and no promotion rests on it.
+    """
     run = TrainingRun.objects.select_related("snapshot").filter(output_model=spec).first()
     if run is None or run.snapshot is None:
-        return "an earlier reward model of this project"
+        return {"source": "an earlier reward model of this project (its training snapshot is unknown)"}
     older = run.snapshot
-    return (f"trained on snapshot v{older.version} ({older.counts.get('train', 0)} train pairs), "
-            f"before this round's v{snapshot.version} ({snapshot.counts.get('train', 0)}): it saw none of "
-            f"the pairs new in v{snapshot.version}, but did see the older ones")
+    policy_pairs = decided_train_pairs(snapshot)
+    seen = len(policy_pairs & decided_train_pairs(older))
+    unseen = len(policy_pairs) - seen
+    out = {"policy_pairs": len(policy_pairs), "seen_pairs": seen, "unseen_pairs": unseen,
+           "source": (f"trained on snapshot v{older.version}, before this round's v{snapshot.version}: "
+                      f"it saw {seen} of the {len(policy_pairs)} decided pairs the policy was trained on "
+                      f"and not the {unseen} new in v{snapshot.version}")}
+    if unseen == 0:
+        out.update(independent=False,
+                   dependence=f"it saw every pair the policy was trained on (v{snapshot.version} added no "
+                              f"decided training pair to v{older.version})")
+    return out
 
 
 def policy_evaluation_run(**kwargs) -> PolicyEvaluation:
