@@ -21,6 +21,8 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures re-exported fo
     Worker,
     celery_worker,
     database_url,
+    drain,
+    finished_in_log,
     postgres_db,
     producer_app,
     pytest_runtest_makereport,
@@ -48,32 +50,12 @@ def wait_for_file(path: Path, *, worker: Worker, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def finished_in_log(worker, name: str) -> int:
-    """How many deliveries of task ``name`` this worker has finished."""
-    return sum(1 for line in worker.log().splitlines()
-               if f"Task {name}[" in line and " succeeded in " in line)
-
-
 def deliver_duplicate(worker, task, name: str, *args) -> None:
     """Send the task once more (a late redelivery) and wait until the worker has run it."""
     before = finished_in_log(worker, name)
     task.delay(*args)
     wait_for(lambda: finished_in_log(worker, name) > before, worker=worker, timeout=60,
              what=f"the duplicate {name} handled")
-
-
-def drain(worker, *, timeout: float = 60) -> None:
-    """Wait until the worker has handled everything queued before now: a harmless
-    task sent to its queue last comes out last (one solo worker, FIFO), so once it
-    has finished nothing queued earlier is still waiting. Proves "nothing happens"
-    without sleeping for a guessed while."""
-    from celery import current_app
-
-    name = "annotation.tasks.leases_reclaim_expired_task"
-    before = finished_in_log(worker, name)
-    current_app.send_task(name, queue=worker.queue)
-    wait_for(lambda: finished_in_log(worker, name) > before, worker=worker, timeout=timeout,
-             what="the barrier task handled")
 
 
 @pytest.fixture

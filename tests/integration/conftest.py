@@ -126,6 +126,33 @@ def wait_for(condition: Callable[[], bool], *, worker: Worker, timeout: float, w
     pytest.fail(f"{what}: not seen after {timeout:.0f}s; worker log:\n{worker.log()}")
 
 
+def finished_in_log(worker, name: str) -> int:
+    """How many deliveries of task ``name`` this worker has finished."""
+    return sum(1 for line in worker.log().splitlines()
+               if f"Task {name}[" in line and " succeeded in " in line)
+
+
+def received_in_log(worker: Worker, name: str) -> int:
+    """How many deliveries of task ``name`` this worker has received (a task with a
+    countdown is received at once and held until its time)."""
+    return sum(1 for line in worker.log().splitlines()
+               if f"Task {name}[" in line and line.endswith(" received"))
+
+
+def drain(worker, *, timeout: float = 60) -> None:
+    """Wait until the worker has handled everything queued before now: a harmless
+    task sent to its queue last comes out last (one solo worker, FIFO), so once it
+    has finished nothing queued earlier is still waiting. Proves "nothing happens"
+    without sleeping for a guessed while."""
+    from celery import current_app
+
+    name = "annotation.tasks.leases_reclaim_expired_task"
+    before = finished_in_log(worker, name)
+    current_app.send_task(name, queue=worker.queue)
+    wait_for(lambda: finished_in_log(worker, name) > before, worker=worker, timeout=timeout,
+             what="the barrier task handled")
+
+
 @pytest.fixture
 def celery_worker(request, postgres_db, tmp_path) -> Iterator[Callable[..., Worker]]:
     """Start `celery -A config worker --pool solo` on the test database.

@@ -12,7 +12,7 @@ from annotation.models import ItemConsensus, ProjectQuality, Role
 from annotation.services.queue import item_claim_next, new_idempotency_key
 from annotation.services.submissions import annotation_submit
 from tests.factories import items_make, member_add, project_make, user_make
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import drain, received_in_log, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,10 @@ def test_a_burst_of_submissions_gives_one_recompute_after_the_countdown(
             assert ProjectQuality.objects.get(project=project).runs == 0
         wait_for(lambda: ProjectQuality.objects.get(project=project).runs >= 1, worker=worker,
                  timeout=WINDOW + 30, what="the debounced recompute")
-        time.sleep(1)  # a second task, had one been queued, would have run by now
+        # A second task would have been queued with its own countdown and received by the
+        # worker at once: once a task sent last has run, every earlier one was received.
+        drain(worker)
+        assert received_in_log(worker, "annotation.tasks.project_quality_recompute_task") == 1
         state = ProjectQuality.objects.get(project=project)
         assert state.runs == 1
         assert state.report["n_annotations"] == 10  # the one run saw the whole burst
