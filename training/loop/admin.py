@@ -26,7 +26,7 @@ class LoopSettingForm(forms.ModelForm):
                   "ai_judge_enabled", "min_eval_prompts", "allow_few_eval_prompts"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         names = {f.name for f in LoopSetting._meta.fields}
         candidate = LoopSetting(**{k: v for k, v in cleaned.items() if k in names})
         try:

@@ -207,7 +207,7 @@ class LoopSettingApi(ProjectApiView):
         project = self.project
         data = LoopSettingInput(data=request.data)
         data.is_valid(raise_exception=True)
-        setting = LoopSetting.objects.filter(pk=loop_services.loop_setting_for(project=project).pk).first()
+        setting = LoopSetting.objects.get(pk=loop_services.loop_setting_for(project=project).pk)
         values = data.validated_data
         for name in SETTING_FIELDS:
             if name in values:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 
 from annotation.models import Prompt
 from training.loop.models import LoopRound
+from training.loop.selectors import trained_model_name
 from training.policy_eval.judges import JUDGES
 
 # Shown first the judges a promotion may rest on, the circular one last.
@@ -113,18 +115,16 @@ def loop_round_report(*, rnd: LoopRound, samples_shown: int = SAMPLES_SHOWN) -> 
     results = evaluation.results if evaluation is not None else {}
     detail = rnd.decision_detail or {}
     reward_results = (rnd.reward_run.results or {}) if rnd.reward_run is not None else {}
-    report = {
+    report: dict[str, Any] = {
         "round": {"id": rnd.pk, "number": rnd.number, "status": rnd.status, "stage": rnd.stage,
                   "created_at": rnd.created_at.isoformat(),
                   "finished_at": rnd.finished_at.isoformat() if rnd.finished_at else None},
         "reference_policy": rnd.reference_policy.name,
-        "policy": (rnd.dpo_run.output_model.name
-                   if rnd.dpo_run is not None and rnd.dpo_run.output_model_id else None),
+        "policy": trained_model_name(rnd.dpo_run),
         "snapshot": ({"version": rnd.snapshot.version, "counts": rnd.snapshot.counts}
                      if rnd.snapshot is not None else None),
         "reward_model": {
-            "name": (rnd.reward_run.output_model.name
-                     if rnd.reward_run is not None and rnd.reward_run.output_model_id else None),
+            "name": trained_model_name(rnd.reward_run),
             "heldout_accuracy": reward_results.get("accuracy"),
             "heldout_pairs": reward_results.get("pairs"),
         },

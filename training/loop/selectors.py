@@ -2,6 +2,7 @@
 
 from annotation.models import Project
 from training.loop.models import LoopRound, LoopSetting
+from training.models import TrainingRun
 
 ROUNDS_SHOWN = 20
 
@@ -25,10 +26,8 @@ def loop_round_rows(*, project: Project, limit: int = ROUNDS_SHOWN) -> list[dict
         human = rnd.evaluation.human_results if rnd.evaluation is not None else {}
         rows.append({
             "round": rnd,
-            "reward_model": (rnd.reward_run.output_model.name
-                             if rnd.reward_run is not None and rnd.reward_run.output_model_id else None),
-            "policy": (rnd.dpo_run.output_model.name
-                       if rnd.dpo_run is not None and rnd.dpo_run.output_model_id else None),
+            "reward_model": trained_model_name(rnd.reward_run),
+            "policy": trained_model_name(rnd.dpo_run),
             "win": _interval(results),
             "human": _interval(human),
             "kl": results.get("kl"),
@@ -54,3 +53,8 @@ def loop_round_of(*, project: Project, round_id) -> LoopRound | None:
             .select_related("reference_policy", "snapshot", "reward_run__output_model",
                             "dpo_run__output_model", "evaluation", "generation_job")
             .first())
+
+
+def trained_model_name(run: TrainingRun | None) -> str | None:
+    """The name of the model a round's run produced, if it has one yet."""
+    return run.output_model.name if run is not None and run.output_model is not None else None

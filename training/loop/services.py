@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import transaction
 from django.db.models import Max
@@ -58,6 +59,8 @@ from training.services import runs
 from training.services.runs import training_run_cancel, training_run_create, training_run_execute
 from training.services.schedules import new_pairs_upper_bound, snapshot_pairs
 
+T = TypeVar("T")
+
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
@@ -71,6 +74,18 @@ class RoundStopped(Exception):
 
 class RoundFailed(Exception):
     """A stage cannot succeed; the message says why."""
+
+
+def _recorded(value: T | None, what: str) -> T:
+    """What an earlier stage recorded on the round (the stage order guarantees
+    it): a row that lost it fails the round saying so, not with an AttributeError."""
+    if value is None:
+        raise RoundFailed(f"the round has no {what}: an earlier stage did not record it")
+    return value
+
+
+def _trained(run: TrainingRun | None, what: str) -> ModelSpec:
+    return _recorded(_recorded(run, f"{what} run").output_model, f"model from its {what} run")
 
 
 # Settings ---------------------------------------------------------------------
@@ -212,7 +227,8 @@ def loop_round_cancel(*, rnd: LoopRound, actor=None, via: str = "") -> LoopRound
 def _waiting_elsewhere(rnd: LoopRound) -> bool:
     """The stage's training run or generation job is being worked on by
     someone (their own watchdogs requeue it if that someone died)."""
-    sub = {RoundStage.REWARD: rnd.reward_run, RoundStage.DPO: rnd.dpo_run}.get(rnd.stage)
+    sub = (rnd.reward_run if rnd.stage == RoundStage.REWARD
+           else rnd.dpo_run if rnd.stage == RoundStage.DPO else None)
     if sub is not None:
         return sub.status == RunStatus.RUNNING
     if rnd.stage == RoundStage.GENERATE and rnd.generation_job is not None:
@@ -320,8 +336,9 @@ def _stage_snapshot(worker: _Worker) -> bool:
         # snapshot is immutable data, never half-used.
         snapshot = dataset_snapshot_build(project=rnd.project, filters=setting.snapshot_filters)
         worker.write(snapshot=snapshot)
-    if not (worker.rnd.snapshot.counts or {}).get("train"):
-        raise RoundFailed(f"snapshot v{worker.rnd.snapshot.version} has no training pairs: label more first")
+    snapshot = _recorded(worker.rnd.snapshot, "snapshot")
+    if not (snapshot.counts or {}).get("train"):
+        raise RoundFailed(f"snapshot v{snapshot.version} has no training pairs: label more first")
     worker.write(stage=RoundStage.REWARD)
     return True
 
@@ -373,8 +390,9 @@ def _stage_evaluate(worker: _Worker) -> bool:
     if rnd.evaluation is None:
         setting = loop_setting_for(project=rnd.project)
         evaluation = policy_evaluation_compute(
-            project=rnd.project, policy=rnd.dpo_run.output_model, reference=rnd.reference_policy,
-            snapshot=rnd.snapshot, reward_model=rnd.reward_run.output_model, run=rnd.dpo_run,
+            project=rnd.project, policy=_trained(rnd.dpo_run, "DPO"), reference=rnd.reference_policy,
+            snapshot=_recorded(rnd.snapshot, "snapshot"), reward_model=_trained(rnd.reward_run, "reward"),
+            run=rnd.dpo_run,
             config=setting.eval_config, created_by=rnd.created_by, on_progress=worker.heartbeat,
             independent_reward_model=True,
             ai_judge=(setting.ai_judge or True) if setting.ai_judge_enabled else False)
@@ -417,12 +435,12 @@ def promotion_decide(*, results: dict, setting: LoopSetting) -> tuple[bool, dict
 def _stage_decide(worker: _Worker) -> bool:
     rnd = worker.rnd
     setting = loop_setting_for(project=rnd.project)
-    results = rnd.evaluation.results
+    results = _recorded(rnd.evaluation, "evaluation").results
     promote, detail, reason = promotion_decide(results=results, setting=setting)
     if not promote:
         return _finish(worker, decision=Decision.REJECTED, decision_reason=reason[:300],
                        decision_detail=detail)
-    policy = rnd.dpo_run.output_model
+    policy = _trained(rnd.dpo_run, "DPO")
     with transaction.atomic():
         # The winner serves from now on: the next round starts from it and its
         # candidates come from it. Its registry entry says which round made it.
@@ -456,7 +474,7 @@ def _stage_generate(worker: _Worker) -> bool:
         prompt_ids = fresh_prompt_ids(project=rnd.project, limit=setting.prompts_per_round)
         if not prompt_ids:
             return _finish(worker, note="no fresh prompts left: import more to generate from the new policy")
-        policy = rnd.dpo_run.output_model
+        policy = _trained(rnd.dpo_run, "DPO")
         backend_check(policy, setting.generation_backend)  # outside the transaction: it may ask a server
         with transaction.atomic():  # the job and the round's pointer to it, together
             sampling = dict(setting.generation_sampling or {})
@@ -554,7 +572,7 @@ def loop_round_summary(rnd: LoopRound) -> str:
         lines.append(f"  snapshot v{rnd.snapshot.version}: {rnd.snapshot.counts}")
     for label, run in (("reward run", rnd.reward_run), ("dpo run", rnd.dpo_run)):
         if run is not None:
-            model = run.output_model.name if run.output_model_id else "-"
+            model = run.output_model.name if run.output_model is not None else "-"
             lines.append(f"  {label} {run.pk}: {run.status} → {model}")
     if rnd.evaluation is not None:
         r = rnd.evaluation.results

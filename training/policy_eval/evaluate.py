@@ -171,8 +171,8 @@ def policy_evaluate(*, policy_dir: str | Path, reference_dir: str | Path, prompt
     all_wins = {"own_reward": wins}
     for name, other in (score_judges or {}).items():
         all_wins[name] = _scored_wins(other, prompts, policy_samples, reference_samples, k, beat)
-    for name, other in (pair_judges or {}).items():
-        all_wins[name] = _paired_wins(other, prompts, policy_samples, reference_samples, k, beat)
+    for name, pair_judge in (pair_judges or {}).items():
+        all_wins[name] = _paired_wins(pair_judge, prompts, policy_samples, reference_samples, k, beat)
     for name in all_wins:
         all_wins[name][same_text] = 0.5
     timings["judge"] = time.monotonic() - started

@@ -27,9 +27,10 @@ beside a length-controlled win rate (see ``stats.lc_win_rate``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from training.policy_eval.stats import group_means, lc_bootstrap, paired_bootstrap
 
@@ -54,8 +55,8 @@ def judge_meta(name: str) -> dict:
     return dict(JUDGES[name])
 
 
-def judges_summarize(wins: dict[str, Sequence[float]], groups: Sequence[int],
-                     length_difference: Sequence[float], *, resamples: int = 2000,
+def judges_summarize(wins: Mapping[str, ArrayLike], groups: ArrayLike,
+                     length_difference: ArrayLike, *, resamples: int = 2000,
                      level: float = 0.95, seed: int = 0) -> dict[str, dict]:
     """Per judge: raw win rate and interval, LC win rate and interval, counts.
 
@@ -63,22 +64,22 @@ def judges_summarize(wins: dict[str, Sequence[float]], groups: Sequence[int],
     left out); ``groups[i]`` its prompt; ``length_difference[i]`` the policy's
     answer length minus the reference's, in tokens.
     """
-    groups = np.asarray(groups)
+    prompt_of = np.asarray(groups)
     diff = np.asarray(length_difference, dtype=np.float64)
     out: dict[str, dict] = {}
     per_prompt: dict[str, np.ndarray] = {}
     kept: dict[str, np.ndarray] = {}
-    for name, values in wins.items():
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != groups.shape:
-            raise ValueError(f"judge '{name}': {values.size} scores for {groups.size} comparisons")
+    for name, given in wins.items():
+        values = np.asarray(given, dtype=np.float64)
+        if values.shape != prompt_of.shape:
+            raise ValueError(f"judge '{name}': {values.size} scores for {prompt_of.size} comparisons")
         keep = ~np.isnan(values)
         kept[name] = keep
         if not keep.any():
             out[name] = {"available": False, "reason": "no verdict on any comparison",
                          "comparisons": 0, "prompts": 0}
             continue
-        per_prompt[name] = group_means(values[keep], groups[keep])
+        per_prompt[name] = group_means(values[keep], prompt_of[keep])
     # Pair only judges that cover the same prompts (a judge with gaps is bootstrapped alone).
     full = {n for n in per_prompt if kept[n].all()}
     intervals = paired_bootstrap({n: per_prompt[n] for n in full}, resamples=resamples, level=level,
@@ -89,7 +90,7 @@ def judges_summarize(wins: dict[str, Sequence[float]], groups: Sequence[int],
                                               seed=seed))
     for name, interval in intervals.items():
         values = np.asarray(wins[name], dtype=np.float64)[kept[name]]
-        lc = lc_bootstrap(values, diff[kept[name]], groups[kept[name]], resamples=resamples, level=level,
+        lc = lc_bootstrap(values, diff[kept[name]], prompt_of[kept[name]], resamples=resamples, level=level,
                           seed=seed)
         out[name] = {
             "available": True, "win_rate": interval.estimate, "win_rate_low": interval.low,

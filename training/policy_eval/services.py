@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +17,7 @@ from annotation.models import (
     DatasetSnapshot,
     Project,
     Prompt,
+    Response,
     ResponseSource,
     SnapshotPair,
 )
@@ -87,7 +89,7 @@ def previous_reward_model(*, project: Project, snapshot: DatasetSnapshot) -> Mod
            .filter(project=project, snapshot__version__lt=snapshot.version,
                    reward_run__output_model__isnull=False, reward_run__output_model__is_active=True)
            .order_by("-snapshot__version", "-number").first())
-    return rnd.reward_run.output_model if rnd is not None else None
+    return rnd.reward_run.output_model if rnd is not None and rnd.reward_run is not None else None
 
 
 def ai_judge_for(*, project: Project, spec: ModelSpec | None = None) -> tuple[ModelSpec | None, str]:
@@ -104,7 +106,7 @@ def ai_judge_for(*, project: Project, spec: ModelSpec | None = None) -> tuple[Mo
     return None, "no model is registered"
 
 
-AI_JUDGE_SAMPLING = {"n": 1, "temperature": 0.0, "max_tokens": 8}  # "Verdict:" is prefilled
+AI_JUDGE_SAMPLING = SamplingParams(n=1, temperature=0.0, max_tokens=8)  # "Verdict:" is prefilled
 
 
 def ai_pair_judge(*, project: Project, spec: ModelSpec):
@@ -112,7 +114,7 @@ def ai_pair_judge(*, project: Project, spec: ModelSpec):
     labeler's prompt, both orders; and a function that frees its backend."""
     backend = backend_for(spec)
     template = judge_template_for(project=project)
-    sampling = SamplingParams(**AI_JUDGE_SAMPLING)
+    sampling = AI_JUDGE_SAMPLING
     to_score = {-1: 1.0, 0: 0.5, 1: 0.0, None: None}  # strength on (policy, reference) → policy's score
 
     def judge(prompt_messages: list[dict], pairs: list[tuple[str, str]]) -> list[float | None]:
@@ -263,7 +265,7 @@ def human_evaluation_request(*, evaluation: PolicyEvaluation, max_items: int | N
             continue  # the prompt is gone, or there is nothing to tell apart
         policy_position = rng.randrange(2)
         meta = {"policy_evaluation": evaluation.pk}
-        responses = [
+        responses: list[ResponseInput | Response] = [
             ResponseInput(text=mine, source=ResponseSource.MODEL, model_name=evaluation.policy.name,
                           metadata=meta),
             ResponseInput(text=theirs, source=ResponseSource.MODEL, model_name=evaluation.reference.name,
@@ -308,7 +310,7 @@ def human_evaluation_results(*, evaluation: PolicyEvaluation, resamples: int = 2
               .order_by("pk").values_list("item_id", "strength"))
     for item_id, strength in labels:
         per_item.setdefault(item_id, []).append(policy_score(strength, positions[item_id]))
-    results = {"items": len(positions), "labeled_items": len(per_item),
+    results: dict[str, Any] = {"items": len(positions), "labeled_items": len(per_item),
                "annotations": sum(len(v) for v in per_item.values()), "level": level}
     if per_item:
         means = [sum(v) / len(v) for v in per_item.values()]

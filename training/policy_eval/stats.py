@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Interval:
         return {"estimate": self.estimate, "low": self.low, "high": self.high, "n": self.n}
 
 
-def win_scores(first: Sequence[float], second: Sequence[float]) -> np.ndarray:
+def win_scores(first: ArrayLike, second: ArrayLike) -> np.ndarray:
     """1 where ``first`` scores higher, 0 where lower, ½ for a tie (equal scores)."""
     a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
     if a.shape != b.shape:
@@ -29,20 +29,20 @@ def win_scores(first: Sequence[float], second: Sequence[float]) -> np.ndarray:
     return np.where(a > b, 1.0, np.where(a < b, 0.0, 0.5))
 
 
-def group_means(values: Sequence[float], groups: Sequence[int]) -> np.ndarray:
+def group_means(values: ArrayLike, groups: ArrayLike) -> np.ndarray:
     """The mean of ``values`` per group, in order of first appearance.
 
     Several samples of one prompt are not independent draws of the win rate:
     the bootstrap resamples prompts (their mean), not samples.
     """
-    values = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values, dtype=np.float64)
     order: dict[int, list[int]] = {}
-    for index, group in enumerate(groups):
+    for index, group in enumerate(np.asarray(groups).tolist()):
         order.setdefault(group, []).append(index)
-    return np.array([values[indices].mean() for indices in order.values()], dtype=np.float64)
+    return np.array([array[indices].mean() for indices in order.values()], dtype=np.float64)
 
 
-def bootstrap_ci(values: Sequence[float], *, resamples: int = 2000, level: float = 0.95,
+def bootstrap_ci(values: ArrayLike, *, resamples: int = 2000, level: float = 0.95,
                  seed: int = 0) -> Interval:
     """The mean of ``values`` and its percentile-bootstrap interval.
 
@@ -83,7 +83,7 @@ def bootstrap_indices(n: int, *, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def paired_bootstrap(per_prompt: dict[str, Sequence[float]], *, resamples: int = 2000,
+def paired_bootstrap(per_prompt: dict[str, ArrayLike], *, resamples: int = 2000,
                      level: float = 0.95, seed: int = 0) -> dict[str, Interval]:
     """The mean and percentile interval of each series of per-prompt values,
     all resampled with the same prompt indices (see ``bootstrap_indices``).
@@ -138,7 +138,7 @@ def logistic_fit(features: np.ndarray, targets: np.ndarray, *, ridge: float = 1.
     return theta
 
 
-def length_features(length_difference: Sequence[float]) -> np.ndarray:
+def length_features(length_difference: ArrayLike) -> np.ndarray:
     """[1, tanh(Δ / sd(Δ))] per comparison, Δ = policy length − reference length.
 
     The tanh of the standardized difference is AlpacaEval's length term: it
@@ -150,7 +150,7 @@ def length_features(length_difference: Sequence[float]) -> np.ndarray:
     return np.column_stack([np.ones_like(d), x])
 
 
-def lc_win_rate(wins: Sequence[float], length_difference: Sequence[float], *, ridge: float = 1.0) -> float:
+def lc_win_rate(wins: ArrayLike, length_difference: ArrayLike, *, ridge: float = 1.0) -> float:
     """The length-controlled win rate, as AlpacaEval 2.0 computes it: regress
     the judge's preference for the policy on the length difference,
 
@@ -165,18 +165,18 @@ def lc_win_rate(wins: Sequence[float], length_difference: Sequence[float], *, ri
     return float(_sigmoid(np.array(theta[0])))
 
 
-def lc_bootstrap(wins: Sequence[float], length_difference: Sequence[float], groups: Sequence[int], *,
+def lc_bootstrap(wins: ArrayLike, length_difference: ArrayLike, groups: ArrayLike, *,
                  resamples: int = 2000, level: float = 0.95, seed: int = 0,
                  max_fits: int = 400) -> Interval:
     """The LC win rate with a percentile interval from resampling *prompts*
     (all of a prompt's comparisons together), with the same indices as
     ``paired_bootstrap`` for the same seed. Each resample refits the
     regression, so at most ``max_fits`` of the resamples are refitted."""
-    wins = np.asarray(wins, dtype=np.float64)
+    scores = np.asarray(wins, dtype=np.float64)
     diff = np.asarray(length_difference, dtype=np.float64)
-    estimate = lc_win_rate(wins, diff)
+    estimate = lc_win_rate(scores, diff)
     order: dict[int, list[int]] = {}
-    for index, group in enumerate(groups):
+    for index, group in enumerate(np.asarray(groups).tolist()):
         order.setdefault(group, []).append(index)
     members = list(order.values())
     n = len(members)
@@ -186,6 +186,6 @@ def lc_bootstrap(wins: Sequence[float], length_difference: Sequence[float], grou
     rates = np.empty(len(indices))
     for row, drawn in enumerate(indices):
         picked = np.concatenate([members[i] for i in drawn])
-        rates[row] = lc_win_rate(wins[picked], diff[picked])
+        rates[row] = lc_win_rate(scores[picked], diff[picked])
     low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
     return Interval(estimate, float(low), float(high), n)
