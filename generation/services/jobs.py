@@ -154,7 +154,7 @@ def generation_job_create(
     job = GenerationJob(project=project, kind=kind, backend=backend, created_by=user,
                         max_items_per_prompt=max_items_per_prompt, max_items=max_items)
     if kind == JobKind.GENERATE:
-        roles = (ModelRole.POLICY,)
+        roles: tuple[ModelRole, ...] = (ModelRole.POLICY,)
         specs = ([model_spec_get(name=name, project=project, roles=roles) for name in names] if names
                  else [model_spec_default(project=project, roles=roles)])
         if len(specs) > MAX_MODELS:

@@ -39,11 +39,11 @@ def backend_for(spec: ModelSpec, backend: str = "", *, timeout: float | None = N
         # Several URLs (comma- or space-separated): a pool, each server capped at
         # PALATE_VLLM_MAX_CONCURRENCY requests in flight.
         servers = [VllmServerBackend(
-            url, model=spec.served_name or spec.name, api_key=settings.PALATE_VLLM_API_KEY,
+            url, model=spec.served_name or spec.name, api_key=settings.PALATE_VLLM_API_KEY or "",
             timeout=timeout or settings.PALATE_VLLM_TIMEOUT_S,
             max_concurrency=settings.PALATE_VLLM_MAX_CONCURRENCY,
             retries=settings.PALATE_VLLM_RETRIES if retries is None else retries)
-            for url in server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL) or [""]]
+            for url in server_urls(spec.endpoint_url or settings.PALATE_VLLM_URL or "") or [""]]
         return servers[0] if len(servers) == 1 else VllmServerPool(servers)
     if not spec.path:
         raise Invalid(f"model '{spec.name}' has no local checkpoint; use the vllm-server backend",
