@@ -111,20 +111,20 @@ def promotion_judge_select(judges: dict[str, dict], choice: str = "independent")
     if choice not in PROMOTION_CHOICES:
         raise ValueError(f"unknown promotion judge '{choice}' (choices: {', '.join(PROMOTION_CHOICES)})")
     candidates = PROMOTION_ORDER if choice == "independent" else (choice,)
-    missing = []
+    missing, passed_over = [], []
     for name in candidates:
         summary = judges.get(name) or {}
         if summary.get("available") and summary.get("independent") is False:
             # The evaluation found this judge saw the policy's labels after all.
             dependence = summary.get("dependence") or "it saw the labels the policy was trained on"
-            missing.append(f"{JUDGES[name]['label']}: not independent, {dependence}")
+            passed_over.append(f"{JUDGES[name]['label']}: not independent, {dependence}")
+            missing.append(passed_over[-1])
             continue
         if summary.get("available"):
             how = ("the first independent judge with a verdict" if choice == "independent"
                    else "set for this loop")
-            passed = [m for m in missing if ": not independent, " in m]
-            if passed:  # say why a judge first in line did not decide
-                how += "; passed over: " + "; ".join(passed)
+            if passed_over:  # say why a judge first in line did not decide
+                how += "; passed over: " + "; ".join(passed_over)
             return name, f"{JUDGES[name]['label']} ({how})"
         missing.append(f"{JUDGES[name]['label']}: {summary.get('reason') or 'not asked'}")
     return None, "no independent judge has a verdict (" + "; ".join(missing) + ")"

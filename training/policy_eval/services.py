@@ -114,12 +114,11 @@ def ai_pair_judge(*, project: Project, spec: ModelSpec):
     labeler's prompt, both orders; and a function that frees its backend."""
     backend = backend_for(spec)
     template = judge_template_for(project=project)
-    sampling = AI_JUDGE_SAMPLING
     to_score = {-1: 1.0, 0: 0.5, 1: 0.0, None: None}  # strength on (policy, reference) → policy's score
 
     def judge(prompt_messages: list[dict], pairs: list[tuple[str, str]]) -> list[float | None]:
         strengths = pair_strengths_judge(backend=backend, template=template, prompt_messages=prompt_messages,
-                                         pairs=pairs, sampling=sampling)
+                                         pairs=pairs, sampling=AI_JUDGE_SAMPLING)
         return [to_score[s] for s in strengths]
 
     return judge, lambda: backend_release(backend)

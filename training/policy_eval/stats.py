@@ -36,10 +36,15 @@ def group_means(values: ArrayLike, groups: ArrayLike) -> np.ndarray:
     the bootstrap resamples prompts (their mean), not samples.
     """
     array = np.asarray(values, dtype=np.float64)
+    return np.array([array[indices].mean() for indices in group_members(groups)], dtype=np.float64)
+
+
+def group_members(groups: ArrayLike) -> list[list[int]]:
+    """The indices of each group's members, groups in order of first appearance."""
     order: dict[int, list[int]] = {}
     for index, group in enumerate(np.asarray(groups).tolist()):
         order.setdefault(group, []).append(index)
-    return np.array([array[indices].mean() for indices in order.values()], dtype=np.float64)
+    return list(order.values())
 
 
 def bootstrap_ci(values: ArrayLike, *, resamples: int = 2000, level: float = 0.95,
@@ -175,10 +180,7 @@ def lc_bootstrap(wins: ArrayLike, length_difference: ArrayLike, groups: ArrayLik
     scores = np.asarray(wins, dtype=np.float64)
     diff = np.asarray(length_difference, dtype=np.float64)
     estimate = lc_win_rate(scores, diff)
-    order: dict[int, list[int]] = {}
-    for index, group in enumerate(np.asarray(groups).tolist()):
-        order.setdefault(group, []).append(index)
-    members = list(order.values())
+    members = group_members(groups)
     n = len(members)
     if n == 1:
         return Interval(estimate, estimate, estimate, 1)
