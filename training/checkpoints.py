@@ -8,7 +8,10 @@ A checkpoint is a folder ``step-00000120/`` holding
 - ``optimizer.pt``: optimizer and scheduler state, ``rng.pt``: RNG states —
   plain tensors and numbers, read back with ``torch.load(weights_only=True)``,
   which refuses to unpickle anything else,
-- ``trainer_state.json``: step, data position and the run's bookkeeping.
+- ``trainer_state.json``: step, data position and the run's bookkeeping,
+- ``deepspeed/`` (DeepSpeed runs only): the engine's own checkpoint, one file
+  of optimizer state per rank (training/distributed/deepspeed_engine.py); then
+  ``optimizer.pt`` holds the scheduler only.
 
 It is written under a temporary name and renamed into place, so a kill at any
 moment leaves either the previous checkpoint or the new one, never half of one.
@@ -63,11 +66,13 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def checkpoint_save(directory: Path, *, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, scheduler, state: dict, keep: int = 2,
-                    gathered: tuple[dict, dict] | None = None) -> Path:
+                    gathered: tuple[dict, dict] | None = None, engine_files: Path | None = None) -> Path:
     """Write checkpoint ``step`` under ``directory`` atomically; keep the newest ``keep``.
 
     ``gathered``: (trainable parameters, optimizer state by parameter name) of a
     sharded model, gathered whole on this rank (training/distributed/sharding.py).
+    ``engine_files``: a folder DeepSpeed's ranks wrote their states into, moved
+    into the checkpoint as ``deepspeed/`` (the optimizer state is there).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,12 +83,15 @@ def checkpoint_save(directory: Path, *, step: int, model: torch.nn.Module,
     tmp.mkdir()
     params, optim = gathered if gathered else (trainable_state(model), optimizer.state_dict())
     save_file(params, tmp / "model.safetensors", metadata={"step": str(step)})
-    torch.save({"optimizer": optim, "scheduler": scheduler.state_dict(),
-                "optimizer_keys": "names" if gathered else "indices"}, tmp / "optimizer.pt")
+    keys = "deepspeed" if engine_files else "names" if gathered else "indices"
+    torch.save({"optimizer": {} if engine_files else optim, "scheduler": scheduler.state_dict(),
+                "optimizer_keys": keys}, tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / STATE_FILE).write_text(json.dumps(state | {"step": step}, indent=1, sort_keys=True))
     for name in ("model.safetensors", "optimizer.pt", "rng.pt", STATE_FILE):
         _fsync_file(tmp / name)
+    if engine_files:
+        os.replace(engine_files, tmp / "deepspeed")  # same filesystem: a rename
     _fsync_dir(tmp)
     if final.exists():
         # A resumed run re-reaching a step it had saved: move the old one aside first
@@ -123,6 +131,9 @@ def checkpoint_load(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     params = load_file(path / "model.safetensors")
     # weights_only=True: tensors, numbers, strings and containers only — no code.
     opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+    if opt.get("optimizer_keys") == "deepspeed":
+        raise ValueError(f"checkpoint {path} was written by a DeepSpeed run: resume it with the same "
+                         "strategy")
     by_name = opt.get("optimizer_keys", "indices") == "names"
     if is_sharded(model) != by_name:
         writer = "an fsdp" if by_name else "a ddp or single-process"
@@ -138,6 +149,14 @@ def checkpoint_load(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
             for name, tensor in params.items():
                 named[name].copy_(tensor)
         optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
+    return trainer_state_load(path, scheduler=scheduler, saved=opt)
+
+
+def trainer_state_load(path: Path, *, scheduler, saved: dict | None = None) -> dict:
+    """Restore the scheduler and the RNG from checkpoint ``path``; return the trainer state."""
+    path = Path(path)
+    if saved is None:
+        saved = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+    scheduler.load_state_dict(saved["scheduler"])
     rng_restore(torch.load(path / "rng.pt", map_location="cpu", weights_only=True))
     return json.loads((path / STATE_FILE).read_text())

@@ -185,7 +185,7 @@ def test_the_form_chooses_a_runs_resources_and_shows_the_memory_plan(
     client = web(engineer)
     page = client.get(url(project)).content.decode()
     assert 'name="strategy"' in page and '<option value="ddp"' in page and '<option value="fsdp"' in page
-    assert "deepspeed" not in page  # refused strategies are not offered
+    assert '<option value="deepspeed-zero2"' in page and '<option value="deepspeed-zero3"' in page
     assert 'name="gradient_checkpointing"' in page
     assert 'id="memory-plan"' in page and "tiny-bert with these defaults: about" in page
     with django_capture_on_commit_callbacks():  # queued, not trained here

@@ -38,7 +38,6 @@ def test_the_api_takes_a_runs_resources_and_shows_them(api, project, engineer, b
 
 
 @pytest.mark.parametrize(("resources", "field"), [
-    ({"strategy": "deepspeed-zero3"}, "resources.strategy"),
     ({"strategy": "zero"}, "resources.strategy"),
     ({"strategy": "single", "processes_per_node": 2}, "resources.strategy"),
     ({"processes_per_node": 0}, "resources.processes_per_node"),

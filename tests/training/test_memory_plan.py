@@ -36,6 +36,25 @@ def test_an_8b_full_fine_tune_does_not_fit_one_80_gb_gpu_but_lora_does():
     assert "but 80 GB are available" in full.refusal() and "optimizer" in full.refusal()
 
 
+def test_deepspeed_counts_bf16_weights_and_float32_masters_split_like_the_optimizer_state():
+    llama = ModelShape.from_config(LLAMA_8B, causal=True)
+    n, gib = llama.parameters, 2**30
+    common = dict(sequences=1, max_length=1024, gradient_checkpointing=True)
+    fsdp = memory_plan(llama, shards=8, **common)
+    zero2 = memory_plan(llama, shards=1, state_shards=8, master_copy=True, **common)
+    zero3 = memory_plan(llama, shards=8, master_copy=True, **common)
+    gathered = fsdp.weights_gb - n * 4 / 8 / gib  # two blocks whole, the same under ZeRO-3
+    # ZeRO-2: every rank keeps the whole bf16 model, an eighth of the float32 masters.
+    assert zero2.weights_gb == pytest.approx(n * (2 + 4 / 8) / gib)
+    # ZeRO-3: an eighth of both: 2/8 bytes per parameter more than fsdp's float32 shard.
+    assert zero3.weights_gb == pytest.approx(n * (2 + 4) / 8 / gib + gathered)
+    assert zero3.total_gb - fsdp.total_gb == pytest.approx(n * 2 / 8 / gib)
+    # LoRA: the bf16 base as it is, the adapters in bf16 plus their split masters.
+    lora = memory_plan(llama, method="lora", shards=1, state_shards=8, master_copy=True, **common)
+    adapters = llama.lora_parameters(16) + llama.hidden
+    assert lora.weights_gb == pytest.approx((n * 2 + adapters * 2 + adapters * 4 / 8) / gib)
+
+
 @pytest.fixture(scope="module")
 def probe_model(tmp_path_factory):
     # ~10.8M parameters: weights, gradients and AdamW state (172 MB) and the

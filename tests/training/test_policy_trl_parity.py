@@ -8,7 +8,9 @@ not the trivial ln 2 of step 0. TRL 1.16 is in requirements-dev.txt.
 import pytest
 import torch
 
-pytest.importorskip("trl")
+from tests.packages import installed
+
+installed("trl", "pip install -r requirements-dev.txt")
 
 
 @pytest.fixture(scope="module")

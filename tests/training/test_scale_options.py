@@ -3,16 +3,28 @@ launch lines, precision (bf16 LoRA base, QLoRA / flash-attention refusals),
 length-grouped batching and the planner's account of sharding and QLoRA."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from tests.training.test_policy_trainer import Log, cfg
 from training.device import Placement, adapters_onto_full_base, load_options
-from training.distributed.launch import accelerate_config_path, launch_command
+from training.distributed.launch import (
+    StrategyUnavailable,
+    accelerate_config_path,
+    distributed_train,
+    launch_command,
+)
 from training.distributed.memory import ModelShape, memory_plan, memory_plan_for_run
 from training.distributed.node import node_command
-from training.distributed.resources import STRATEGIES, Resources, resources_from_dict
+from training.distributed.resources import (
+    DEEPSPEED_INSTALL,
+    STRATEGIES,
+    Resources,
+    resources_from_dict,
+    unavailable,
+)
 from training.policy.config import policy_config_from_dict
 from training.policy.synthetic import tiny_policy
 from training.policy.trainer import policy_model_load, train_policy
@@ -39,12 +51,39 @@ def test_every_multi_process_strategy_ships_an_accelerate_config():
     assert "zero_stage: 3" in accelerate_config_path("deepspeed-zero3").read_text()
 
 
-def test_fsdp_is_offered_and_deepspeed_is_refused_with_its_reason():
+def test_fsdp_and_deepspeed_are_offered_with_what_each_shards():
     assert resources_from_dict({"strategy": "fsdp", "processes_per_node": 8}).weight_shards == 8
     assert resources_from_dict({"strategy": "ddp", "processes_per_node": 8}).weight_shards == 1
-    for name in ("deepspeed-zero2", "deepspeed-zero3"):
-        with pytest.raises(ValueError, match=f"strategy: {name} is not offered yet.*use fsdp"):
-            resources_from_dict({"strategy": name, "processes_per_node": 2})
+    zero2 = resources_from_dict({"strategy": "deepspeed-zero2", "processes_per_node": 8})
+    zero3 = resources_from_dict({"strategy": "deepspeed-zero3", "processes_per_node": 8})
+    assert (zero2.weight_shards, zero2.state_shards) == (1, 8)
+    assert (zero3.weight_shards, zero3.state_shards) == (8, 8)
+
+
+def test_a_worker_without_a_strategys_package_refuses_it_by_name_with_the_install_line(tmp_path,
+                                                                                       monkeypatch):
+    needs_missing = replace(STRATEGIES["deepspeed-zero3"],
+                            requires=("palate_no_such_package", "1.0", DEEPSPEED_INSTALL))
+    reason = unavailable(needs_missing)
+    assert "needs the palate_no_such_package package on the worker" in reason
+    assert "DS_BUILD_OPS=0 pip install --no-build-isolation -r requirements-deepspeed.txt" in reason
+    assert unavailable(STRATEGIES["fsdp"]) == ""
+    # The launcher refuses before it starts anything.
+    monkeypatch.setitem(STRATEGIES, "deepspeed-zero2", replace(needs_missing, name="deepspeed-zero2"))
+    with pytest.raises(StrategyUnavailable, match="needs the palate_no_such_package package"):
+        distributed_train(trainer="reward", kind="reward", config={},
+                          resources=Resources(strategy="deepspeed-zero2", processes_per_node=2),
+                          model_path=tmp_path, train_pairs=[], eval_pairs=[], output_dir=tmp_path)
+    assert not (tmp_path / "launch").exists()
+
+
+def test_a_worker_with_another_deepspeed_version_refuses_it_by_name():
+    # The engine relies on the pinned version's micro-step internals.
+    other = replace(STRATEGIES["deepspeed-zero2"], requires=("pytest", "0.0.1", DEEPSPEED_INSTALL))
+    assert unavailable(other).startswith("strategy deepspeed-zero2 is tested with pytest 0.0.1, the "
+                                         "worker has ")
+    # `make test` installs the pinned one (requirements-deepspeed.txt).
+    assert unavailable(STRATEGIES["deepspeed-zero2"]) == unavailable(STRATEGIES["deepspeed-zero3"]) == ""
 
 
 def test_the_launch_line_is_accelerate_with_the_strategys_config_and_machine_ranks(tmp_path):
@@ -167,8 +206,13 @@ def test_a_runs_plan_follows_its_strategy_and_method(tmp_path):
     plans = {name: memory_plan_for_run(
         kind="dpo", config=config, model_path=tmp_path,
         resources=Resources(strategy=name, processes_per_node=8, gpu_memory_gb=80))
-        for name in ("ddp", "fsdp")}
+        for name in ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")}
     assert not plans["ddp"].fits and plans["fsdp"].fits
+    # ZeRO-2 shards gradients and optimizer state, not the weights; ZeRO-3 all three, as fsdp.
+    zero2, zero3 = plans["deepspeed-zero2"], plans["deepspeed-zero3"]
+    assert zero2.weights_gb == plans["ddp"].weights_gb and zero2.optimizer_gb == plans["fsdp"].optimizer_gb
+    assert zero2.gradients_gb == plans["fsdp"].gradients_gb < plans["ddp"].gradients_gb
+    assert zero3.total_gb == plans["fsdp"].total_gb
     qlora = memory_plan_for_run(kind="dpo", config=config | {"qlora": True}, model_path=tmp_path,
                                 resources=Resources(gpu_memory_gb=80))
     assert qlora.fits and qlora.total_gb < plans["ddp"].total_gb / 2

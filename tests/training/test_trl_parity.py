@@ -5,7 +5,9 @@ import argparse
 
 import pytest
 
-pytest.importorskip("trl")
+from tests.packages import installed
+
+installed("trl", "pip install -r requirements-dev.txt")
 
 
 def test_first_step_losses_equal_trls_reward_trainer(tmp_path):

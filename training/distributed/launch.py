@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from training.distributed.resources import STRATEGIES, Resources
+from training.distributed.resources import STRATEGIES, Resources, unavailable
 from training.hooks import TimeLimitReached, TrainingHooks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,11 @@ STOP_GRACE_SECONDS = 30
 class RankFailed(RuntimeError):
     """A rank (or torchrun) exited with an error: the attempt failed; resume continues
     from the last checkpoint."""
+
+
+class StrategyUnavailable(RuntimeError):
+    """This worker lacks a package the run's strategy needs (DeepSpeed): nothing was
+    started; the message names the package and its install line."""
 
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parent / "accelerate"
@@ -110,6 +115,9 @@ def distributed_train(*, trainer: str, kind: str, config: dict, resources: Resou
                       poll_seconds: float = 0.2):
     """Run ``trainer`` ('reward' or 'policy') on ``resources.world_size`` ranks; return
     its result (RewardTrainingResult or PolicyTrainingResult) as rank 0 reported it."""
+    missing = unavailable(STRATEGIES[resources.strategy])
+    if missing:
+        raise StrategyUnavailable(missing)
     hooks = hooks or TrainingHooks()
     output_dir = Path(output_dir)
     launch_dir = output_dir / "launch"

@@ -13,7 +13,9 @@ No torch: the web process refuses a run that will not fit when it is created
   parameter (8 bytes).
 - sharding divides by the ranks what the strategy shards (fsdp: weights,
   gradients and optimizer state, plus two blocks gathered whole at a time);
-  data parallelism (ddp) divides nothing.
+  data parallelism (ddp) divides nothing. DeepSpeed (bf16) holds the trained
+  weights in bf16 (whole under ZeRO-2, sharded under ZeRO-3) and their float32
+  master copy sharded like the optimizer state.
 - activations per token and layer ≈ (12·h + 4·I) values kept for the backward
   pass (inputs of q/k/v/o, the norms, the gated MLP's three intermediates; SDPA
   keeps no seq×seq score matrix); gradient checkpointing keeps one h-vector per
@@ -124,7 +126,8 @@ class MemoryPlan:
 def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16, sequences: int,
                 max_length: int, gradient_checkpointing: bool = False, shards: int = 1, gpus: int = 1,
                 weight_bytes: float | None = None, activation_bytes: float = 2.0, available_gb: float = 0.0,
-                overhead_gb: float = 1.0, state_shards: int | None = None) -> MemoryPlan:
+                overhead_gb: float = 1.0, state_shards: int | None = None,
+                master_copy: bool = False) -> MemoryPlan:
     """Per-GPU estimate for one micro-batch of ``sequences`` sequences of ``max_length``
     tokens on each GPU; ``shards`` ranks split the weights, ``state_shards`` (default:
     ``shards``) the gradients and optimizer state.
@@ -133,7 +136,9 @@ def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16,
     load on a bf16 GPU (training.device.load_options): 4 when every weight trains
     (float32 master weights), 2 for a LoRA base (bf16), 0.55 for QLoRA's NF4 base;
     LoRA's trainable adapters are float32 on top. Sharded weights add the blocks
-    gathered whole around the one computing (two: the current and the prefetched)."""
+    gathered whole around the one computing (two: the current and the prefetched).
+    ``master_copy`` (DeepSpeed): the trainable weights compute in bf16 and their
+    float32 masters are split like the optimizer state."""
     if method not in METHODS:
         raise ValueError(f"method: must be one of {', '.join(METHODS)}")
     n = shape.parameters
@@ -141,9 +146,15 @@ def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16,
     if weight_bytes is None:
         weight_bytes = {"full": 4.0, "lora": 2.0, "qlora": 0.55}[method]  # qlora: NF4 + constants
     state_shards = shards if state_shards is None else state_shards
-    weights = n * weight_bytes / shards
-    if method != "full":
-        weights += trainable * 4 / shards  # the float32 adapters (and head)
+    if master_copy:  # bf16 compute weights (a LoRA base as it is) + sharded float32 masters
+        frozen_bytes = 2.0 if method == "full" else weight_bytes
+        weights = n * frozen_bytes / shards + trainable * 4 / state_shards
+        if method != "full":
+            weights += trainable * 2 / shards  # the adapters' bf16 copy
+    else:
+        weights = n * weight_bytes / shards
+        if method != "full":
+            weights += trainable * 4 / shards  # the float32 adapters (and head)
     if shards > 1:
         per_layer = sum(a * b for a, b in shape.linear_shapes())
         weights += 2 * per_layer * min(weight_bytes, 2.0)  # gathered blocks, in the compute dtype
@@ -185,4 +196,5 @@ def memory_plan_for_run(*, kind: str, config: dict, resources, model_path: str |
         sequences=config["batch_size"] * per_pair, max_length=config["max_length"],
         gradient_checkpointing=bool(config.get("gradient_checkpointing")),
         shards=resources.weight_shards, state_shards=resources.state_shards,
+        master_copy=resources.strategy.startswith("deepspeed"),
         gpus=resources.world_size, available_gb=resources.gpu_memory_gb)

@@ -8,13 +8,18 @@ before; the others start ``processes_per_node × nodes`` ranks with
 and the accelerate config file shipped for the strategy
 (training/distributed/accelerate/*.yaml). Every rank takes its slice of each
 global micro-batch; ``ddp`` keeps a whole model per rank, ``fsdp`` shards
-parameters, gradients and optimizer state over the ranks (torch FSDP2).
+parameters, gradients and optimizer state over the ranks (torch FSDP2);
+``deepspeed-zero2`` shards gradients and optimizer state, ``deepspeed-zero3``
+the weights too, through a DeepSpeed engine (training/distributed/deepspeed_engine.py).
 
-DeepSpeed ZeRO-2/3 are listed with their config files so the launch line is
-ready, but the trainers do not drive a DeepSpeed engine yet: a run asking for
-one is refused by name (with the reason) rather than silently trained as DDP.
+DeepSpeed is not a runtime requirement (``make run`` does not install it, and
+the web tier cannot: it has no torch to build it against). The web process
+accepts the DeepSpeed strategies; the worker checks that it has the package
+before it launches a run (``unavailable``; launch.py) and fails the attempt by
+name, with the install line, rather than starting ranks that cannot train.
 """
 
+import importlib.metadata
 from dataclasses import asdict, dataclass
 
 
@@ -27,13 +32,33 @@ class Strategy:
     shards_state: bool = False  # gradients and optimizer state split across ranks
     accelerate_config: str = ""  # file under training/distributed/accelerate/
     refusal: str = ""  # why a run cannot use it (yet); empty = offered
+    # (package, pinned version, install line) the worker needs beyond the runtime requirements
+    requires: tuple[str, str, str] | None = None
 
 
-# DeepSpeed needs CUDA (its CPU accelerator needs Intel's extension and oneCCL,
-# which the CPU workers do not have), and the trainers step a plain torch
-# optimizer, not a DeepSpeed engine. fsdp gives the same sharding as ZeRO-3.
-DEEPSPEED_REFUSAL = ("not offered yet: the trainers do not drive a DeepSpeed engine (and DeepSpeed needs "
-                     "CUDA GPUs); use fsdp, which shards weights, gradients and optimizer state like ZeRO-3")
+def unavailable(strategy: Strategy) -> str:
+    """Why this process cannot run ``strategy`` (a package it needs is missing, or
+    not the version it was tested with); empty when it can. Reads the installed
+    package's metadata without importing it."""
+    if not strategy.requires:
+        return ""
+    package, version, install = strategy.requires
+    try:
+        installed = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return (f"strategy {strategy.name} needs the {package} package on the worker, which is not "
+                f"installed there: {install} (or use fsdp, which shards weights, gradients and optimizer "
+                "state like ZeRO-3)")
+    if installed != version:
+        return (f"strategy {strategy.name} is tested with {package} {version}, the worker has {installed}: "
+                f"{install}")
+    return ""
+
+
+# Built without its compiled ops (the engine steps the trainers' torch AdamW),
+# against the torch already installed: pip's build isolation would fetch another torch.
+DEEPSPEED_VERSION = "0.19.8"  # requirements-deepspeed.txt; deepspeed_engine.py uses its internals
+DEEPSPEED_INSTALL = "DS_BUILD_OPS=0 pip install --no-build-isolation -r requirements-deepspeed.txt"
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("single", "One process on one device (the worker's own).", False, False),
@@ -44,12 +69,16 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
                      "of the weights, gradients and optimizer state and gathers one layer at a time; "
                      "checkpoints are gathered whole on rank 0. Works on CPUs (gloo) and GPUs (NCCL).",
              True, True, shards_state=True, accelerate_config="fsdp.yaml"),
-    Strategy("deepspeed-zero2", "DeepSpeed ZeRO stage 2 (optimizer state and gradients sharded).",
+    Strategy("deepspeed-zero2", "DeepSpeed ZeRO stage 2: every rank holds the whole model; gradients "
+                                "and optimizer state are sharded over the ranks. CPUs (gloo) and GPUs "
+                                "(NCCL, bf16).",
              True, False, shards_state=True, accelerate_config="deepspeed-zero2.yaml",
-             refusal=DEEPSPEED_REFUSAL),
-    Strategy("deepspeed-zero3", "DeepSpeed ZeRO stage 3 (weights, gradients and optimizer state sharded).",
+             requires=("deepspeed", DEEPSPEED_VERSION, DEEPSPEED_INSTALL)),
+    Strategy("deepspeed-zero3", "DeepSpeed ZeRO stage 3: weights, gradients and optimizer state "
+                                "sharded over the ranks, each layer gathered around its use. CPUs (gloo) "
+                                "and GPUs (NCCL, bf16).",
              True, True, shards_state=True, accelerate_config="deepspeed-zero3.yaml",
-             refusal=DEEPSPEED_REFUSAL),
+             requires=("deepspeed", DEEPSPEED_VERSION, DEEPSPEED_INSTALL)),
 )}
 
 MAX_PROCESSES_PER_NODE = 64
@@ -103,8 +132,9 @@ def resources_from_dict(data: dict | None) -> Resources:
     strategy = data.get("strategy", "single")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    if STRATEGIES[strategy].refusal:
-        raise ValueError(f"strategy: {strategy} is {STRATEGIES[strategy].refusal}")
+    refusal = STRATEGIES[strategy].refusal
+    if refusal:
+        raise ValueError(f"strategy: {strategy} is {refusal}")
     values: dict = {"strategy": strategy}
     for name, low, high in (("processes_per_node", 1, MAX_PROCESSES_PER_NODE), ("nodes", 1, MAX_NODES),
                             ("master_port", 1, 65535)):
@@ -126,8 +156,8 @@ def resources_from_dict(data: dict | None) -> Resources:
         values["master_addr"] = data["master_addr"].strip()
     resources = Resources(**values)
     if not resources.distributed and resources.world_size > 1:
-        raise ValueError(f"strategy: '{strategy}' runs one process; choose ddp or fsdp for "
-                         f"{resources.world_size} processes")
+        raise ValueError(f"strategy: '{strategy}' runs one process; choose ddp, fsdp or a DeepSpeed "
+                         f"strategy for {resources.world_size} processes")
     if resources.nodes > 1 and not resources.master_addr:
         raise ValueError("master_addr: a multi-node run needs the main node's address")
     return resources

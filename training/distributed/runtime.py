@@ -16,14 +16,28 @@ wrapper. One explicit all-reduce after the last micro-batch is what DDP's
 
 Single process: ``DistContext()`` is world 1 and every collective is a no-op,
 so the trainers have one code path.
+
+The optimizer step and the checkpoints go through ``DistContext.updates``:
+``Updates`` here for single, ddp and fsdp (backward, gradient sum, clip, step;
+rank 0 writes checkpoints), ``DeepSpeedUpdates`` (deepspeed_engine.py, loaded
+only then) for the DeepSpeed ZeRO strategies, whose engine owns all of that.
 """
 
 import datetime
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
+
+from training.checkpoints import checkpoint_load, checkpoint_save
+
+if TYPE_CHECKING:
+    from training.distributed.deepspeed_engine import DeepSpeedUpdates
+
+DEEPSPEED_STAGES = {"deepspeed-zero2": 2, "deepspeed-zero3": 3}
 
 
 @dataclass(frozen=True)
@@ -31,25 +45,48 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    strategy: str = "ddp"  # or "fsdp": the model is sharded (training/distributed/sharding.py)
+    # "fsdp": the model is sharded (training/distributed/sharding.py); "deepspeed-zero2/3":
+    # a DeepSpeed engine steps it (training/distributed/deepspeed_engine.py).
+    strategy: str = "ddp"
 
     @property
     def shards_weights(self) -> bool:
-        return self.active and self.strategy == "fsdp"
+        """Each rank holds a shard of the weights, so every forward is a collective:
+        every rank must run the same ones (evaluation included)."""
+        return self.active and self.strategy in ("fsdp", "deepspeed-zero3")
+
+    @property
+    def deepspeed_stage(self) -> int:
+        """The ZeRO stage of a DeepSpeed run, else 0."""
+        return DEEPSPEED_STAGES.get(self.strategy, 0) if self.active else 0
 
     def prepare_model(self, model: torch.nn.Module, *, cuda: bool) -> torch.nn.Module:
-        """The model as this strategy trains it: sharded under fsdp, else as it is."""
-        if not self.shards_weights:
+        """The model as this strategy trains it: sharded under fsdp, else as it is
+        (DeepSpeed partitions it later, in ``updates``, when it has the optimizer)."""
+        if not (self.active and self.strategy == "fsdp"):
             return model
         from training.distributed.sharding import model_shard  # FSDP: loaded only when a run is sharded
 
         return model_shard(model, cuda=cuda)
 
+    def updates(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, max_grad_norm: float,
+                micro_batch: int, accumulation: int) -> "Updates | DeepSpeedUpdates":
+        """What steps ``model`` with ``optimizer`` (built on the trainable parameters,
+        before any checkpoint is loaded): a DeepSpeed engine under deepspeed-zero2/3,
+        else plain torch (today's loop)."""
+        if self.deepspeed_stage:
+            # DeepSpeed: loaded only when a run asks for it (not a runtime requirement).
+            from training.distributed.deepspeed_engine import DeepSpeedUpdates
+
+            return DeepSpeedUpdates(self, model, optimizer, max_grad_norm=max_grad_norm,
+                                    micro_batch=micro_batch, accumulation=accumulation)
+        return Updates(self, model, optimizer, max_grad_norm=max_grad_norm)
+
     def gathered_states(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple | None:
         """Under fsdp, (trainable parameters, optimizer state) gathered whole on rank 0
         for a checkpoint (a collective: every rank calls it); else None (rank 0
         holds them already)."""
-        if not self.shards_weights:
+        if not (self.active and self.strategy == "fsdp"):
             return None
         # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state, gathered_optimizer_state
@@ -60,7 +97,7 @@ class DistContext:
         """Under fsdp, the trained model whole on rank 0: ``fresh()`` builds an unsharded
         copy (on the CPU) that takes the gathered weights; None on the other ranks.
         Unsharded: the model itself."""
-        if not self.shards_weights:
+        if not (self.active and self.strategy == "fsdp"):
             return model
         # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state
@@ -136,7 +173,7 @@ class DistContext:
         times the ranks is the sum."""
         if not self.active:
             return
-        if self.shards_weights:
+        if self.strategy == "fsdp":
             for p in params:
                 if p.grad is not None:
                     p.grad.mul_(self.world_size)
@@ -155,6 +192,57 @@ class DistContext:
                                     strict=True):
                     dst.copy_(src)
                 bucket, size = [], 0
+
+
+class Updates:
+    """Backward, optimizer step and checkpoints in plain torch (single, ddp, fsdp).
+
+    ``step`` sums the gradients over ranks (the losses are normalised for a sum),
+    clips, steps and clears them; checkpoints are written once, by rank 0 (under
+    fsdp gathered whole first), and read back by every rank.
+    """
+
+    def __init__(self, dist: DistContext, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *,
+                 max_grad_norm: float):
+        self.dist, self.model, self.optimizer = dist, model, optimizer
+        self.max_grad_norm = max_grad_norm
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def backward(self, loss: torch.Tensor, *, last: bool) -> None:
+        """``loss``: this rank's share of the global step's loss; ``last``: the step's
+        last micro-batch (the sum over ranks waits for ``step``)."""
+        loss.backward()
+
+    def step(self) -> float:
+        """Apply the step's gradients; the total gradient norm before clipping."""
+        self.dist.gradients_sum_(self.params)  # every rank now holds the global step's gradient
+        grad_norm = self.dist.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return grad_norm
+
+    def checkpoint_save(self, directory: Path, *, step: int, scheduler, state: dict,
+                        keep: int) -> Path | None:
+        """A collective: every rank calls it. The checkpoint's path on rank 0, None elsewhere."""
+        # Every rank holds the same weights and optimizer state (under fsdp, its
+        # shard: gathered whole on rank 0 first): rank 0 writes them once; the
+        # others wait, so none runs ahead of a checkpoint being written.
+        gathered = self.dist.gathered_states(self.model, self.optimizer)
+        path = None
+        if self.dist.is_main:
+            path = checkpoint_save(directory, step=step, model=self.model, optimizer=self.optimizer,
+                                   scheduler=scheduler, state=state, keep=keep, gathered=gathered)
+        self.dist.barrier()
+        return path
+
+    def checkpoint_load(self, path: Path, *, scheduler) -> dict:
+        """Every rank restores the checkpoint; returns the trainer state."""
+        return checkpoint_load(path, model=self.model, optimizer=self.optimizer, scheduler=scheduler)
+
+    def consolidated(self, fresh) -> torch.nn.Module | None:
+        """The trained model whole on rank 0 (a collective), None on the other ranks'
+        sharded runs; see DistContext.consolidated."""
+        return self.dist.consolidated(self.model, fresh)
 
 
 def dist_from_env(strategy: str = "ddp") -> DistContext:

@@ -33,7 +33,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
+from training.checkpoints import checkpoint_latest
 from training.device import (
     Placement,
     adapters_onto_full_base,
@@ -296,7 +296,10 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     warmup = int(config.warmup_ratio * total_steps)
     optimizer = optimizer_build(model, config, fused=not dist.shards_weights)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(warmup, total_steps))
-    params = [p for p in model.parameters() if p.requires_grad]
+    # Backward, step and checkpoints: plain torch, or a DeepSpeed engine (it partitions
+    # the model and the optimizer state now, under ZeRO).
+    updates = dist.updates(model, optimizer, max_grad_norm=config.max_grad_norm,
+                           micro_batch=config.batch_size, accumulation=config.gradient_accumulation_steps)
 
     # ---- resume -----------------------------------------------------------
     grouping: dict[str, Any] = {"lengths": example_lengths(train, config),
@@ -305,7 +308,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     alarm = DisplacementAlarm(config.displacement_window, config.displacement_min_drop)
     latest = checkpoint_latest(ckpt_dir)
     if latest is not None:
-        state = checkpoint_load(latest, model=model, optimizer=optimizer, scheduler=scheduler)
+        state = updates.checkpoint_load(latest, scheduler=scheduler)
         step = state["step"]
         cursor = DataCursor(len(train), seed=config.seed, shuffle=config.shuffle,
                             epoch=state["data"]["epoch"], offset=state["data"]["offset"], **grouping)
@@ -316,19 +319,14 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        # Identical weights and optimizer state on every rank (under fsdp, gathered
-        # whole from the shards first): rank 0 writes them once.
-        gathered = dist.gathered_states(model, optimizer)
-        if dist.is_main:
-            path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
-                                   gathered=gathered,
-                                   state={"data": cursor.state(), "total_steps": total_steps,
-                                          "world_size": world, "strategy": dist.strategy,
-                                          "displacement": {"values": alarm.values,
-                                                           "first_step": alarm.first_step}},
-                                   keep=config.keep_checkpoints)
+        # A collective (rank 0 writes; under sharding every rank contributes its part).
+        path = updates.checkpoint_save(ckpt_dir, step=at, scheduler=scheduler, keep=config.keep_checkpoints,
+                                       state={"data": cursor.state(), "total_steps": total_steps,
+                                              "world_size": world, "strategy": dist.strategy,
+                                              "displacement": {"values": alarm.values,
+                                                               "first_step": alarm.first_step}})
+        if path is not None:
             hooks.on_checkpoint(step=at, path=path)
-        dist.barrier()
 
     def evaluate(at: int) -> dict:
         values = policy_evaluate(model, test, ref_test, config, pad_id=pad_id, placement=placement,
@@ -349,7 +347,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         # equals 2 ranks x batch 4.
         step_weight = sum(train[i].weight if config.use_weights else 1.0 for mb in global_micro for i in mb)
         micro = [dist.shard(mb) for mb in global_micro]
-        for indices in micro:
+        for k, indices in enumerate(micro):
             items = [train[i] for i in indices]
             weights = torch.tensor([x.weight if config.use_weights else 1.0 for x in items],
                                    device=placement.device)
@@ -359,13 +357,10 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
             else:
                 out = unpaired_step(model, items, ref, config, pad_id=pad_id, placement=placement, dist=dist)
             loss = (out["losses"] * weights).sum() / step_weight
-            loss.backward()
+            updates.backward(loss, last=k == len(micro) - 1)
             accumulate(window, out, loss, paired=paired)
-        dist.gradients_sum_(params)  # every rank now holds the global step's gradient
-        grad_norm = dist.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
+        grad_norm = updates.step()  # summed over ranks, clipped, applied
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
         window.steps += 1
 
@@ -393,7 +388,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
-        # Rank 0 evaluates (under fsdp every rank runs the sharded forwards with it).
+        # Rank 0 evaluates (with sharded weights every rank runs the forwards with it).
         if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps and test \
                 and (dist.is_main or dist.shards_weights):
             evaluate(step)
@@ -412,7 +407,7 @@ def train_policy(config: PolicyConfig, *, model_path: str | Path, train_pairs: l
     eval_metrics = evaluate(step) if test and (dist.is_main or dist.shards_weights) else {}
     timings["eval_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = dist.consolidated(model, lambda: policy_model_load(model_path, config)[1])
+    model = updates.consolidated(lambda: policy_model_load(model_path, config)[1])
     if not dist.is_main:  # rank 0 saves the (identical, or gathered) weights
         timings["total_s"] = time.perf_counter() - t0
         return PolicyTrainingResult(model_dir=model_dir, steps=step, eval_metrics={},

@@ -29,7 +29,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from training.checkpoints import checkpoint_latest, checkpoint_load, checkpoint_save
+from training.checkpoints import checkpoint_latest
 from training.device import (
     Placement,
     adapters_onto_full_base,
@@ -206,13 +206,16 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     warmup = int(config.warmup_ratio * total_steps)
     optimizer = optimizer_build(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(warmup, total_steps))
-    params = [p for p in model.parameters() if p.requires_grad]
+    # Backward, step and checkpoints: plain torch, or a DeepSpeed engine (it partitions
+    # the model and the optimizer state now, under ZeRO).
+    updates = dist.updates(model, optimizer, max_grad_norm=config.max_grad_norm,
+                           micro_batch=config.batch_size, accumulation=config.gradient_accumulation_steps)
 
     # ---- resume -----------------------------------------------------------
     step, cursor = 0, DataCursor(len(train), seed=config.seed, shuffle=config.shuffle)
     latest = checkpoint_latest(ckpt_dir)
     if latest is not None:
-        state = checkpoint_load(latest, model=model, optimizer=optimizer, scheduler=scheduler)
+        state = updates.checkpoint_load(latest, scheduler=scheduler)
         step = state["step"]
         cursor = DataCursor(len(train), seed=config.seed, shuffle=config.shuffle,
                             epoch=state["data"]["epoch"], offset=state["data"]["offset"])
@@ -221,17 +224,12 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     hooks.on_start(total_steps=total_steps, start_step=step, device=where)
 
     def save_checkpoint(at: int) -> None:
-        # Every rank holds the same weights and optimizer state (under fsdp, its
-        # shard: gathered whole on rank 0 first): rank 0 writes them once; the
-        # others wait, so none runs ahead of a checkpoint being written.
-        gathered = dist.gathered_states(model, optimizer)
-        if dist.is_main:
-            path = checkpoint_save(ckpt_dir, step=at, model=model, optimizer=optimizer, scheduler=scheduler,
-                                   state={"data": cursor.state(), "total_steps": total_steps,
-                                          "world_size": world, "strategy": dist.strategy},
-                                   keep=config.keep_checkpoints, gathered=gathered)
+        # A collective (rank 0 writes; under sharding every rank contributes its part).
+        path = updates.checkpoint_save(ckpt_dir, step=at, scheduler=scheduler, keep=config.keep_checkpoints,
+                                       state={"data": cursor.state(), "total_steps": total_steps,
+                                              "world_size": world, "strategy": dist.strategy})
+        if path is not None:
             hooks.on_checkpoint(step=at, path=path)
-        dist.barrier()
 
     def evaluate(at: int) -> dict:
         chosen, rejected, ties = rewards_compute(
@@ -264,7 +262,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         # short or light micro-batch more).
         step_weight = sum(train[i].weight if config.use_weights else 1.0 for mb in global_micro for i in mb)
         micro = [[train[i] for i in dist.shard(mb)] for mb in global_micro]
-        for pairs in micro:
+        for k, pairs in enumerate(micro):
             batch = collate(pairs, pad_id=pad_id, use_weights=config.use_weights)
             chosen, rejected = _forward(model, batch, placement)
             losses = pair_losses(
@@ -272,7 +270,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
                 is_tie=batch["is_tie"].to(placement.device), margin_scale=config.margin_scale,
                 center_coefficient=config.center_rewards_coefficient)
             loss = (losses * batch["weight"].to(placement.device)).sum() / step_weight
-            loss.backward()
+            updates.backward(loss, last=k == len(micro) - 1)
             with torch.no_grad():
                 real = ~batch["is_tie"].to(placement.device)
                 d = (chosen - rejected)[real]
@@ -282,11 +280,8 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
             decided += int(len(pairs) - int(batch["is_tie"].sum()))
             tokens += int(batch["attention_mask"].sum())
             pairs_seen += len(pairs)
-        dist.gradients_sum_(params)  # every rank now holds the global step's gradient
-        grad_norm = dist.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
+        grad_norm = updates.step()  # summed over ranks, clipped, applied
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
         steps_in_window += 1
 
@@ -313,7 +308,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
         hooks.on_progress(step=step, total_steps=total_steps)
         if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
             save_checkpoint(step)
-        # Rank 0 evaluates (under fsdp every rank runs the sharded forwards with it).
+        # Rank 0 evaluates (with sharded weights every rank runs the forwards with it).
         if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total_steps \
                 and (dist.is_main or dist.shards_weights):
             evaluate(step)
@@ -332,7 +327,7 @@ def train_reward_model(config: RewardConfig, *, model_path: str | Path, train_pa
     eval_metrics = evaluate(step) if dist.is_main or dist.shards_weights else {}
     timings["eval_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = dist.consolidated(model, lambda: model_load(model_path, config)[1])
+    model = updates.consolidated(lambda: model_load(model_path, config)[1])
     if not dist.is_main:  # rank 0 saves the (identical, or gathered) weights
         timings["total_s"] = time.perf_counter() - t0
         return RewardTrainingResult(model_dir=model_dir, steps=step, eval_metrics={}, timings=timings,
