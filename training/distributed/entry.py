@@ -56,51 +56,54 @@ def _read_jsonl(path: str, cls) -> list:
         return [cls(**json.loads(line)) for line in f if line.strip()]
 
 
+def _train(spec: dict, **common) -> dict:
+    """Run the spec's trainer on this rank; its result as a dict."""
+    if spec["trainer"] == "reward":
+        from training.reward.data import PreferencePair  # the training stack (torch): worker-side only
+        from training.reward.trainer import train_reward_model
+
+        return asdict(train_reward_model(config_from_dict(spec["config"]),
+                                         train_pairs=_read_jsonl(spec["train"], PreferencePair),
+                                         eval_pairs=_read_jsonl(spec["eval"], PreferencePair), **common))
+    # The training stack (torch): worker-side only.
+    from training.policy.data import PreferencePair as PolicyPair
+    from training.policy.data import UnpairedResponse
+    from training.policy.trainer import train_policy
+
+    return asdict(train_policy(policy_config_from_dict(spec["config"], kind=spec["kind"]),
+                               train_pairs=_read_jsonl(spec["train"], PolicyPair),
+                               eval_pairs=_read_jsonl(spec["eval"], PolicyPair),
+                               extra_unpaired=_read_jsonl(spec.get("extra_unpaired", ""), UnpairedResponse),
+                               reference_cache_dir=spec.get("reference_cache_dir"), **common))
+
+
 def run(spec: dict) -> int:
     from training.distributed.runtime import dist_from_env  # the training stack (torch): worker-side only
 
     dist = dist_from_env(spec.get("resources", {}).get("strategy", "ddp"))
     launch_dir = Path(spec["events"]).parent
     (launch_dir / f"rank-{dist.rank}.pid").write_text(str(os.getpid()))
-    hooks = EventHooks(Path(spec["events"])) if dist.is_main else TrainingHooks()
-    common = dict(model_path=spec["model_path"], output_dir=spec["output_dir"], hooks=hooks,
-                  deadline=spec.get("deadline"), dist=dist)
+    # Rank 0 reports; the other ranks train with no-op callbacks.
+    events = EventHooks(Path(spec["events"])) if dist.is_main else None
     try:
-        if spec["trainer"] == "reward":
-            from training.reward.data import PreferencePair  # the training stack (torch): worker-side only
-            from training.reward.trainer import train_reward_model
-
-            result = train_reward_model(config_from_dict(spec["config"]),
-                                        train_pairs=_read_jsonl(spec["train"], PreferencePair),
-                                        eval_pairs=_read_jsonl(spec["eval"], PreferencePair), **common)
-        else:
-            # The training stack (torch): worker-side only.
-            from training.policy.data import PreferencePair, UnpairedResponse
-            from training.policy.trainer import train_policy
-
-            result = train_policy(policy_config_from_dict(spec["config"], kind=spec["kind"]),
-                                  train_pairs=_read_jsonl(spec["train"], PreferencePair),
-                                  eval_pairs=_read_jsonl(spec["eval"], PreferencePair),
-                                  extra_unpaired=_read_jsonl(spec.get("extra_unpaired", ""),
-                                                             UnpairedResponse),
-                                  reference_cache_dir=spec.get("reference_cache_dir"), **common)
+        result = _train(spec, model_path=spec["model_path"], output_dir=spec["output_dir"],
+                        hooks=events or TrainingHooks(), deadline=spec.get("deadline"), dist=dist)
     except TimeLimitReached as error:  # every rank got the same verdict; the checkpoint is written
-        if dist.is_main:
-            hooks.emit("time_limit", message=str(error))
+        if events:
+            events.emit("time_limit", message=str(error))
         return 0
     except Exception as error:
-        if dist.is_main:
-            hooks.emit("error", message=f"{type(error).__name__}: {error}")
+        if events:
+            events.emit("error", message=f"{type(error).__name__}: {error}")
         raise
-    if dist.is_main:
-        hooks.emit("result", result=asdict(result))
+    if events:
+        events.emit("result", result=result)
     dist.barrier()  # nobody tears the group down while rank 0 still saves
     if dist.active:
         import torch.distributed  # the torch stack: loaded where a model is used, never in the web process
 
         torch.distributed.destroy_process_group()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(run(json.loads(Path(sys.argv[1]).read_text())))
