@@ -6,7 +6,9 @@ DPO run; killing one rank fails the attempt, and the resumed run ends with the
 weights of an uninterrupted one. No database: the launcher takes pairs and hooks.
 """
 
+import json
 import os
+import shutil
 import signal
 import time
 
@@ -59,6 +61,72 @@ def assert_same_weights(dir_a, dir_b, atol=1e-5):
 def assert_same_losses(log_a, log_b):
     assert [s for s, _ in log_a.train] == [s for s, _ in log_b.train]
     assert [v for _, v in log_a.train] == pytest.approx([v for _, v in log_b.train], abs=1e-5)
+
+
+def reward_ranks_against_one(resources, model_dir, tmp_path, *, atol, **extra):
+    """A 4-step reward run on ``resources`` (2 ranks x 2 pairs) against 1 process x 4
+    pairs, checkpointing every 2 steps: same losses, weights within ``atol``, same
+    accuracy, and a checkpoint at step 2 holding every trainable weight whole.
+    Returns (the run's launch arguments, its result, its log)."""
+    pairs = weighted_pairs(32, seed=3)
+    common = dict(max_steps=4, learning_rate=1e-3, device="cpu", checkpoint_every_steps=2, logging_steps=1,
+                  loss="bradley_terry_margin", center_rewards_coefficient=0.01, warmup_ratio=0.0, **extra)
+    one_log, two_log = Log(), Log()
+    one = train_reward_model(RewardConfig(batch_size=4, **common), model_path=model_dir,
+                             train_pairs=pairs, eval_pairs=pairs[:6], output_dir=tmp_path / "one",
+                             hooks=one_log)
+    run = dict(trainer="reward", kind="reward", config=RewardConfig(batch_size=2, **common).to_dict(),
+               resources=resources, model_path=model_dir, train_pairs=pairs, eval_pairs=pairs[:6])
+    two = distributed_train(output_dir=tmp_path / "two", hooks=two_log, **run)
+    assert two.steps == one.steps == 4 and "x 2 processes" in two.device
+    assert_same_losses(one_log, two_log)
+    assert_same_weights(one.model_dir, two.model_dir, atol=atol)
+    assert two.eval_metrics["accuracy"] == pytest.approx(one.eval_metrics["accuracy"])
+
+    # Rank 0 wrote the trainable weights whole, once.
+    ckpt = tmp_path / "two" / "checkpoints" / "step-00000002"
+    saved = load_file(ckpt / "model.safetensors")
+    reference = load_file(one.model_dir / "model.safetensors")
+    assert saved.keys() == reference.keys()
+    assert all(saved[k].shape == reference[k].shape for k in saved)
+    assert json.loads((ckpt / "trainer_state.json").read_text())["strategy"] == resources.strategy
+    return run, two, two_log
+
+
+def assert_resumes_exactly(run, result, log, tmp_path):
+    """Drop the last checkpoint and the model of ``reward_ranks_against_one``'s run: the
+    run continues at step 2 with the same losses and ends with the same weights."""
+    shutil.rmtree(tmp_path / "two" / "checkpoints" / "step-00000004")
+    shutil.rmtree(tmp_path / "two" / "model")
+    again = Log()
+    resumed = distributed_train(output_dir=tmp_path / "two", hooks=again, **run)
+    assert resumed.resumed_from == 2 and again.started[0][1] == 2
+    assert_same_weights(result.model_dir, resumed.model_dir, atol=0)
+    assert [v for _, v in again.train] == [v for s, v in log.train if s > 2]
+
+
+def assert_killed_rank_resumes_exactly(resources, model_dir, tmp_path, *, max_steps):
+    """Kill rank 1 at step 7 of a reward run: the attempt fails with RankFailed, and
+    the run resumed from its last checkpoint ends with the uninterrupted run's weights."""
+    pairs = synthetic_pairs(48, seed=4)
+    # Progress reaches the launcher through rank 0's events file, a moment after the
+    # step: enough steps after the kill that the ranks cannot finish in that moment.
+    config = RewardConfig(max_steps=max_steps, batch_size=2, learning_rate=2e-3, checkpoint_every_steps=3,
+                          device="cpu", warmup_ratio=0.2, logging_steps=1).to_dict()
+    run = dict(trainer="reward", kind="reward", config=config, resources=resources, model_path=model_dir,
+               train_pairs=pairs, eval_pairs=pairs[:6])
+    whole = distributed_train(output_dir=tmp_path / "whole", **run)
+    killed_dir = tmp_path / "killed"
+    with pytest.raises(RankFailed, match="2 processes"):
+        distributed_train(output_dir=killed_dir, hooks=KillRankAt(killed_dir / "launch", 7), **run)
+    checkpoints = sorted(p.name for p in (killed_dir / "checkpoints").glob("step-*"))
+    assert checkpoints and checkpoints[-1] < f"step-{max_steps:08d}"  # it did not finish
+    log = Log()
+    resumed = distributed_train(output_dir=killed_dir, hooks=log, **run)
+    assert log.started[0][1] % 3 == 0 and 3 <= log.started[0][1] < max_steps
+    assert resumed.resumed_from == log.started[0][1]
+    assert_same_weights(whole.model_dir, resumed.model_dir, atol=0)
+    assert resumed.eval_metrics == whole.eval_metrics
 
 
 def test_two_reward_ranks_equal_one_process_with_the_same_global_batch(tiny_model_dir, tmp_path):
@@ -132,25 +200,7 @@ class KillRankAt(Log):
 
 def test_killing_one_rank_fails_the_attempt_and_the_resumed_run_ends_with_the_same_weights(
         tiny_model_dir, tmp_path):
-    pairs = synthetic_pairs(48, seed=4)
-    # Progress reaches the launcher through rank 0's events file, a moment after the
-    # step: enough steps after the kill that the ranks cannot finish in that moment.
-    config = RewardConfig(max_steps=48, batch_size=2, learning_rate=2e-3, checkpoint_every_steps=3,
-                          device="cpu", warmup_ratio=0.2, logging_steps=1).to_dict()
-    run = dict(trainer="reward", kind="reward", config=config, resources=TWO, model_path=tiny_model_dir,
-               train_pairs=pairs, eval_pairs=pairs[:6])
-    whole = distributed_train(output_dir=tmp_path / "whole", **run)
-    killed_dir = tmp_path / "killed"
-    with pytest.raises(RankFailed, match="2 processes"):
-        distributed_train(output_dir=killed_dir, hooks=KillRankAt(killed_dir / "launch", 7), **run)
-    checkpoints = sorted(p.name for p in (killed_dir / "checkpoints").glob("step-*"))
-    assert checkpoints and checkpoints[-1] < "step-00000048"  # it did not finish
-    log = Log()
-    resumed = distributed_train(output_dir=killed_dir, hooks=log, **run)
-    assert log.started[0][1] % 3 == 0 and 3 <= log.started[0][1] < 48
-    assert resumed.resumed_from == log.started[0][1]
-    assert_same_weights(whole.model_dir, resumed.model_dir, atol=0)
-    assert resumed.eval_metrics == whole.eval_metrics
+    assert_killed_rank_resumes_exactly(TWO, tiny_model_dir, tmp_path, max_steps=48)
 
 
 class CancelAt(Log):

@@ -13,8 +13,6 @@ with exactly the weights of the uninterrupted run. Two launchers on one host sta
 all-reduced. No database: the launcher takes pairs and hooks.
 """
 
-import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,21 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from tests.training.test_distributed import (
     Log,
+    assert_resumes_exactly,
     assert_same_losses,
     assert_same_weights,
     policy_config,
+    reward_ranks_against_one,
     weighted_pairs,
 )
 from training.distributed.launch import REPO_ROOT, distributed_train
 from training.distributed.resources import Resources
 from training.policy.synthetic import tiny_policy
 from training.policy.trainer import train_policy
-from training.reward.config import RewardConfig
-from training.reward.trainer import train_reward_model
 
 FSDP2 = Resources(strategy="fsdp", processes_per_node=2)
 WEIGHTS_ATOL = 5e-5
@@ -50,37 +47,8 @@ def policy_dir(tmp_path_factory):
 
 
 def test_two_fsdp_reward_ranks_equal_one_process_and_resume_exactly(tiny_model_dir, tmp_path):
-    pairs = weighted_pairs(32, seed=3)
-    common = dict(max_steps=4, learning_rate=1e-3, device="cpu", checkpoint_every_steps=2, logging_steps=1,
-                  loss="bradley_terry_margin", center_rewards_coefficient=0.01, warmup_ratio=0.0)
-    one_log, two_log = Log(), Log()
-    one = train_reward_model(RewardConfig(batch_size=4, **common), model_path=tiny_model_dir,
-                             train_pairs=pairs, eval_pairs=pairs[:6], output_dir=tmp_path / "one",
-                             hooks=one_log)
-    run = dict(trainer="reward", kind="reward", config=RewardConfig(batch_size=2, **common).to_dict(),
-               resources=FSDP2, model_path=tiny_model_dir, train_pairs=pairs, eval_pairs=pairs[:6])
-    two = distributed_train(output_dir=tmp_path / "two", hooks=two_log, **run)
-    assert two.steps == one.steps == 4 and "x 2 processes" in two.device
-    assert_same_losses(one_log, two_log)
-    assert_same_weights(one.model_dir, two.model_dir, atol=WEIGHTS_ATOL)
-    assert two.eval_metrics["accuracy"] == pytest.approx(one.eval_metrics["accuracy"])
-
-    # The checkpoint holds every parameter whole (gathered on rank 0), written once.
-    ckpt = tmp_path / "two" / "checkpoints" / "step-00000002"
-    saved = load_file(ckpt / "model.safetensors")
-    reference = load_file(one.model_dir / "model.safetensors")
-    assert saved.keys() == reference.keys()
-    assert all(saved[k].shape == reference[k].shape for k in saved)
-    assert json.loads((ckpt / "trainer_state.json").read_text())["strategy"] == "fsdp"
-
-    # Resume: drop the last checkpoint and the model; the run continues at step 2.
-    shutil.rmtree(tmp_path / "two" / "checkpoints" / "step-00000004")
-    shutil.rmtree(tmp_path / "two" / "model")
-    log = Log()
-    resumed = distributed_train(output_dir=tmp_path / "two", hooks=log, **run)
-    assert resumed.resumed_from == 2 and log.started[0][1] == 2
-    assert_same_weights(two.model_dir, resumed.model_dir, atol=0)
-    assert [v for _, v in log.train] == [v for s, v in two_log.train if s > 2]
+    run, two, log = reward_ranks_against_one(FSDP2, tiny_model_dir, tmp_path, atol=WEIGHTS_ATOL)
+    assert_resumes_exactly(run, two, log, tmp_path)
 
 
 def test_two_fsdp_dpo_ranks_equal_one_process_with_the_same_global_batch(policy_dir, tmp_path):
