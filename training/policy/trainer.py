@@ -39,10 +39,10 @@ from training.device import (
     adapters_onto_full_base,
     load_options,
     placement_choose,
-    trainable_to_float32,
 )
 from training.distributed.runtime import DistContext
 from training.hooks import TimeLimitReached, TrainingHooks
+from training.model_setup import model_setup
 from training.policy.config import PolicyConfig
 from training.policy.data import (
     EncodedPolicyPair,
@@ -96,28 +96,9 @@ def policy_model_load(path: str | Path, config: PolicyConfig, placement: Placeme
     model = AutoModelForCausalLM.from_pretrained(
         str(path), **load_options(placement, lora=config.lora, qlora=config.qlora,
                                   attn_implementation=config.attn_implementation))
-    if config.disable_dropout:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False  # no KV cache while training
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if config.qlora:
-        # peft: loaded only for LoRA/QLoRA runs.
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
-    if config.lora:
-        # peft: loaded only for LoRA/QLoRA runs.
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(
-            task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout, target_modules=config.lora_target_modules or "all-linear"))
-        trainable_to_float32(model)
+    model = model_setup(model, config, task_type="CAUSAL_LM")
     return tokenizer, model
 
 

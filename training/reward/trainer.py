@@ -35,11 +35,11 @@ from training.device import (
     adapters_onto_full_base,
     load_options,
     placement_choose,
-    trainable_to_float32,
 )
 from training.distributed.runtime import DistContext
 from training.evaluation import pairwise_metrics
 from training.hooks import TimeLimitReached, TrainingHooks
+from training.model_setup import model_setup
 from training.reward.config import RewardConfig
 from training.reward.data import (
     DataCursor,
@@ -87,31 +87,7 @@ def model_load(path: str | Path, config: RewardConfig, placement: Placement | No
         str(path), num_labels=1, **load_options(placement, lora=config.lora, qlora=config.qlora,
                                                 attn_implementation=config.attn_implementation))
     model.config.pad_token_id = tokenizer.pad_token_id
-    if config.disable_dropout:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model.config, "use_cache"):
-            model.config.use_cache = False
-    if config.qlora:
-        # peft: loaded only for LoRA/QLoRA runs.
-        from peft import prepare_model_for_kbit_training
-
-        # Norms and the head in float32, inputs requiring grad for checkpointing.
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
-    if config.lora:
-        # peft: loaded only for LoRA/QLoRA runs.
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        # SEQ_CLS keeps the new reward head fully trainable (modules_to_save).
-        model = get_peft_model(model, LoraConfig(
-            task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules or "all-linear"))
-        trainable_to_float32(model)
+    model = model_setup(model, config, task_type="SEQ_CLS")
     return tokenizer, model
 
 
