@@ -29,7 +29,12 @@ OPTIONAL_PACKAGES = {
     "vllm": "the in-process vLLM backend runs in a worker whose environment has requirements-vllm.txt",
     "bitsandbytes": "QLoRA runs only on a CUDA worker (requirements-worker-cuda.txt); elsewhere it is "
                     "refused at validation, and a CUDA worker without it gets a clear error",
+    "deepspeed": "the deepspeed-zero2/3 strategies need requirements-deepspeed.txt on the worker, which "
+                 "refuses such a run by name, with the install line, before starting any rank",
 }
+# Modules only those code paths load, which need their optional package to import
+# at all: each may fail for that package missing, and for nothing else.
+OPTIONAL_MODULES = {"training.distributed.deepspeed_engine": "deepspeed"}
 
 
 def app_packages() -> list[str]:
@@ -47,13 +52,25 @@ def module_names(package: str) -> list[str]:
     return [n for n in names if n not in SKIP_MODULES]
 
 
-def import_failures(names: list[str]) -> list[str]:
-    """'module: error' for each module that does not import."""
+def _missing_package(error: BaseException) -> str | None:
+    """The top-level package whose absence raised ``error`` (or the error it was raised from)."""
+    while error is not None:
+        if isinstance(error, ModuleNotFoundError) and error.name:
+            return error.name.split(".")[0]
+        error = error.__cause__
+    return None
+
+
+def import_failures(names: list[str], *, optional: dict[str, str] = OPTIONAL_MODULES) -> list[str]:
+    """'module: error' for each module that does not import (a module of ``optional``
+    may fail for its own optional package missing)."""
     failures = []
     for name in names:
         try:
             importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 (every failure is reported, none hidden)
+            if name in optional and _missing_package(error) == optional[name]:
+                continue
             failures.append(f"{name}: {traceback.format_exception_only(error)[-1].strip()}")
     return failures
 
