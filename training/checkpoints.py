@@ -152,11 +152,10 @@ def checkpoint_load(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     return trainer_state_load(path, scheduler=scheduler, saved=opt)
 
 
-def trainer_state_load(path: Path, *, scheduler, saved: dict | None = None) -> dict:
-    """Restore the scheduler and the RNG from checkpoint ``path``; return the trainer state."""
+def trainer_state_load(path: Path, *, scheduler, saved: dict) -> dict:
+    """Restore the scheduler (from ``saved``, the checkpoint's optimizer.pt) and the RNG
+    from checkpoint ``path``; return the trainer state."""
     path = Path(path)
-    if saved is None:
-        saved = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
     scheduler.load_state_dict(saved["scheduler"])
     rng_restore(torch.load(path / "rng.pt", map_location="cpu", weights_only=True))
     return json.loads((path / STATE_FILE).read_text())

@@ -274,7 +274,7 @@ def training(request, project_id: int):
         "defaults": RewardConfig(),
         "losses": LOSS_NAMES,
         "tie_modes": TIE_MODES,
-        "strategies": [s for s in STRATEGIES.values() if not s.refusal],  # offered ones only
+        "strategies": list(STRATEGIES.values()),
         "memory_hint": _memory_hint(project, _default_backbone(project)),
         "schedules": list(TrainingSchedule.objects.filter(project=project).select_related("base_model")),
         "chart_w": CHART_W,

@@ -147,8 +147,8 @@ def memory_plan(shape: ModelShape, *, method: str = "full", lora_rank: int = 16,
         weight_bytes = {"full": 4.0, "lora": 2.0, "qlora": 0.55}[method]  # qlora: NF4 + constants
     state_shards = shards if state_shards is None else state_shards
     if master_copy:  # bf16 compute weights (a LoRA base as it is) + sharded float32 masters
-        frozen_bytes = 2.0 if method == "full" else weight_bytes
-        weights = n * frozen_bytes / shards + trainable * 4 / state_shards
+        compute_bytes = 2.0 if method == "full" else weight_bytes
+        weights = n * compute_bytes / shards + trainable * 4 / state_shards
         if method != "full":
             weights += trainable * 2 / shards  # the adapters' bf16 copy
     else:

@@ -31,7 +31,6 @@ class Strategy:
     shards_weights: bool  # parameters split across ranks (the planner divides them)
     shards_state: bool = False  # gradients and optimizer state split across ranks
     accelerate_config: str = ""  # file under training/distributed/accelerate/
-    refusal: str = ""  # why a run cannot use it (yet); empty = offered
     # (package, pinned version, install line) the worker needs beyond the runtime requirements
     requires: tuple[str, str, str] | None = None
 
@@ -55,9 +54,9 @@ def unavailable(strategy: Strategy) -> str:
     return ""
 
 
+DEEPSPEED_VERSION = "0.19.8"  # requirements-deepspeed.txt; deepspeed_engine.py uses its internals
 # Built without its compiled ops (the engine steps the trainers' torch AdamW),
 # against the torch already installed: pip's build isolation would fetch another torch.
-DEEPSPEED_VERSION = "0.19.8"  # requirements-deepspeed.txt; deepspeed_engine.py uses its internals
 DEEPSPEED_INSTALL = "DS_BUILD_OPS=0 pip install --no-build-isolation -r requirements-deepspeed.txt"
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
@@ -132,9 +131,6 @@ def resources_from_dict(data: dict | None) -> Resources:
     strategy = data.get("strategy", "single")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    refusal = STRATEGIES[strategy].refusal
-    if refusal:
-        raise ValueError(f"strategy: {strategy} is {refusal}")
     values: dict = {"strategy": strategy}
     for name, low, high in (("processes_per_node", 1, MAX_PROCESSES_PER_NODE), ("nodes", 1, MAX_NODES),
                             ("master_port", 1, 65535)):

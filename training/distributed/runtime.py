@@ -56,6 +56,11 @@ class DistContext:
         return self.active and self.strategy in ("fsdp", "deepspeed-zero3")
 
     @property
+    def fsdp(self) -> bool:
+        """torch FSDP shards the model (training/distributed/sharding.py)."""
+        return self.active and self.strategy == "fsdp"
+
+    @property
     def deepspeed_stage(self) -> int:
         """The ZeRO stage of a DeepSpeed run, else 0."""
         return DEEPSPEED_STAGES.get(self.strategy, 0) if self.active else 0
@@ -63,7 +68,7 @@ class DistContext:
     def prepare_model(self, model: torch.nn.Module, *, cuda: bool) -> torch.nn.Module:
         """The model as this strategy trains it: sharded under fsdp, else as it is
         (DeepSpeed partitions it later, in ``updates``, when it has the optimizer)."""
-        if not (self.active and self.strategy == "fsdp"):
+        if not self.fsdp:
             return model
         from training.distributed.sharding import model_shard  # FSDP: loaded only when a run is sharded
 
@@ -86,7 +91,7 @@ class DistContext:
         """Under fsdp, (trainable parameters, optimizer state) gathered whole on rank 0
         for a checkpoint (a collective: every rank calls it); else None (rank 0
         holds them already)."""
-        if not (self.active and self.strategy == "fsdp"):
+        if not self.fsdp:
             return None
         # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state, gathered_optimizer_state
@@ -97,7 +102,7 @@ class DistContext:
         """Under fsdp, the trained model whole on rank 0: ``fresh()`` builds an unsharded
         copy (on the CPU) that takes the gathered weights; None on the other ranks.
         Unsharded: the model itself."""
-        if not (self.active and self.strategy == "fsdp"):
+        if not self.fsdp:
             return model
         # FSDP: loaded only when a run is sharded.
         from training.distributed.sharding import gathered_model_state
@@ -173,7 +178,7 @@ class DistContext:
         times the ranks is the sum."""
         if not self.active:
             return
-        if self.strategy == "fsdp":
+        if self.fsdp:
             for p in params:
                 if p.grad is not None:
                     p.grad.mul_(self.world_size)
